@@ -1,0 +1,157 @@
+//! The incremental decoder: turns a growing read buffer into packets, one whole frame at
+//! a time, and never consumes a partial one (STYLE.md rule 1).
+
+use bytes::{Buf, BytesMut};
+
+use crate::error::DecodeError;
+use crate::packet::{Packet, PacketType, ProtocolVersion, parse_first_byte};
+use crate::wire::{Reader, peek_var_int};
+
+/// Which end of the connection the decoder sits at. A server decodes what clients send
+/// and rejects packets that only servers send, and the reverse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Role {
+    /// The broker side.
+    Server,
+    /// The client side.
+    Client,
+}
+
+impl Role {
+    fn peer(self) -> Role {
+        match self {
+            Role::Server => Role::Client,
+            Role::Client => Role::Server,
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Role::Server => "server",
+            Role::Client => "client",
+        })
+    }
+}
+
+/// Largest packet MQTT can express: a one-byte type, a four-byte remaining length and
+/// 268,435,455 bytes of body.
+pub const MAX_PACKET_SIZE: usize = 1 + 4 + crate::wire::MAX_VAR_INT as usize;
+
+/// An incremental MQTT decoder for one connection.
+///
+/// Call [`Decoder::decode`] each time bytes arrive. A server-side decoder learns the
+/// protocol version from the CONNECT packet (and accepts nothing before it); a client-side
+/// decoder is told the version it asked for.
+#[derive(Debug, Clone)]
+pub struct Decoder {
+    /// Which side we are; decides which packets the peer may send.
+    role: Role,
+    /// The protocol version in use; `None` on a server until CONNECT arrives.
+    version: Option<ProtocolVersion>,
+    /// Largest whole packet (fixed header included) accepted; checked from the fixed
+    /// header, before the body is buffered.
+    max_packet_size: usize,
+}
+
+impl Decoder {
+    /// A decoder for the broker side of a new connection.
+    pub fn server() -> Self {
+        Decoder {
+            role: Role::Server,
+            version: None,
+            max_packet_size: MAX_PACKET_SIZE,
+        }
+    }
+
+    /// A decoder for a client that sent a CONNECT of `version`.
+    pub fn client(version: ProtocolVersion) -> Self {
+        Decoder {
+            role: Role::Client,
+            version: Some(version),
+            max_packet_size: MAX_PACKET_SIZE,
+        }
+    }
+
+    /// Sets the largest packet accepted, fixed header included.
+    pub fn with_max_packet_size(mut self, max: usize) -> Self {
+        self.max_packet_size = max;
+        self
+    }
+
+    /// Changes the largest packet accepted.
+    pub fn set_max_packet_size(&mut self, max: usize) {
+        self.max_packet_size = max;
+    }
+
+    /// The protocol version in use, once known.
+    pub fn version(&self) -> Option<ProtocolVersion> {
+        self.version
+    }
+
+    /// Sets the protocol version (a client that reconnects with another version).
+    pub fn set_version(&mut self, version: ProtocolVersion) {
+        self.version = Some(version);
+    }
+
+    /// Decodes the next packet from the front of `src`.
+    ///
+    /// Returns `Ok(None)` until a whole packet is buffered, leaving `src` untouched (it
+    /// reserves room for the rest of the packet). On success the packet's bytes are
+    /// removed from `src`; payloads and strings share them without copying. An error
+    /// means the connection must be closed; the offending packet's bytes, if it was
+    /// whole, have been consumed.
+    pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Packet>, DecodeError> {
+        let Some(&first) = src.first() else {
+            return Ok(None);
+        };
+        let (kind, flags) = parse_first_byte(first, self.version)?;
+        self.check_direction(kind)?;
+        let Some((body_len, len_len)) = peek_var_int(&src[1..])? else {
+            return Ok(None);
+        };
+        let total = 1 + len_len + body_len as usize;
+        if total > self.max_packet_size {
+            return Err(DecodeError::PacketTooLarge {
+                size: total,
+                max: self.max_packet_size,
+            });
+        }
+        if src.len() < total {
+            src.reserve(total - src.len());
+            return Ok(None);
+        }
+        let version = match (kind, self.version) {
+            (PacketType::Connect, _) => ProtocolVersion::V311, // CONNECT names its own.
+            (_, Some(version)) => version,
+            (_, None) => return Err(DecodeError::ExpectedConnect(kind)),
+        };
+        src.advance(1 + len_len);
+        let body = src.split_to(body_len as usize).freeze();
+        let packet = Packet::decode_body(kind, flags, version, Reader::new(body))?;
+        if let (Packet::Connect(connect), None) = (&packet, self.version) {
+            self.version = Some(connect.protocol);
+        }
+        Ok(Some(packet))
+    }
+
+    fn check_direction(&self, kind: PacketType) -> Result<(), DecodeError> {
+        let sender = self.role.peer();
+        let allowed = match kind {
+            // A 3.1.1 server never sends DISCONNECT.
+            PacketType::Disconnect if sender == Role::Server => {
+                self.version.is_none_or(ProtocolVersion::is_v5)
+            }
+            _ => kind.sent_by(sender),
+        };
+        if allowed {
+            Ok(())
+        } else {
+            Err(DecodeError::UnexpectedPacket {
+                packet: kind,
+                sender,
+            })
+        }
+    }
+}
