@@ -1,0 +1,136 @@
+//! The sessions of the broker, by client identifier.
+//!
+//! A [`SessionEntry`] is the shared, long-lived part of a session: its mailbox (which
+//! publishers push into), the slot holding its [`Session`] state while no connection
+//! owns it, and the means to ask the connection that owns it to close (session
+//! take-over, [MQTT-3.1.4-3]). The registry is touched only on connect and disconnect,
+//! never on the per-message path.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use midge_codec::ReasonCode;
+use tokio::sync::{Notify, oneshot};
+use tokio::task::AbortHandle;
+
+use crate::mailbox::{Mailbox, MailboxLimits};
+use crate::message::Message;
+use crate::session::Session;
+
+/// A will message waiting for its delay to pass or its session to end.
+#[derive(Debug)]
+pub struct PendingWill {
+    /// The message to publish.
+    pub message: Arc<Message>,
+}
+
+/// What a session keeps while no connection owns it.
+#[derive(Debug, Default)]
+pub struct SessionSlot {
+    /// The session state; `None` before the first connection.
+    pub session: Option<Session>,
+}
+
+/// The shared part of one session.
+#[derive(Debug)]
+pub struct SessionEntry {
+    /// Unique id of this entry (router key).
+    pub id: u64,
+    /// The client identifier.
+    pub client_id: Arc<str>,
+    /// Deliveries routed to the session. A std mutex: held only to push or pop, never
+    /// across an await.
+    pub mailbox: Mutex<Mailbox>,
+    /// Wakes the owning connection when the mailbox gets a delivery.
+    pub notify: Notify,
+    /// The session state. A tokio mutex, held by the owning connection for its whole
+    /// life: a taking-over connection waits on it until the old one has finished.
+    pub slot: tokio::sync::Mutex<SessionSlot>,
+    /// Asks the owning connection to close, with this reason.
+    pub kick: Mutex<Option<oneshot::Sender<ReasonCode>>>,
+    /// Timers of a disconnected session (expiry, will delay), cancelled on reconnect.
+    pub timers: Mutex<Vec<AbortHandle>>,
+    /// Incremented by each new connection; a timer acts only if it still matches.
+    pub generation: AtomicU64,
+}
+
+impl SessionEntry {
+    /// Pushes a delivery into the mailbox and wakes the connection.
+    pub fn push(&self, delivery: crate::message::Delivery) -> bool {
+        let queued = self
+            .mailbox
+            .lock()
+            .expect("mailbox lock poisoned")
+            .push(delivery);
+        if queued {
+            self.notify.notify_one();
+        }
+        queued
+    }
+
+    /// Cancels the timers of a disconnected session.
+    pub fn cancel_timers(&self) {
+        for timer in self.timers.lock().expect("timers lock poisoned").drain(..) {
+            timer.abort();
+        }
+    }
+}
+
+/// All sessions, by client id.
+#[derive(Debug, Default)]
+pub struct Registry {
+    /// A std mutex: touched on connect and disconnect only, never held across an await.
+    sessions: Mutex<HashMap<Arc<str>, Arc<SessionEntry>>>,
+    next_id: AtomicU64,
+}
+
+impl Registry {
+    /// The entry for `client_id`, created if there is none, for a new connection: its
+    /// generation is bumped (under the registry lock, so that a session-expiry timer
+    /// racing with this connection sees it) and returned.
+    pub fn connect(&self, client_id: &str, limits: MailboxLimits) -> (Arc<SessionEntry>, u64) {
+        let mut sessions = self.sessions.lock().expect("registry lock poisoned");
+        if let Some(entry) = sessions.get(client_id) {
+            let generation = entry.generation.fetch_add(1, Ordering::SeqCst) + 1;
+            return (entry.clone(), generation);
+        }
+        let client_id: Arc<str> = Arc::from(client_id);
+        let entry = Arc::new(SessionEntry {
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+            client_id: client_id.clone(),
+            mailbox: Mutex::new(Mailbox::new(limits)),
+            notify: Notify::new(),
+            slot: tokio::sync::Mutex::new(SessionSlot::default()),
+            kick: Mutex::new(None),
+            timers: Mutex::new(Vec::new()),
+            generation: AtomicU64::new(1),
+        });
+        sessions.insert(client_id, entry.clone());
+        (entry, 1)
+    }
+
+    /// Removes `entry` if it is still registered and no connection came after the one of
+    /// `generation`. Returns whether it was removed.
+    pub fn remove_if_current(&self, entry: &Arc<SessionEntry>, generation: u64) -> bool {
+        let mut sessions = self.sessions.lock().expect("registry lock poisoned");
+        let current = sessions
+            .get(&entry.client_id)
+            .is_some_and(|e| Arc::ptr_eq(e, entry))
+            && entry.generation.load(Ordering::SeqCst) == generation;
+        if current {
+            sessions.remove(&entry.client_id);
+        }
+        current
+    }
+
+    /// Number of sessions, connected or not.
+    pub fn len(&self) -> usize {
+        self.sessions.lock().expect("registry lock poisoned").len()
+    }
+
+    /// True when there is no session.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

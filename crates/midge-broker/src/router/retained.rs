@@ -1,0 +1,82 @@
+//! Retained messages: the last retained message of each topic, delivered to new
+//! subscriptions ([MQTT-3.3.1-5], [MQTT-3.3.1-6], [MQTT-3.3.1-7]).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Instant;
+
+use crate::message::Message;
+
+/// Retained messages by topic.
+#[derive(Debug, Default)]
+pub struct RetainedStore {
+    messages: HashMap<Box<str>, Arc<Message>>,
+}
+
+impl RetainedStore {
+    /// Stores `message` as the retained message of its topic, or removes the topic's
+    /// retained message when the payload is empty ([MQTT-3.3.1-6], [MQTT-3.3.1-7]).
+    pub fn store(&mut self, message: Arc<Message>) {
+        if message.payload.is_empty() {
+            self.messages.remove(message.topic.as_str());
+        } else {
+            self.messages.insert(message.topic.as_str().into(), message);
+        }
+    }
+
+    /// Number of retained messages.
+    pub fn len(&self) -> usize {
+        self.messages.len()
+    }
+
+    /// True when nothing is retained.
+    pub fn is_empty(&self) -> bool {
+        self.messages.is_empty()
+    }
+
+    /// The unexpired retained messages whose topics match `filter`, dropping expired ones.
+    pub fn matching(&mut self, filter: &str, now: Instant) -> Vec<Arc<Message>> {
+        self.messages.retain(|_, m| !m.is_expired(now));
+        self.messages
+            .iter()
+            .filter(|(topic, _)| topic_matches(filter, topic))
+            .map(|(_, m)| m.clone())
+            .collect()
+    }
+}
+
+/// Whether topic name `topic` matches `filter` (§4.7), `$` rule included.
+pub fn topic_matches(filter: &str, topic: &str) -> bool {
+    if topic.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
+        return false;
+    }
+    let mut f = filter.split('/');
+    let mut t = topic.split('/');
+    loop {
+        match (f.next(), t.next()) {
+            (Some("#"), _) => return true,
+            (Some("+"), Some(_)) => {}
+            (Some(a), Some(b)) if a == b => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::topic_matches;
+
+    #[test]
+    fn matching_follows_section_4_7() {
+        assert!(topic_matches("a/#", "a"));
+        assert!(topic_matches("a/#", "a/b/c"));
+        assert!(topic_matches("a/+", "a/b"));
+        assert!(!topic_matches("a/+", "a/b/c"));
+        assert!(!topic_matches("a/+", "a"));
+        assert!(topic_matches("+/+", "/x"));
+        assert!(!topic_matches("#", "$SYS/x"));
+        assert!(topic_matches("$SYS/#", "$SYS/x"));
+        assert!(!topic_matches("a/b", "a/b/c"));
+    }
+}

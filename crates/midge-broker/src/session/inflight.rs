@@ -1,0 +1,224 @@
+//! Outgoing QoS 1/2 flows: packet-id allocation, the inflight window bounded by the
+//! client's Receive Maximum ([MQTT-3.3.4-9]), the queue behind it, and resending on a
+//! new connection in the original order ([MQTT-4.4.0-1], [MQTT-4.6.0-*]).
+
+use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
+
+use midge_codec::{Ack, Packet, PacketId, ProtocolVersion, QoS};
+
+use super::{Action, publish_packet};
+use crate::message::Delivery;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What an outgoing flow awaits.
+enum State {
+    /// QoS 1 PUBLISH sent, PUBACK awaited.
+    Qos1Sent,
+    /// QoS 2 PUBLISH sent, PUBREC awaited.
+    Qos2Sent,
+    /// PUBREL sent, PUBCOMP awaited.
+    Released,
+}
+
+#[derive(Debug)]
+struct Flight {
+    /// Order of first sending, to resend in the same order.
+    seq: u64,
+    delivery: Delivery,
+    state: State,
+}
+
+/// The outgoing side of a session.
+#[derive(Debug)]
+pub struct Outgoing {
+    /// The client's Receive Maximum.
+    receive_maximum: u16,
+    /// Last packet id handed out.
+    last_id: u16,
+    /// Next sequence number.
+    next_seq: u64,
+    /// Unacknowledged flows by packet id.
+    inflight: HashMap<u16, Flight>,
+    /// Deliveries waiting for room in the window, in order.
+    pending: VecDeque<Delivery>,
+}
+
+impl Default for Outgoing {
+    fn default() -> Self {
+        Outgoing {
+            receive_maximum: u16::MAX,
+            last_id: 0,
+            next_seq: 0,
+            inflight: HashMap::new(),
+            pending: VecDeque::new(),
+        }
+    }
+}
+
+impl Outgoing {
+    pub(super) fn set_receive_maximum(&mut self, max: u16) {
+        self.receive_maximum = max.max(1);
+    }
+
+    pub(super) fn inflight_len(&self) -> usize {
+        self.inflight.len()
+    }
+
+    pub(super) fn pending_len(&self) -> usize {
+        self.pending.len()
+    }
+
+    fn window_full(&self) -> bool {
+        self.inflight.len() >= usize::from(self.receive_maximum)
+    }
+
+    /// Sends `delivery` now if the window allows, else queues it.
+    pub(super) fn deliver(
+        &mut self,
+        delivery: Delivery,
+        version: ProtocolVersion,
+        max_size: usize,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        if !self.pending.is_empty() || (delivery.qos != QoS::AtMostOnce && self.window_full()) {
+            self.pending.push_back(delivery);
+            return;
+        }
+        self.send_now(delivery, version, max_size, now, out);
+    }
+
+    fn send_now(
+        &mut self,
+        delivery: Delivery,
+        version: ProtocolVersion,
+        max_size: usize,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        // [MQTT-3.3.2-5]: an expired message is not delivered.
+        if delivery.message.is_expired(now) {
+            return;
+        }
+        let packet_id = match delivery.qos {
+            QoS::AtMostOnce => None,
+            _ => Some(self.next_packet_id()),
+        };
+        let packet = Packet::Publish(publish_packet(&delivery, packet_id, false, now));
+        // [MQTT-3.1.2-24] [MQTT-3.1.2-25]: too big for the client: dropped, as if sent.
+        if packet
+            .encoded_len(version)
+            .map_or(true, |len| len > max_size)
+        {
+            return;
+        }
+        if let Some(id) = packet_id {
+            let state = match delivery.qos {
+                QoS::AtLeastOnce => State::Qos1Sent,
+                _ => State::Qos2Sent,
+            };
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            self.inflight.insert(
+                id.get(),
+                Flight {
+                    seq,
+                    delivery,
+                    state,
+                },
+            );
+        }
+        out.push(Action::Send(packet));
+    }
+
+    /// Sends queued deliveries while the window has room.
+    pub(super) fn send_pending(
+        &mut self,
+        version: ProtocolVersion,
+        max_size: usize,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        while let Some(front) = self.pending.front() {
+            if front.qos != QoS::AtMostOnce && self.window_full() {
+                break;
+            }
+            let delivery = self.pending.pop_front().expect("front exists");
+            self.send_now(delivery, version, max_size, now, out);
+        }
+    }
+
+    /// A packet id not in use ([MQTT-2.2.1-4]). The window is at most 65,535 wide, so
+    /// one is always free when the window has room.
+    fn next_packet_id(&mut self) -> PacketId {
+        loop {
+            self.last_id = self.last_id.wrapping_add(1);
+            if let Some(id) = PacketId::new(self.last_id) {
+                if !self.inflight.contains_key(&id.get()) {
+                    return id;
+                }
+            }
+        }
+    }
+
+    /// PUBACK, or a PUBREC with an error code: the flow of `qos` under `id` ends.
+    pub(super) fn acknowledge(&mut self, id: PacketId, qos: QoS) {
+        let expected = if qos == QoS::AtLeastOnce {
+            State::Qos1Sent
+        } else {
+            State::Qos2Sent
+        };
+        if self
+            .inflight
+            .get(&id.get())
+            .is_some_and(|f| f.state == expected)
+        {
+            self.inflight.remove(&id.get());
+        }
+    }
+
+    /// PUBREC: the QoS 2 flow moves to PUBREL. False if no such flow exists.
+    pub(super) fn release(&mut self, id: PacketId) -> bool {
+        match self.inflight.get_mut(&id.get()) {
+            Some(flight) if matches!(flight.state, State::Qos2Sent | State::Released) => {
+                flight.state = State::Released;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// PUBCOMP: the QoS 2 flow ends.
+    pub(super) fn complete(&mut self, id: PacketId) {
+        if self
+            .inflight
+            .get(&id.get())
+            .is_some_and(|f| f.state == State::Released)
+        {
+            self.inflight.remove(&id.get());
+        }
+    }
+
+    /// On a new connection: resend every unacknowledged PUBLISH with DUP set and every
+    /// PUBREL, in their original order, then what was queued.
+    pub(super) fn resend(
+        &mut self,
+        version: ProtocolVersion,
+        max_size: usize,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let mut flights: Vec<(&u16, &Flight)> = self.inflight.iter().collect();
+        flights.sort_by_key(|(_, f)| f.seq);
+        for (&id, flight) in flights {
+            let id = PacketId::new(id).expect("stored ids are non-zero");
+            let packet = match flight.state {
+                State::Released => Packet::PubRel(Ack::new(id)),
+                _ => Packet::Publish(publish_packet(&flight.delivery, Some(id), true, now)),
+            };
+            out.push(Action::Send(packet));
+        }
+        self.send_pending(version, max_size, now, out);
+    }
+}

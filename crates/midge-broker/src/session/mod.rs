@@ -1,0 +1,536 @@
+//! The session state machine, sans I/O (DESIGN.md, STYLE.md rule 2).
+//!
+//! A [`Session`] takes inputs — a decoded packet from its client
+//! ([`Session::handle_packet`]), a message routed to it ([`Session::handle_delivery`]),
+//! the passing of time ([`Session::handle_timeout`]) — and appends [`Action`]s for the
+//! caller to carry out: packets to send, messages to route, subscriptions to add or
+//! remove, the connection to close. It never does I/O and never reads the clock: every
+//! input takes `now`, and [`Session::poll_deadline`] says when to call
+//! [`Session::handle_timeout`] next.
+//!
+//! A session outlives its connections: on a new connection the caller calls
+//! [`Session::connect`], which resends unacknowledged messages with DUP set
+//! ([MQTT-4.4.0-1]).
+//!
+//! Calling contract for the I/O shell (`connection.rs`):
+//! 1. `connect()` once per network connection, after the CONNECT has been accepted;
+//! 2. for each decoded packet, `handle_packet()`; for each routed message, while
+//!    `has_room()`, `handle_delivery()`;
+//! 3. carry out the actions in order; sleep until `poll_deadline()` and then call
+//!    `handle_timeout()`;
+//! 4. when the connection ends, keep the `Session` if it is persistent.
+
+mod inflight;
+#[cfg(test)]
+mod tests;
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use midge_codec::{
+    Ack, AckProperties, ConnAck, ConnAckProperties, Connect, Disconnect, Packet, PacketId,
+    ProtocolVersion, Publish, PublishProperties, QoS, ReasonCode, SubAck, Subscribe,
+    SubscriptionOptions, TopicFilter, TopicName, UnsubAck, Unsubscribe,
+};
+
+use crate::message::{Delivery, Message};
+pub use inflight::Outgoing;
+
+/// The broker-wide settings a session obeys.
+#[derive(Debug, Clone)]
+pub struct SessionConfig {
+    /// QoS 1/2 publications a client may have unacknowledged at once (our Receive
+    /// Maximum, from `max_inflight_messages`).
+    pub receive_maximum: u16,
+    /// Largest packet accepted from a client.
+    pub max_packet_size: u32,
+    /// Highest topic alias a client may use.
+    pub topic_alias_maximum: u16,
+    /// Largest keep alive accepted; 0: no limit.
+    pub max_keepalive: u16,
+    /// Whether retained messages are supported.
+    pub retain_available: bool,
+    /// Highest QoS supported.
+    pub max_qos: QoS,
+    /// Deliver at the subscription's QoS even when published at a lower one (Mosquitto's
+    /// `upgrade_outgoing_qos`).
+    pub upgrade_outgoing_qos: bool,
+}
+
+impl Default for SessionConfig {
+    fn default() -> Self {
+        SessionConfig {
+            receive_maximum: 20,
+            max_packet_size: midge_codec::MAX_PACKET_SIZE as u32,
+            topic_alias_maximum: 10,
+            max_keepalive: 0,
+            retain_available: true,
+            max_qos: QoS::ExactlyOnce,
+            upgrade_outgoing_qos: false,
+        }
+    }
+}
+
+/// What the caller must do, in order.
+#[derive(Debug)]
+pub enum Action {
+    /// Send this packet to the client.
+    Send(Packet),
+    /// Route this message to its subscribers (and store it if retained).
+    Publish(Arc<Message>),
+    /// Add or replace a subscription; then deliver the retained messages the
+    /// retain-handling option asks for.
+    Subscribe {
+        /// The filter, `$share/` prefix included.
+        filter: TopicFilter,
+        /// Options with the granted QoS.
+        options: SubscriptionOptions,
+        /// Subscription identifier, if given.
+        id: Option<u32>,
+        /// Whether the subscription existed before (for Retain Handling 1).
+        existed: bool,
+    },
+    /// Remove a subscription.
+    Unsubscribe(TopicFilter),
+    /// Close the connection. `reason` is sent in a DISCONNECT to 5.0 clients when the
+    /// server closes; `None` when the client disconnected normally.
+    Close {
+        /// Why the server closes, if it does.
+        reason: Option<ReasonCode>,
+        /// Whether the will message is published.
+        publish_will: bool,
+    },
+}
+
+/// A subscription held by a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionSubscription {
+    /// Options with the granted QoS.
+    pub options: SubscriptionOptions,
+    /// Subscription identifier.
+    pub id: Option<u32>,
+}
+
+/// One client's session. See the module docs for the calling contract.
+#[derive(Debug)]
+pub struct Session {
+    /// The client identifier, shared with routed messages as their origin.
+    client_id: Arc<str>,
+    /// Broker-wide settings.
+    config: SessionConfig,
+    /// Protocol version of the current (or last) connection.
+    version: ProtocolVersion,
+    /// Keep alive of the current connection; zero: none.
+    keep_alive: Duration,
+    /// When the last packet arrived (for the keep-alive deadline).
+    last_received: Instant,
+    /// Session expiry interval in seconds; `u32::MAX` never expires.
+    session_expiry: u32,
+    /// Whether the CONNECT set a session expiry of 0 (checked on DISCONNECT, §3.14.2.2.2).
+    connect_expiry_zero: bool,
+    /// The client's Maximum Packet Size.
+    client_max_packet_size: usize,
+    /// Whether reason strings may be sent on packets other than CONNACK/DISCONNECT.
+    request_problem_information: bool,
+    /// Subscriptions by filter (`$share/…` included).
+    subscriptions: HashMap<TopicFilter, SessionSubscription>,
+    /// Outgoing QoS 1/2 flows and the queue behind the client's Receive Maximum.
+    outgoing: Outgoing,
+    /// Packet ids of incoming QoS 2 messages that await PUBREL ([MQTT-4.3.3-10]).
+    incoming_qos2: HashSet<u16>,
+    /// Topic aliases the client set on this connection ([MQTT-3.3.2-7]: not carried over).
+    aliases_in: HashMap<u16, TopicName>,
+}
+
+impl Session {
+    /// A new, empty session.
+    pub fn new(client_id: Arc<str>, config: SessionConfig, now: Instant) -> Self {
+        Session {
+            client_id,
+            config,
+            version: ProtocolVersion::V311,
+            keep_alive: Duration::ZERO,
+            last_received: now,
+            session_expiry: 0,
+            connect_expiry_zero: true,
+            client_max_packet_size: midge_codec::MAX_PACKET_SIZE,
+            request_problem_information: true,
+            subscriptions: HashMap::new(),
+            outgoing: Outgoing::default(),
+            incoming_qos2: HashSet::new(),
+            aliases_in: HashMap::new(),
+        }
+    }
+
+    /// The client identifier.
+    pub fn client_id(&self) -> &Arc<str> {
+        &self.client_id
+    }
+
+    /// Protocol version of the current connection.
+    pub fn version(&self) -> ProtocolVersion {
+        self.version
+    }
+
+    /// Session expiry interval in seconds (`u32::MAX`: never).
+    pub fn session_expiry(&self) -> u32 {
+        self.session_expiry
+    }
+
+    /// The session's subscriptions.
+    pub fn subscriptions(&self) -> &HashMap<TopicFilter, SessionSubscription> {
+        &self.subscriptions
+    }
+
+    /// Number of QoS 1/2 messages sent and not yet acknowledged.
+    pub fn inflight_len(&self) -> usize {
+        self.outgoing.inflight_len()
+    }
+
+    /// Number of messages waiting for room in the client's Receive Maximum.
+    pub fn pending_len(&self) -> usize {
+        self.outgoing.pending_len()
+    }
+
+    /// Starts a new network connection on this session: records what the CONNECT
+    /// negotiated, sends the CONNACK, then resends unacknowledged messages with DUP and
+    /// PUBRELs ([MQTT-4.4.0-1]) and what was queued.
+    pub fn connect(
+        &mut self,
+        connect: &Connect,
+        session_present: bool,
+        assigned_client_id: Option<&str>,
+        now: Instant,
+        out: &mut Vec<Action>,
+    ) {
+        let v5 = connect.protocol.is_v5();
+        self.version = connect.protocol;
+        self.last_received = now;
+        let mut keep_alive = connect.keep_alive;
+        let mut server_keep_alive = None;
+        if v5
+            && self.config.max_keepalive > 0
+            && (keep_alive == 0 || keep_alive > self.config.max_keepalive)
+        {
+            keep_alive = self.config.max_keepalive;
+            server_keep_alive = Some(keep_alive);
+        }
+        self.keep_alive = Duration::from_secs(u64::from(keep_alive));
+        let props = &connect.properties;
+        self.session_expiry = if v5 {
+            props.session_expiry_interval.unwrap_or(0)
+        } else if connect.clean_start {
+            0
+        } else {
+            u32::MAX
+        };
+        self.connect_expiry_zero = self.session_expiry == 0;
+        self.client_max_packet_size = props
+            .maximum_packet_size
+            .map_or(midge_codec::MAX_PACKET_SIZE, |m| m as usize);
+        self.request_problem_information = props.request_problem_information.unwrap_or(true);
+        self.outgoing
+            .set_receive_maximum(props.receive_maximum.unwrap_or(u16::MAX));
+        self.aliases_in.clear();
+
+        let mut ack = ConnAck {
+            session_present,
+            reason_code: ReasonCode::Success,
+            properties: ConnAckProperties::default(),
+        };
+        if v5 {
+            let p = &mut ack.properties;
+            p.receive_maximum = Some(self.config.receive_maximum);
+            p.topic_alias_maximum = Some(self.config.topic_alias_maximum);
+            if self.config.max_packet_size < midge_codec::MAX_PACKET_SIZE as u32 {
+                p.maximum_packet_size = Some(self.config.max_packet_size);
+            }
+            if self.config.max_qos < QoS::ExactlyOnce {
+                p.maximum_qos = Some(self.config.max_qos);
+            }
+            if !self.config.retain_available {
+                p.retain_available = Some(false);
+            }
+            p.wildcard_subscription_available = Some(true);
+            p.subscription_identifiers_available = Some(true);
+            p.shared_subscription_available = Some(true);
+            p.assigned_client_identifier = assigned_client_id.map(Into::into);
+            p.server_keep_alive = server_keep_alive;
+        }
+        out.push(Action::Send(Packet::ConnAck(Box::new(ack))));
+        self.outgoing
+            .resend(self.version, self.client_max_packet_size, now, out);
+    }
+
+    /// When [`Session::handle_timeout`] must be called next: the keep-alive deadline,
+    /// one and a half keep-alive periods after the last packet ([MQTT-3.1.2-22]).
+    pub fn poll_deadline(&self) -> Option<Instant> {
+        if self.keep_alive.is_zero() {
+            None
+        } else {
+            Some(self.last_received + self.keep_alive * 3 / 2)
+        }
+    }
+
+    /// Closes the connection if its keep alive has run out.
+    pub fn handle_timeout(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if self.poll_deadline().is_some_and(|deadline| now >= deadline) {
+            out.push(Action::Close {
+                reason: Some(ReasonCode::KeepAliveTimeout),
+                publish_will: true,
+            });
+        }
+    }
+
+    /// Whether another routed message can be taken now: false while messages already
+    /// wait for room in the client's Receive Maximum, so the caller's bounded queue is
+    /// where the backlog stays.
+    pub fn has_room(&self) -> bool {
+        self.outgoing.pending_len() == 0
+    }
+
+    /// Takes a message routed to this session: sends it now, or queues it behind the
+    /// client's Receive Maximum ([MQTT-3.3.4-9]).
+    pub fn handle_delivery(&mut self, delivery: Delivery, now: Instant, out: &mut Vec<Action>) {
+        self.outgoing.deliver(
+            delivery,
+            self.version,
+            self.client_max_packet_size,
+            now,
+            out,
+        );
+    }
+
+    /// Handles one packet from the client.
+    pub fn handle_packet(&mut self, packet: Packet, now: Instant, out: &mut Vec<Action>) {
+        self.last_received = now;
+        match packet {
+            Packet::Publish(publish) => self.handle_publish(publish, now, out),
+            Packet::PubAck(ack) => self.handle_puback(ack, now, out),
+            Packet::PubRec(ack) => self.handle_pubrec(ack, now, out),
+            Packet::PubRel(ack) => self.handle_pubrel(ack, out),
+            Packet::PubComp(ack) => self.handle_pubcomp(ack, now, out),
+            Packet::Subscribe(subscribe) => self.handle_subscribe(subscribe, out),
+            Packet::Unsubscribe(unsubscribe) => self.handle_unsubscribe(unsubscribe, out),
+            Packet::PingReq => out.push(Action::Send(Packet::PingResp)),
+            Packet::Disconnect(disconnect) => self.handle_disconnect(disconnect, out),
+            // [MQTT-3.1.0-2]: a second CONNECT is a protocol error.
+            Packet::Connect(_) => close(out, ReasonCode::ProtocolError),
+            // No authenticator exists yet: extended authentication is refused.
+            Packet::Auth(_) => close(out, ReasonCode::BadAuthenticationMethod),
+            // The decoder's direction check keeps server-only packets out.
+            Packet::ConnAck(_) | Packet::SubAck(_) | Packet::UnsubAck(_) | Packet::PingResp => {
+                close(out, ReasonCode::ProtocolError)
+            }
+        }
+    }
+
+    fn handle_publish(&mut self, publish: Publish, now: Instant, out: &mut Vec<Action>) {
+        let Some(topic) = self.resolve_topic(&publish, out) else {
+            return;
+        };
+        if publish.qos > self.config.max_qos {
+            return close(out, ReasonCode::QoSNotSupported);
+        }
+        if publish.retain && !self.config.retain_available {
+            return close(out, ReasonCode::RetainNotSupported);
+        }
+        if !publish.properties.subscription_identifiers.is_empty() {
+            // [MQTT-3.3.4-6]: a client never sends subscription identifiers.
+            return close(out, ReasonCode::ProtocolError);
+        }
+        let mut properties = publish.properties;
+        properties.topic_alias = None;
+        let expires_at = properties
+            .message_expiry_interval
+            .map(|secs| now + Duration::from_secs(u64::from(secs)));
+        let message = Arc::new(Message {
+            topic,
+            payload: publish.payload,
+            qos: publish.qos,
+            retain: publish.retain,
+            properties,
+            expires_at,
+            origin: Some(self.client_id.clone()),
+        });
+        match (publish.qos, publish.packet_id) {
+            (QoS::AtMostOnce, _) => out.push(Action::Publish(message)),
+            (QoS::AtLeastOnce, Some(id)) => {
+                out.push(Action::Publish(message));
+                out.push(Action::Send(Packet::PubAck(Ack::new(id))));
+            }
+            (QoS::ExactlyOnce, Some(id)) => {
+                // [MQTT-4.3.3-10] exactly once: a resent PUBLISH whose id awaits PUBREL is
+                // acknowledged again but not routed again.
+                if !self.incoming_qos2.contains(&id.get()) {
+                    if self.incoming_qos2.len() >= usize::from(self.config.receive_maximum) {
+                        return close(out, ReasonCode::ReceiveMaximumExceeded);
+                    }
+                    self.incoming_qos2.insert(id.get());
+                    out.push(Action::Publish(message));
+                }
+                out.push(Action::Send(Packet::PubRec(Ack::new(id))));
+            }
+            // The decoder guarantees a packet id for QoS > 0.
+            (_, None) => close(out, ReasonCode::ProtocolError),
+        }
+    }
+
+    /// Applies the Topic Alias of an incoming PUBLISH ([MQTT-3.3.2-12]), or closes the
+    /// connection with 0x94 / 0x82.
+    fn resolve_topic(&mut self, publish: &Publish, out: &mut Vec<Action>) -> Option<TopicName> {
+        let Some(alias) = publish.properties.topic_alias else {
+            return Some(publish.topic.clone());
+        };
+        if alias == 0 || alias > self.config.topic_alias_maximum {
+            close(out, ReasonCode::TopicAliasInvalid);
+            return None;
+        }
+        if publish.topic.is_empty() {
+            let topic = self.aliases_in.get(&alias).cloned();
+            if topic.is_none() {
+                close(out, ReasonCode::ProtocolError);
+            }
+            topic
+        } else {
+            self.aliases_in.insert(alias, publish.topic.clone());
+            Some(publish.topic.clone())
+        }
+    }
+
+    fn handle_puback(&mut self, ack: Ack, now: Instant, out: &mut Vec<Action>) {
+        self.outgoing.acknowledge(ack.packet_id, QoS::AtLeastOnce);
+        self.outgoing
+            .send_pending(self.version, self.client_max_packet_size, now, out);
+    }
+
+    fn handle_pubrec(&mut self, ack: Ack, now: Instant, out: &mut Vec<Action>) {
+        if ack.reason_code.is_error() {
+            // [MQTT-4.4.0-2] the flow ends here; the message is discarded.
+            self.outgoing.acknowledge(ack.packet_id, QoS::ExactlyOnce);
+            self.outgoing
+                .send_pending(self.version, self.client_max_packet_size, now, out);
+        } else if self.outgoing.release(ack.packet_id) {
+            out.push(Action::Send(Packet::PubRel(Ack::new(ack.packet_id))));
+        } else {
+            let mut rel = Ack::new(ack.packet_id);
+            rel.reason_code = ReasonCode::PacketIdentifierNotFound;
+            out.push(Action::Send(Packet::PubRel(rel)));
+        }
+    }
+
+    fn handle_pubcomp(&mut self, ack: Ack, now: Instant, out: &mut Vec<Action>) {
+        self.outgoing.complete(ack.packet_id);
+        self.outgoing
+            .send_pending(self.version, self.client_max_packet_size, now, out);
+    }
+
+    fn handle_pubrel(&mut self, ack: Ack, out: &mut Vec<Action>) {
+        let mut comp = Ack::new(ack.packet_id);
+        if !self.incoming_qos2.remove(&ack.packet_id.get()) && self.version.is_v5() {
+            comp.reason_code = ReasonCode::PacketIdentifierNotFound;
+        }
+        out.push(Action::Send(Packet::PubComp(comp)));
+    }
+
+    fn handle_subscribe(&mut self, subscribe: Subscribe, out: &mut Vec<Action>) {
+        let id = subscribe.properties.subscription_identifier;
+        let mut codes = Vec::with_capacity(subscribe.filters.len());
+        for (filter, mut options) in subscribe.filters {
+            options.qos = options.qos.min(self.config.max_qos);
+            let sub = SessionSubscription { options, id };
+            let existed = self.subscriptions.insert(filter.clone(), sub).is_some();
+            codes.push(match options.qos {
+                QoS::AtMostOnce => ReasonCode::Success,
+                QoS::AtLeastOnce => ReasonCode::GrantedQoS1,
+                QoS::ExactlyOnce => ReasonCode::GrantedQoS2,
+            });
+            out.push(Action::Subscribe {
+                filter,
+                options,
+                id,
+                existed,
+            });
+        }
+        out.push(Action::Send(Packet::SubAck(SubAck {
+            packet_id: subscribe.packet_id,
+            reason_codes: codes,
+            properties: AckProperties::default(),
+        })));
+    }
+
+    fn handle_unsubscribe(&mut self, unsubscribe: Unsubscribe, out: &mut Vec<Action>) {
+        let mut codes = Vec::with_capacity(unsubscribe.filters.len());
+        for filter in unsubscribe.filters {
+            if self.subscriptions.remove(&filter).is_some() {
+                codes.push(ReasonCode::Success);
+                out.push(Action::Unsubscribe(filter));
+            } else {
+                codes.push(ReasonCode::NoSubscriptionExisted);
+            }
+        }
+        out.push(Action::Send(Packet::UnsubAck(UnsubAck {
+            packet_id: unsubscribe.packet_id,
+            reason_codes: codes,
+            properties: AckProperties::default(),
+        })));
+    }
+
+    fn handle_disconnect(&mut self, disconnect: Disconnect, out: &mut Vec<Action>) {
+        if let Some(expiry) = disconnect.properties.session_expiry_interval {
+            // §3.14.2.2.2: a session that had expiry 0 cannot be given one now.
+            if self.connect_expiry_zero && expiry != 0 {
+                return close(out, ReasonCode::ProtocolError);
+            }
+            self.session_expiry = expiry;
+        }
+        out.push(Action::Close {
+            reason: None,
+            // [MQTT-3.14.4-3]: Normal disconnection discards the will; 0x04 publishes it.
+            publish_will: disconnect.reason_code == ReasonCode::DisconnectWithWillMessage,
+        });
+    }
+
+    /// Removes every subscription (the session ends), returning their filters.
+    pub fn take_subscriptions(&mut self) -> Vec<TopicFilter> {
+        self.subscriptions.drain().map(|(f, _)| f).collect()
+    }
+}
+
+fn close(out: &mut Vec<Action>, reason: ReasonCode) {
+    out.push(Action::Close {
+        reason: Some(reason),
+        publish_will: true,
+    });
+}
+
+/// Builds the PUBLISH that carries `delivery` to a client.
+pub(crate) fn publish_packet(
+    delivery: &Delivery,
+    packet_id: Option<PacketId>,
+    dup: bool,
+    now: Instant,
+) -> Publish {
+    let message = &delivery.message;
+    let mut properties: PublishProperties = message.properties.clone();
+    properties.message_expiry_interval = message.remaining_expiry(now);
+    properties.subscription_identifiers = delivery.subscription_ids.clone();
+    Publish {
+        dup,
+        qos: delivery.qos,
+        retain: delivery.retain,
+        topic: message.topic.clone(),
+        packet_id,
+        payload: message.payload.clone(),
+        properties,
+    }
+}
+
+impl Session {
+    /// Overrides the session expiry interval (Mosquitto's `persistent_client_expiration`
+    /// for 3.1/3.1.1 clients).
+    pub fn set_session_expiry(&mut self, seconds: u32) {
+        self.session_expiry = seconds;
+    }
+}
