@@ -100,8 +100,9 @@ impl Decoder {
     /// Returns `Ok(None)` until a whole packet is buffered, leaving `src` untouched (it
     /// reserves room for the rest of the packet). On success the packet's bytes are
     /// removed from `src`; payloads and strings share them without copying. An error
-    /// means the connection must be closed; the offending packet's bytes, if it was
-    /// whole, have been consumed.
+    /// means the connection must be closed; how much of the offending packet was
+    /// consumed is unspecified (an error found in the fixed header is reported before
+    /// the rest of the packet arrives).
     pub fn decode(&mut self, src: &mut BytesMut) -> Result<Option<Packet>, DecodeError> {
         let Some(&first) = src.first() else {
             return Ok(None);

@@ -99,6 +99,10 @@ pub enum DecodeError {
     /// Retain Handling 3.
     #[error("Retain Handling 3 is a Protocol Error (§3.8.3.1)")]
     InvalidRetainHandling,
+    /// Maximum QoS 3 in the subscription options of an MQTT 5.0 SUBSCRIBE: a Protocol
+    /// Error there (§3.8.3.1), where 3.1/3.1.1 call it malformed ([`DecodeError::InvalidQoS`]).
+    #[error("Maximum QoS 3 in subscription options is a Protocol Error (§3.8.3.1)")]
+    InvalidSubscriptionQoS,
     /// A SUBSCRIBE or UNSUBSCRIBE without topic filters.
     #[error(
         "[MQTT-3.8.3-2] [MQTT-3.10.3-2] ([MQTT-3.8.3-3] [MQTT-3.10.3-2] in 3.1.1) {0} has no topic filters"
@@ -192,6 +196,7 @@ impl DecodeError {
             | E::EmptyTopicName
             | E::NoLocalOnSharedSubscription(_)
             | E::InvalidRetainHandling
+            | E::InvalidSubscriptionQoS
             | E::NoTopicFilters(_)
             | E::ZeroPacketId(_)
             | E::DuplicateProperty(_)

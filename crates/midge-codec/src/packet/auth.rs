@@ -29,9 +29,9 @@ impl Auth {
                     packet: PacketType::Auth,
                     code,
                 })?;
-            if !r.is_empty() {
-                auth.properties = AuthProperties::decode(r)?;
-            }
+            // Unlike the acks and DISCONNECT, AUTH has no "less than 2" rule: the Property
+            // Length is omitted only together with the reason code.
+            auth.properties = AuthProperties::decode(r)?;
         }
         Ok(auth)
     }

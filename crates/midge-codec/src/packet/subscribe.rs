@@ -56,8 +56,16 @@ impl SubscriptionOptions {
             2 => RetainHandling::DoNotSend,
             _ => return Err(DecodeError::InvalidRetainHandling),
         };
+        // QoS 3 is malformed in 3.1.1 (§3.8.3.1) but a Protocol Error in 5.0 (§3.8.3.1).
+        let qos = QoS::from_u8(byte & 0x03).map_err(|e| {
+            if version.is_v5() {
+                DecodeError::InvalidSubscriptionQoS
+            } else {
+                e
+            }
+        })?;
         Ok(SubscriptionOptions {
-            qos: QoS::from_u8(byte & 0x03)?,
+            qos,
             no_local: byte & 0x04 != 0,
             retain_as_published: byte & 0x08 != 0,
             retain_handling,
