@@ -39,6 +39,9 @@ impl std::fmt::Display for Role {
 /// 268,435,455 bytes of body.
 pub const MAX_PACKET_SIZE: usize = 1 + 4 + crate::wire::MAX_VAR_INT as usize;
 
+/// Most bytes [`Decoder::decode`] reserves ahead for a packet that has not fully arrived.
+const RESERVE_CAP: usize = 64 * 1024;
+
 /// An incremental MQTT decoder for one connection.
 ///
 /// Call [`Decoder::decode`] each time bytes arrive. A server-side decoder learns the
@@ -120,7 +123,9 @@ impl Decoder {
             });
         }
         if src.len() < total {
-            src.reserve(total - src.len());
+            // Room for the rest, but never more than RESERVE_CAP at once: a peer that
+            // announces a huge packet must send its bytes before it costs memory.
+            src.reserve((total - src.len()).min(RESERVE_CAP));
             return Ok(None);
         }
         let version = match (kind, self.version) {
