@@ -259,4 +259,8 @@ pub enum EncodeError {
     /// A SUBSCRIBE or UNSUBSCRIBE with no filters.
     #[error("{0} needs at least one topic filter")]
     NoTopicFilters(PacketType),
+    /// A 3.1/3.1.1 CONNECT with a password but no user name, which the decoder rejects as
+    /// [`DecodeError::PasswordWithoutUsername`] (5.0 allows it).
+    #[error("[MQTT-3.1.2-22] (3.1.1) a password needs a user name before MQTT 5.0")]
+    PasswordWithoutUsername,
 }

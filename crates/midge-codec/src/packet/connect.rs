@@ -147,6 +147,9 @@ impl Connect {
 
     pub(crate) fn body_len(&self) -> Result<usize, EncodeError> {
         let v5 = self.protocol.is_v5();
+        if !v5 && self.password.is_some() && self.username.is_none() {
+            return Err(EncodeError::PasswordWithoutUsername);
+        }
         check_field("client identifier", self.client_id.len())?;
         let mut len = 2 + self.protocol_name().len() + 1 + 1 + 2 + 2 + self.client_id.len();
         if v5 {
