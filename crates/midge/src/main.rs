@@ -4,6 +4,7 @@
 //! `passwd`, `bench` to come); each lives in its own module and owns its clap arguments.
 //! `anyhow` is used here, at the binary's edge, and nowhere in the libraries.
 
+mod passwd;
 mod serve;
 
 use clap::{Parser, Subcommand};
@@ -20,11 +21,14 @@ struct Cli {
 enum Command {
     /// Run the broker.
     Serve(serve::ServeArgs),
+    /// Manage password files (mosquitto_passwd's options and file format).
+    Passwd(passwd::PasswdArgs),
 }
 
 fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => serve::run(args),
+        Command::Passwd(args) => passwd::run(args),
     }
 }
