@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use midge_codec::{
     ConnAck, Connect, DecodeError, Decoder, Disconnect, Packet, ProtocolVersion, PublishProperties,
-    ReasonCode,
+    ReasonCode, TopicFilter,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -22,12 +22,16 @@ use tokio::sync::{oneshot, watch};
 
 use crate::Shared;
 use crate::message::Message;
-use crate::registry::{SessionEntry, SessionSlot};
+use crate::registry::{PendingWill, SessionEntry, SessionSlot};
 use crate::session::{Action, Session};
 
 /// Deliveries taken from the mailbox per wake-up, so one busy session cannot make its
 /// write buffer grow without bound.
 const DRAIN_BATCH: usize = 256;
+
+/// Longest wait for the last bytes of a closing connection (a refusing CONNACK, the
+/// server's DISCONNECT): a client that does not read cannot hold its task.
+const FINAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The one place the broker reads the clock (STYLE.md rule 2).
 #[allow(clippy::disallowed_methods)]
@@ -51,17 +55,20 @@ pub(crate) async fn run(
     stream: TcpStream,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    shutdown: watch::Receiver<bool>,
+    mut shutdown: watch::Receiver<bool>,
 ) {
     let (mut rd, mut wr) = stream.into_split();
     let mut decoder =
         Decoder::server().with_max_packet_size(shared.config.max_packet_size as usize);
     let mut rbuf = BytesMut::with_capacity(1024);
-    let connect = tokio::time::timeout(
-        shared.config.connect_timeout(),
-        read_connect(&mut rd, &mut decoder, &mut rbuf),
-    )
-    .await;
+    let connect = tokio::select! {
+        connect = tokio::time::timeout(
+            shared.config.connect_timeout(),
+            read_connect(&mut rd, &mut decoder, &mut rbuf),
+        ) => connect,
+        // A socket that has not sent CONNECT does not hold up a shutdown.
+        _ = shutdown.changed() => return tracing::debug!(%peer, "closed before CONNECT: shutting down"),
+    };
     let connect = match connect {
         Err(_) => return tracing::info!(%peer, "closed: no CONNECT within the connect timeout"),
         Ok(Err(ReadError::Io(e))) => {
@@ -69,9 +76,8 @@ pub(crate) async fn run(
         }
         Ok(Err(ReadError::Decode(e))) => {
             tracing::info!(%peer, error = %e, "closed: bad CONNECT");
-            if e.reason_code() == ReasonCode::UnsupportedProtocolVersion {
-                // [MQTT-3.1.2-2]: CONNACK 0x01 (3.1.1 form, which any version can read).
-                let _ = wr.write_all(&[0x20, 0x02, 0x00, 0x01]).await;
+            if let Some(refusal) = unsupported_version_connack(&e) {
+                let _ = tokio::time::timeout(FINAL_WRITE_TIMEOUT, wr.write_all(refusal)).await;
             }
             return;
         }
@@ -88,11 +94,27 @@ pub(crate) async fn run(
             .encode(connect.protocol, &mut wbuf)
             .is_ok()
         {
-            let _ = wr.write_all(&wbuf).await;
+            let _ = tokio::time::timeout(FINAL_WRITE_TIMEOUT, wr.write_all(&wbuf)).await;
         }
         return;
     }
     serve(connect, peer, shared, shutdown, decoder, rbuf, rd, wr).await;
+}
+
+/// The CONNACK that refuses a CONNECT whose protocol the broker does not speak
+/// ([MQTT-3.1.2-2]): return code 1 in the 3.1.1 form for levels below 5 and for an
+/// unknown protocol name, reason code 0x84 in the 5.0 form for levels above 5 (a client
+/// newer than 5.0 reads the 5.0 form).
+fn unsupported_version_connack(error: &DecodeError) -> Option<&'static [u8]> {
+    match error {
+        DecodeError::UnsupportedProtocolLevel(level) if *level > 5 => {
+            Some(&[0x20, 0x03, 0x00, 0x84, 0x00])
+        }
+        DecodeError::UnsupportedProtocolLevel(_) | DecodeError::InvalidProtocolName(_) => {
+            Some(&[0x20, 0x02, 0x00, 0x01])
+        }
+        _ => None,
+    }
 }
 
 #[derive(Debug)]
@@ -126,6 +148,7 @@ async fn read_connect(
 /// The checks made before a session is touched; `Err` is the CONNACK reason.
 fn check_connect(connect: &Connect, shared: &Shared) -> Result<(), ReasonCode> {
     let config = &shared.config;
+    let max_keepalive = shared.session_config.max_keepalive; // 0: no limit
     let v5 = connect.protocol.is_v5();
     if connect.client_id.is_empty()
         && !v5
@@ -134,10 +157,11 @@ fn check_connect(connect: &Connect, shared: &Shared) -> Result<(), ReasonCode> {
         // [MQTT-3.1.3-8] (3.1.1): an empty client id needs clean session.
         return Err(ReasonCode::ClientIdentifierNotValid);
     }
-    if !v5
-        && config.max_keepalive < 65535
-        && (connect.keep_alive == 0 || connect.keep_alive > config.max_keepalive)
-    {
+    if connect.protocol == ProtocolVersion::V31 && connect.client_id.len() > 23 {
+        // MQTT 3.1 §3.1: "more than 23 characters: return code 2" (as Mosquitto).
+        return Err(ReasonCode::ClientIdentifierNotValid);
+    }
+    if !v5 && max_keepalive > 0 && (connect.keep_alive == 0 || connect.keep_alive > max_keepalive) {
         // 3.1.1 cannot be told another keep alive: refused, as Mosquitto does.
         return Err(ReasonCode::ClientIdentifierNotValid);
     }
@@ -156,11 +180,9 @@ fn check_connect(connect: &Connect, shared: &Shared) -> Result<(), ReasonCode> {
     Ok(())
 }
 
-fn will_message(
-    connect: &Connect,
-    client_id: &Arc<str>,
-    now: Instant,
-) -> Option<(Arc<Message>, u32)> {
+/// The will of `connect` and its delay. Its expiry is not set yet: the Message Expiry
+/// Interval of a will counts from its publication (§3.1.3.2.4), see [`publish_will`].
+fn will_message(connect: &Connect, client_id: &Arc<str>) -> Option<(Arc<Message>, u32)> {
     let will = connect.will.as_ref()?;
     let p = &will.properties;
     let properties = PublishProperties {
@@ -177,13 +199,21 @@ fn will_message(
         payload: will.payload.clone(),
         qos: will.qos,
         retain: will.retain,
-        expires_at: p
-            .message_expiry_interval
-            .map(|s| now + Duration::from_secs(u64::from(s))),
+        expires_at: None,
         properties,
         origin: Some(client_id.clone()),
     };
     Some((Arc::new(message), p.will_delay_interval.unwrap_or(0)))
+}
+
+/// Publishes a will now: its Message Expiry Interval starts counting here.
+fn publish_will(shared: &Shared, will: Arc<Message>, now: Instant) {
+    let mut message = Arc::unwrap_or_clone(will);
+    message.expires_at = message
+        .properties
+        .message_expiry_interval
+        .map(|secs| now + Duration::from_secs(u64::from(secs)));
+    shared.router.publish(Arc::new(message));
 }
 
 /// A fresh client id for a client that sent an empty one ([MQTT-3.1.3-6]): a counter
@@ -203,11 +233,11 @@ async fn serve(
     connect: Box<Connect>,
     peer: SocketAddr,
     shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
+    shutdown: watch::Receiver<bool>,
     mut decoder: Decoder,
-    mut rbuf: BytesMut,
-    mut rd: OwnedReadHalf,
-    mut wr: OwnedWriteHalf,
+    rbuf: BytesMut,
+    rd: OwnedReadHalf,
+    wr: OwnedWriteHalf,
 ) {
     let assigned = connect.client_id.is_empty().then(assign_client_id);
     let client_id: &str = assigned.as_deref().unwrap_or(&connect.client_id);
@@ -220,14 +250,27 @@ async fn serve(
         let _ = kick.send(ReasonCode::SessionTakenOver);
     }
     let mut slot = entry.slot.lock().await;
-    let (kick_tx, mut kick_rx) = oneshot::channel();
+    if entry.generation.load(Ordering::SeqCst) != generation {
+        // A newer connection with this client id came while this one waited for the
+        // slot: that one gets the session; this one closes without CONNACK.
+        return tracing::info!(%peer, client_id = %entry.client_id, "superseded before CONNACK");
+    }
+    let (kick_tx, kick_rx) = oneshot::channel();
     *entry.kick.lock().expect("kick lock poisoned") = Some(kick_tx);
 
     let t0 = now();
+    // A will still waiting from the last connection: a clean start ends the old session,
+    // which publishes it ([MQTT-3.1.2-8]); resuming the session cancels it
+    // ([MQTT-3.1.3-9]).
+    if let Some(will) = slot.will.take() {
+        if connect.clean_start {
+            publish_will(&shared, will.message, t0);
+        }
+    }
     let resumed = match slot.session.take() {
         Some(old) if !connect.clean_start => Some(old),
         Some(mut old) => {
-            end_session(&shared, &entry, &mut old);
+            end_session(&shared, &entry, &mut old, t0);
             None
         }
         None => None,
@@ -236,104 +279,138 @@ async fn serve(
     let mut session = resumed.unwrap_or_else(|| {
         Session::new(entry.client_id.clone(), shared.session_config.clone(), t0)
     });
-    let mut session = {
-        let mut out = Vec::new();
-        session.connect(&connect, session_present, assigned.as_deref(), t0, &mut out);
-        if connect.protocol != ProtocolVersion::V5 {
-            if let Some(expiry) = shared.config.persistent_client_expiration {
-                if session.session_expiry() == u32::MAX {
-                    session.set_session_expiry(expiry);
-                }
+    let mut out = Vec::new();
+    session.connect(&connect, session_present, assigned.as_deref(), t0, &mut out);
+    if connect.protocol != ProtocolVersion::V5 {
+        if let Some(expiry) = shared.config.persistent_client_expiration {
+            if session.session_expiry() == u32::MAX {
+                session.set_session_expiry(expiry);
             }
         }
-        let mut wbuf = BytesMut::new();
-        let mut ending = None;
-        apply(
-            &shared,
-            &entry,
-            &mut session,
-            out,
-            t0,
-            &mut wbuf,
-            &mut ending,
-        );
-        entry
-            .mailbox
-            .lock()
-            .expect("mailbox lock poisoned")
-            .set_online(true);
-        if wr.write_all(&wbuf).await.is_err() {
-            finish(&shared, &entry, slot, session, generation, None, false);
-            return;
-        }
-        session
-    };
+    }
+    // The CONNACK and what the session resends; written first by the connection loop.
+    let mut wbuf = BytesMut::new();
+    let mut ending = None;
+    apply(
+        &shared,
+        &entry,
+        &mut session,
+        out,
+        t0,
+        &mut wbuf,
+        &mut ending,
+    );
+    entry.set_online(true);
     decoder.set_version(connect.protocol);
-    let will = will_message(&connect, &entry.client_id, t0);
+    let will = will_message(&connect, &entry.client_id);
     tracing::info!(
         %peer, client_id = %entry.client_id, version = %connect.protocol,
         clean_start = connect.clean_start, keep_alive = connect.keep_alive,
         session_present, "client connected"
     );
 
-    let ending = connection_loop(
-        &shared,
-        &entry,
-        &mut session,
-        &mut decoder,
-        &mut rbuf,
-        &mut rd,
-        &mut wr,
-        &mut shutdown,
-        &mut kick_rx,
-    )
-    .await;
+    let mut io = Io {
+        rd,
+        wr,
+        decoder,
+        rbuf,
+        wbuf,
+        shutdown,
+        kick: kick_rx,
+    };
+    let ending = connection_loop(&shared, &entry, &mut session, &mut io).await;
     if let (Some(reason), true) = (ending.send, session.version().is_v5()) {
         let mut wbuf = BytesMut::new();
         let _ = Packet::Disconnect(Disconnect::new(reason)).encode(ProtocolVersion::V5, &mut wbuf);
-        let _ = wr.write_all(&wbuf).await;
+        let _ = tokio::time::timeout(FINAL_WRITE_TIMEOUT, io.wr.write_all(&wbuf)).await;
     }
-    let _ = wr.shutdown().await;
+    let _ = tokio::time::timeout(FINAL_WRITE_TIMEOUT, io.wr.shutdown()).await;
     tracing::info!(%peer, client_id = %entry.client_id, reason = %ending.why, "client disconnected");
     let will = will.filter(|_| ending.publish_will);
-    finish(&shared, &entry, slot, session, generation, will, true);
+    finish(&shared, &entry, slot, session, generation, will);
 }
 
-#[allow(clippy::too_many_arguments)]
+/// The connection's I/O state, kept outside the loop's `select!` so that no buffer is
+/// lost when a branch is cancelled (STYLE.md rule 10).
+#[derive(Debug)]
+struct Io {
+    rd: OwnedReadHalf,
+    wr: OwnedWriteHalf,
+    decoder: Decoder,
+    /// Bytes read and not yet decoded.
+    rbuf: BytesMut,
+    /// Packets encoded and not yet written: one write per wake-up.
+    wbuf: BytesMut,
+    shutdown: watch::Receiver<bool>,
+    /// Fires when another connection takes the session over.
+    kick: oneshot::Receiver<ReasonCode>,
+}
+
+impl Io {
+    /// Writes and clears `wbuf`. Gives up when the server shuts down or the session is
+    /// taken over meanwhile: a client that never reads must not keep its session from
+    /// being taken over, nor the server from stopping. The ending then sends no
+    /// DISCONNECT, since a packet may have been cut in the middle.
+    async fn flush(&mut self) -> Result<(), Ending> {
+        if self.wbuf.is_empty() {
+            return Ok(());
+        }
+        tokio::select! {
+            written = self.wr.write_all(&self.wbuf) => match written {
+                Ok(()) => {
+                    self.wbuf.clear();
+                    Ok(())
+                }
+                Err(e) => Err(Ending { why: format!("write error: {e}"), send: None, publish_will: true }),
+            },
+            _ = self.shutdown.changed() => Err(Ending {
+                why: "server shutting down (while blocked writing)".into(),
+                send: None,
+                publish_will: true,
+            }),
+            _ = &mut self.kick => Err(Ending {
+                why: "session taken over (while blocked writing)".into(),
+                send: None,
+                publish_will: true,
+            }),
+        }
+    }
+}
+
 async fn connection_loop(
     shared: &Shared,
     entry: &Arc<SessionEntry>,
     session: &mut Session,
-    decoder: &mut Decoder,
-    rbuf: &mut BytesMut,
-    rd: &mut OwnedReadHalf,
-    wr: &mut OwnedWriteHalf,
-    shutdown: &mut watch::Receiver<bool>,
-    kick: &mut oneshot::Receiver<ReasonCode>,
+    io: &mut Io,
 ) -> Ending {
-    let mut wbuf = BytesMut::with_capacity(1024);
     let mut ending: Option<Ending> = None;
     let far = Duration::from_secs(86_400 * 365);
     let keepalive = tokio::time::sleep_until(deadline_or(session.poll_deadline(), far));
     tokio::pin!(keepalive);
     loop {
+        if let Err(ending) = io.flush().await {
+            return ending;
+        }
+        if let Some(ending) = ending {
+            return ending;
+        }
         let mut out = Vec::new();
         tokio::select! {
             biased;
-            _ = shutdown.changed() => {
+            _ = io.shutdown.changed() => {
                 return Ending { why: "server shutting down".into(), send: Some(ReasonCode::ServerShuttingDown), publish_will: true };
             }
-            reason = &mut *kick => {
+            reason = &mut io.kick => {
                 let reason = reason.unwrap_or(ReasonCode::SessionTakenOver);
                 return Ending { why: "session taken over".into(), send: Some(reason), publish_will: true };
             }
-            read = rd.read_buf(rbuf) => {
+            read = io.rd.read_buf(&mut io.rbuf) => {
                 let t = now();
                 match read {
                     Ok(0) => return Ending { why: "connection closed by client".into(), send: None, publish_will: true },
                     Err(e) => return Ending { why: format!("read error: {e}"), send: None, publish_will: true },
                     Ok(_) => loop {
-                        match decoder.decode(rbuf) {
+                        match io.decoder.decode(&mut io.rbuf) {
                             Ok(Some(packet)) => {
                                 session.handle_packet(packet, t, &mut out);
                                 if out.iter().any(|a| matches!(a, Action::Close { .. })) {
@@ -342,9 +419,10 @@ async fn connection_loop(
                             }
                             Ok(None) => break,
                             Err(e) => {
-                                apply(shared, entry, session, std::mem::take(&mut out), t, &mut wbuf, &mut ending);
-                                let _ = wr.write_all(&wbuf).await;
-                                return Ending { why: format!("protocol violation: {e}"), send: Some(e.reason_code()), publish_will: true };
+                                // What came before the bad packet is carried out, then
+                                // the connection closes ([MQTT-4.13.1-1]).
+                                ending = Some(Ending { why: format!("protocol violation: {e}"), send: Some(e.reason_code()), publish_will: true });
+                                break;
                             }
                         }
                     },
@@ -358,20 +436,10 @@ async fn connection_loop(
             }
         }
         let t = now();
-        apply(shared, entry, session, out, t, &mut wbuf, &mut ending);
-        drain_mailbox(entry, session, t, shared, &mut wbuf, &mut ending);
-        if !wbuf.is_empty() {
-            if let Err(e) = wr.write_all(&wbuf).await {
-                return Ending {
-                    why: format!("write error: {e}"),
-                    send: None,
-                    publish_will: true,
-                };
-            }
-            wbuf.clear();
-        }
-        if let Some(ending) = ending {
-            return ending;
+        apply(shared, entry, session, out, t, &mut io.wbuf, &mut ending);
+        // Nothing more is sent once the connection is closing ([MQTT-3.14.4-1]).
+        if ending.is_none() {
+            drain_mailbox(entry, session, t, shared, &mut io.wbuf, &mut ending);
         }
     }
 }
@@ -441,6 +509,9 @@ fn apply(
             }
             Action::Unsubscribe(filter) => {
                 shared.router.unsubscribe(entry, &filter);
+                if filter.is_shared() {
+                    leave_shared_group(shared, entry, session, &filter, t);
+                }
             }
             Action::Close {
                 reason,
@@ -467,11 +538,43 @@ fn apply(
 }
 
 /// Removes a session's subscriptions and queued messages: the session has ended.
-fn end_session(shared: &Shared, entry: &SessionEntry, session: &mut Session) {
+/// Messages that came through shared subscriptions and did not reach the client go to
+/// other members of their groups (§4.8.2).
+fn end_session(shared: &Shared, entry: &SessionEntry, session: &mut Session, t: Instant) {
     for filter in session.take_subscriptions() {
         shared.router.unsubscribe(entry, &filter);
     }
-    entry.mailbox.lock().expect("mailbox lock poisoned").clear();
+    let mut orphans = session.take_shared_deliveries(None);
+    {
+        let mut mailbox = entry.mailbox.lock().expect("mailbox lock poisoned");
+        orphans.extend(mailbox.take_if(|d| d.shared_group.is_some()));
+        mailbox.clear();
+    }
+    for delivery in orphans {
+        shared.router.redeliver_shared(delivery, entry.id, t);
+    }
+}
+
+/// The client left the shared subscription `group`: what it was sent through it and has
+/// not received yet goes to another member.
+fn leave_shared_group(
+    shared: &Shared,
+    entry: &SessionEntry,
+    session: &mut Session,
+    group: &TopicFilter,
+    t: Instant,
+) {
+    let mut orphans = session.take_shared_deliveries(Some(group));
+    orphans.extend(
+        entry
+            .mailbox
+            .lock()
+            .expect("mailbox lock poisoned")
+            .take_if(|d| d.shared_group.as_deref() == Some(group.as_str())),
+    );
+    for delivery in orphans {
+        shared.router.redeliver_shared(delivery, entry.id, t);
+    }
 }
 
 /// After the connection: publish or schedule the will, keep or end the session.
@@ -482,37 +585,41 @@ fn finish(
     mut session: Session,
     generation: u64,
     will: Option<(Arc<Message>, u32)>,
-    connected: bool,
 ) {
-    entry
-        .mailbox
-        .lock()
-        .expect("mailbox lock poisoned")
-        .set_online(false);
+    entry.set_online(false);
     let taken_over = entry.generation.load(Ordering::SeqCst) != generation;
     let expiry = session.session_expiry();
     if let Some((message, delay)) = will {
-        if delay == 0 || expiry == 0 {
-            shared.router.publish(message);
-        } else if !taken_over {
-            // [MQTT-3.1.2-8]: at the earlier of the will delay and the session's end.
-            let wait = Duration::from_secs(u64::from(delay.min(expiry)));
-            let (shared, entry2) = (shared.clone(), entry.clone());
-            let task = tokio::spawn(async move {
-                tokio::time::sleep(wait).await;
-                if entry2.generation.load(Ordering::SeqCst) == generation {
-                    shared.router.publish(message);
-                }
-            });
-            entry
-                .timers
-                .lock()
-                .expect("timers lock poisoned")
-                .push(task.abort_handle());
+        if expiry == 0 || (delay == 0 && !taken_over) {
+            // [MQTT-3.1.2-8]: the session ends now, or there is no delay.
+            publish_will(shared, message, now());
+        } else {
+            // It waits for the earlier of its delay and the session's end, or for the
+            // next connection, which decides (see `PendingWill`). A taken-over session
+            // already has its next connection waiting for the slot.
+            slot.will = Some(PendingWill { message });
+            if !taken_over {
+                let wait = Duration::from_secs(u64::from(delay.min(expiry)));
+                let (shared, entry2) = (shared.clone(), entry.clone());
+                let task = tokio::spawn(async move {
+                    tokio::time::sleep(wait).await;
+                    let mut slot = entry2.slot.lock().await;
+                    if entry2.generation.load(Ordering::SeqCst) == generation {
+                        if let Some(will) = slot.will.take() {
+                            publish_will(&shared, will.message, now());
+                        }
+                    }
+                });
+                entry
+                    .timers
+                    .lock()
+                    .expect("timers lock poisoned")
+                    .push(task.abort_handle());
+            }
         }
     }
     if expiry == 0 {
-        end_session(shared, entry, &mut session);
+        end_session(shared, entry, &mut session, now());
         if !taken_over {
             shared.registry.remove_if_current(entry, generation);
         }
@@ -520,7 +627,7 @@ fn finish(
     }
     slot.session = Some(session);
     drop(slot);
-    if connected && !taken_over && expiry != u32::MAX {
+    if !taken_over && expiry != u32::MAX {
         let (shared, entry2) = (shared.clone(), entry.clone());
         let task = tokio::spawn(async move {
             tokio::time::sleep(Duration::from_secs(u64::from(expiry))).await;
@@ -528,7 +635,7 @@ fn finish(
             // [MQTT-4.1.0-2]: the session expired.
             if shared.registry.remove_if_current(&entry2, generation) {
                 if let Some(mut session) = slot.session.take() {
-                    end_session(&shared, &entry2, &mut session);
+                    end_session(&shared, &entry2, &mut session, now());
                 }
                 tracing::info!(client_id = %entry2.client_id, "session expired");
             }

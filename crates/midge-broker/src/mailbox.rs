@@ -121,6 +121,22 @@ impl Mailbox {
         Some(delivery)
     }
 
+    /// Takes out, in order, the deliveries for which `pred` holds.
+    pub fn take_if(&mut self, mut pred: impl FnMut(&Delivery) -> bool) -> Vec<Delivery> {
+        let mut taken = Vec::new();
+        let mut kept = VecDeque::with_capacity(self.queue.len());
+        for delivery in self.queue.drain(..) {
+            if pred(&delivery) {
+                self.bytes -= delivery.message.payload.len();
+                taken.push(delivery);
+            } else {
+                kept.push_back(delivery);
+            }
+        }
+        self.queue = kept;
+        taken
+    }
+
     /// Empties the mailbox (the session ended).
     pub fn clear(&mut self) {
         self.queue.clear();

@@ -60,4 +60,8 @@ pub struct Delivery {
     pub retain: bool,
     /// Subscription identifiers of every matching subscription ([MQTT-3.3.4-4]).
     pub subscription_ids: Vec<u32>,
+    /// The shared subscription (`$share/NAME/FILTER`) this delivery came through, if
+    /// any: when the member leaves the group before the message reached it, the
+    /// message goes to another member (§4.8.2).
+    pub shared_group: Option<Arc<str>>,
 }

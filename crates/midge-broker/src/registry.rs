@@ -7,7 +7,7 @@
 //! never on the per-message path.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use midge_codec::ReasonCode;
@@ -18,7 +18,9 @@ use crate::mailbox::{Mailbox, MailboxLimits};
 use crate::message::Message;
 use crate::session::Session;
 
-/// A will message waiting for its delay to pass or its session to end.
+/// A will message waiting for its delay to pass, its session to end, or a new
+/// connection (which cancels it, [MQTT-3.1.3-9], unless it starts a clean session: the
+/// old session ends then, and the will goes out).
 #[derive(Debug)]
 pub struct PendingWill {
     /// The message to publish.
@@ -30,6 +32,8 @@ pub struct PendingWill {
 pub struct SessionSlot {
     /// The session state; `None` before the first connection.
     pub session: Option<Session>,
+    /// The will of the last connection, while it waits (see [`PendingWill`]).
+    pub will: Option<PendingWill>,
 }
 
 /// The shared part of one session.
@@ -53,6 +57,9 @@ pub struct SessionEntry {
     pub timers: Mutex<Vec<AbortHandle>>,
     /// Incremented by each new connection; a timer acts only if it still matches.
     pub generation: AtomicU64,
+    /// Whether a connection owns the session now; read without the mailbox lock when
+    /// a shared subscription picks a member (online members first).
+    online: AtomicBool,
 }
 
 impl SessionEntry {
@@ -67,6 +74,20 @@ impl SessionEntry {
             self.notify.notify_one();
         }
         queued
+    }
+
+    /// Marks the session as served by a live connection, or not: the mailbox then
+    /// queues or drops offline QoS 0 messages, and shared subscriptions prefer online
+    /// members.
+    pub fn set_online(&self, online: bool) {
+        let mut mailbox = self.mailbox.lock().expect("mailbox lock poisoned");
+        mailbox.set_online(online);
+        self.online.store(online, Ordering::Release);
+    }
+
+    /// Whether a connection owns the session now.
+    pub fn is_online(&self) -> bool {
+        self.online.load(Ordering::Acquire)
     }
 
     /// Cancels the timers of a disconnected session.
@@ -105,6 +126,7 @@ impl Registry {
             kick: Mutex::new(None),
             timers: Mutex::new(Vec::new()),
             generation: AtomicU64::new(1),
+            online: AtomicBool::new(false),
         });
         sessions.insert(client_id, entry.clone());
         (entry, 1)

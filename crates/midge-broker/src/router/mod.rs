@@ -4,7 +4,9 @@
 //! matches the topic in the trie ([`trie::Trie::matches`] reports, it delivers nothing),
 //! then folds the matches into one delivery per session — the highest granted QoS, every
 //! matching subscription identifier ([MQTT-3.3.4-2], [MQTT-3.3.4-4]) — picks one member
-//! per shared-subscription group, and pushes the deliveries into the sessions' mailboxes.
+//! per shared-subscription group (members with a live connection first), and pushes the
+//! deliveries into the sessions' mailboxes. A member that leaves its group hands the
+//! messages that did not reach it to another member ([`Router::redeliver_shared`]).
 //!
 //! Locking: the trie sits behind a `RwLock`, read-locked per publish and write-locked
 //! only by subscribe and unsubscribe; no lock is held while a mailbox is pushed into.
@@ -38,6 +40,11 @@ struct Route {
     entry: Arc<SessionEntry>,
     options: SubscriptionOptions,
     id: Option<u32>,
+    /// Shared subscriptions: the group's turn counter, one per group and shared by its
+    /// members' routes, so that each group rotates over its own members (a counter
+    /// shared by several groups matching the same topic could give one member of each
+    /// group every message). `None` for non-shared subscriptions.
+    turn: Option<Arc<AtomicUsize>>,
 }
 
 /// The subscription trie and the retained messages.
@@ -46,8 +53,6 @@ pub struct Router {
     subscriptions: RwLock<Trie<SubKey, Route>>,
     /// A std mutex: held for a store or a scan, never across an await.
     retained: Mutex<RetainedStore>,
-    /// Rotates the choice of member in shared subscription groups.
-    share_cursor: AtomicUsize,
     /// Deliver at the granted QoS even if published lower.
     upgrade_outgoing_qos: bool,
 }
@@ -58,7 +63,6 @@ impl Router {
         Router {
             subscriptions: RwLock::new(Trie::new()),
             retained: Mutex::new(RetainedStore::default()),
-            share_cursor: AtomicUsize::new(0),
             upgrade_outgoing_qos,
         }
     }
@@ -79,15 +83,24 @@ impl Router {
             session: entry.id,
             share: filter.is_shared().then(|| Arc::from(filter.as_str())),
         };
+        let mut trie = self.subscriptions.write().expect("router lock poisoned");
+        let turn = key.share.as_ref().map(|group| {
+            let mut turn = None;
+            trie.entries(filter.matching_filter(), |k, route: &Route| {
+                if k.share.as_ref() == Some(group) {
+                    turn = route.turn.clone();
+                }
+            });
+            turn.unwrap_or_default()
+        });
         let route = Route {
             entry: entry.clone(),
             options,
             id,
+            turn,
         };
-        self.subscriptions
-            .write()
-            .expect("router lock poisoned")
-            .insert(filter.matching_filter(), key, route);
+        trie.insert(filter.matching_filter(), key, route);
+        drop(trie);
         let send_retained = match options.retain_handling {
             RetainHandling::SendAtSubscribe => true,
             RetainHandling::SendAtSubscribeIfNew => !existed,
@@ -109,6 +122,7 @@ impl Router {
                 // [MQTT-3.3.1-8] (3.1.1): sent because of a new subscription: RETAIN set.
                 retain: true,
                 subscription_ids: id.into_iter().collect(),
+                shared_group: None,
                 message,
             })
             .collect()
@@ -125,6 +139,69 @@ impl Router {
             .expect("router lock poisoned")
             .remove(filter.matching_filter(), &key)
             .is_some()
+    }
+
+    /// One member of a shared subscription group, in turn; members with a live
+    /// connection first, so that an offline persistent member does not sit on the
+    /// group's messages while others could take them.
+    fn pick_member<'a>(&self, members: &[&'a Route]) -> &'a Route {
+        let turn = members[0]
+            .turn
+            .as_ref()
+            .map_or(0, |turn| turn.fetch_add(1, Ordering::Relaxed));
+        let online = members.iter().filter(|r| r.entry.is_online()).count();
+        if online == 0 {
+            members[turn % members.len()]
+        } else {
+            members
+                .iter()
+                .filter(|r| r.entry.is_online())
+                .nth(turn % online)
+                .expect("within the online count")
+        }
+    }
+
+    fn shared_delivery(&self, message: Arc<Message>, group: &Arc<str>, member: &Route) -> Delivery {
+        Delivery {
+            qos: self.delivery_qos(message.qos, member.options.qos),
+            message,
+            // Retained messages are not sent for shared subscriptions, and a forwarded
+            // message goes out with RETAIN only under Retain As Published.
+            retain: false,
+            subscription_ids: member.id.into_iter().collect(),
+            shared_group: Some(group.clone()),
+        }
+    }
+
+    /// Sends `delivery`, which came through a shared subscription of the session
+    /// `leaving` and never reached it, to another member of that group (§4.8.2: a
+    /// member that leaves hands its undelivered messages over). Returns false, and the
+    /// message is dropped, when the group has no other member or the message expired.
+    pub fn redeliver_shared(&self, delivery: Delivery, leaving: u64, now: Instant) -> bool {
+        let Some(group) = delivery.shared_group else {
+            return false;
+        };
+        if delivery.message.is_expired(now) {
+            return false;
+        }
+        let Ok(filter) = TopicFilter::new(&*group) else {
+            return false;
+        };
+        let trie = self.subscriptions.read().expect("router lock poisoned");
+        let mut members = Vec::new();
+        trie.entries(filter.matching_filter(), |key, route| {
+            if key.session != leaving && key.share.as_ref() == Some(&group) {
+                members.push(route);
+            }
+        });
+        if members.is_empty() {
+            return false;
+        }
+        let pick = self.pick_member(&members);
+        let entry = pick.entry.clone();
+        let delivery = self.shared_delivery(delivery.message, &group, pick);
+        drop(trie);
+        entry.push(delivery)
     }
 
     fn delivery_qos(&self, published: QoS, granted: QoS) -> QoS {
@@ -159,7 +236,7 @@ impl Router {
         }
         let mut direct: HashMap<u64, Delivery> = HashMap::new();
         let mut targets: Vec<Arc<SessionEntry>> = Vec::new();
-        let mut groups: HashMap<&str, Vec<&Route>> = HashMap::new();
+        let mut groups: HashMap<&Arc<str>, Vec<&Route>> = HashMap::new();
         let trie = self.subscriptions.read().expect("router lock poisoned");
         trie.matches(&message.topic, |key, route| {
             if let Some(share) = &key.share {
@@ -182,6 +259,7 @@ impl Router {
                     qos,
                     retain,
                     subscription_ids: Vec::new(),
+                    shared_group: None,
                 }
             });
             delivery.qos = delivery.qos.max(qos);
@@ -189,16 +267,11 @@ impl Router {
             delivery.subscription_ids.extend(route.id);
         });
         let mut shared: Vec<(Arc<SessionEntry>, Delivery)> = Vec::new();
-        for members in groups.values() {
-            let pick = members[self.share_cursor.fetch_add(1, Ordering::Relaxed) % members.len()];
+        for (group, members) in &groups {
+            let pick = self.pick_member(members);
             shared.push((
                 pick.entry.clone(),
-                Delivery {
-                    message: message.clone(),
-                    qos: self.delivery_qos(message.qos, pick.options.qos),
-                    retain: false,
-                    subscription_ids: pick.id.into_iter().collect(),
-                },
+                self.shared_delivery(message.clone(), group, pick),
             ));
         }
         drop(trie);

@@ -101,6 +101,29 @@ impl<K: std::hash::Hash + Eq + Clone, V> Trie<K, V> {
         old
     }
 
+    /// Calls `f` with every entry stored under exactly `filter` (not those whose filters
+    /// match it).
+    pub fn entries<'a>(&'a self, filter: &str, mut f: impl FnMut(&'a K, &'a V)) {
+        let mut node = &self.root;
+        let mut levels = filter.split('/').peekable();
+        while let Some(level) = levels.next() {
+            if level == "#" && levels.peek().is_none() {
+                node.hash.iter().for_each(|(k, v)| f(k, v));
+                return;
+            }
+            let next = if level == "+" {
+                node.plus.as_deref()
+            } else {
+                node.children.get(level)
+            };
+            match next {
+                Some(next) => node = next,
+                None => return,
+            }
+        }
+        node.here.iter().for_each(|(k, v)| f(k, v));
+    }
+
     /// Calls `f` with every entry whose filter matches `topic`. A key subscribed with
     /// several matching filters is reported once per filter.
     pub fn matches<'a>(&'a self, topic: &str, mut f: impl FnMut(&'a K, &'a V)) {
@@ -229,6 +252,19 @@ mod tests {
             matching(&t, "x/monitor/Clients"),
             vec!["#", "+/monitor/Clients"]
         );
+    }
+
+    #[test]
+    fn entries_lists_exactly_one_filter() {
+        let t = trie(&["a/b", "a/+", "a/#", "#", "a/+/c"]);
+        for filter in ["a/b", "a/+", "a/#", "#", "a/+/c"] {
+            let mut found = Vec::new();
+            t.entries(filter, |k, _| found.push(*k));
+            assert_eq!(found, [filter]);
+        }
+        let mut found = Vec::new();
+        t.entries("x/y", |k, _| found.push(*k));
+        assert!(found.is_empty());
     }
 
     #[test]

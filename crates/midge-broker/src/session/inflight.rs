@@ -200,6 +200,41 @@ impl Outgoing {
         }
     }
 
+    /// Takes out the deliveries that came through the shared subscription `group` (any
+    /// shared subscription for `None`) and have not reached the client: those waiting
+    /// for room in the window and, with `unacknowledged`, QoS 1 messages sent and not
+    /// acknowledged, oldest first. QoS 2 messages already sent stay: their delivery must
+    /// be completed by this client or not at all ([MQTT-4.8.2-4], [MQTT-4.8.2-5]).
+    pub(super) fn take_shared(
+        &mut self,
+        group: Option<&str>,
+        unacknowledged: bool,
+    ) -> Vec<Delivery> {
+        let matches = |d: &Delivery| match (&d.shared_group, group) {
+            (Some(g), Some(wanted)) => **g == *wanted,
+            (Some(_), None) => true,
+            (None, _) => false,
+        };
+        let mut taken = Vec::new();
+        if unacknowledged {
+            let mut ids: Vec<(u64, u16)> = self
+                .inflight
+                .iter()
+                .filter(|(_, f)| f.state == State::Qos1Sent && matches(&f.delivery))
+                .map(|(&id, f)| (f.seq, id))
+                .collect();
+            ids.sort_unstable();
+            for (_, id) in ids {
+                taken.extend(self.inflight.remove(&id).map(|f| f.delivery));
+            }
+        }
+        let (shared, kept): (VecDeque<Delivery>, VecDeque<Delivery>) =
+            self.pending.drain(..).partition(|d| matches(d));
+        self.pending = kept;
+        taken.extend(shared);
+        taken
+    }
+
     /// On a new connection: resend every unacknowledged PUBLISH with DUP set and every
     /// PUBREL, in their original order, then what was queued.
     pub(super) fn resend(

@@ -230,12 +230,20 @@ impl Session {
             .maximum_packet_size
             .map_or(midge_codec::MAX_PACKET_SIZE, |m| m as usize);
         self.request_problem_information = props.request_problem_information.unwrap_or(true);
-        self.outgoing
-            .set_receive_maximum(props.receive_maximum.unwrap_or(u16::MAX));
+        // [MQTT-3.3.4-9]: never more than the client's Receive Maximum in flight, and
+        // never more than `max_inflight_messages` either (a 3.1.1 client has no Receive
+        // Maximum: without this bound one that never acknowledges would hold 65,535).
+        self.outgoing.set_receive_maximum(
+            props
+                .receive_maximum
+                .unwrap_or(u16::MAX)
+                .min(self.config.receive_maximum),
+        );
         self.aliases_in.clear();
 
         let mut ack = ConnAck {
-            session_present,
+            // MQTT 3.1 has no Session Present flag: that CONNACK byte is reserved.
+            session_present: session_present && self.version != ProtocolVersion::V31,
             reason_code: ReasonCode::Success,
             properties: ConnAckProperties::default(),
         };
@@ -317,8 +325,10 @@ impl Session {
             Packet::Disconnect(disconnect) => self.handle_disconnect(disconnect, out),
             // [MQTT-3.1.0-2]: a second CONNECT is a protocol error.
             Packet::Connect(_) => close(out, ReasonCode::ProtocolError),
-            // No authenticator exists yet: extended authentication is refused.
-            Packet::Auth(_) => close(out, ReasonCode::BadAuthenticationMethod),
+            // [MQTT-4.12.0-7]: AUTH without an Authentication Method in CONNECT (one is
+            // refused at CONNECT) is a Protocol Error. 0x8C is not a DISCONNECT reason
+            // code ([MQTT-3.14.2-1]).
+            Packet::Auth(_) => close(out, ReasonCode::ProtocolError),
             // The decoder's direction check keeps server-only packets out.
             Packet::ConnAck(_) | Packet::SubAck(_) | Packet::UnsubAck(_) | Packet::PingResp => {
                 close(out, ReasonCode::ProtocolError)
@@ -416,7 +426,11 @@ impl Session {
         } else {
             let mut rel = Ack::new(ack.packet_id);
             rel.reason_code = ReasonCode::PacketIdentifierNotFound;
-            out.push(Action::Send(Packet::PubRel(rel)));
+            let rel = self.explain(
+                Packet::PubRel(rel),
+                "no QoS 2 message awaits PUBREC under this packet identifier",
+            );
+            out.push(Action::Send(rel));
         }
     }
 
@@ -428,10 +442,18 @@ impl Session {
 
     fn handle_pubrel(&mut self, ack: Ack, out: &mut Vec<Action>) {
         let mut comp = Ack::new(ack.packet_id);
-        if !self.incoming_qos2.remove(&ack.packet_id.get()) && self.version.is_v5() {
+        let known = self.incoming_qos2.remove(&ack.packet_id.get());
+        if !known && self.version.is_v5() {
             comp.reason_code = ReasonCode::PacketIdentifierNotFound;
         }
-        out.push(Action::Send(Packet::PubComp(comp)));
+        let mut comp = Packet::PubComp(comp);
+        if !known {
+            comp = self.explain(
+                comp,
+                "no QoS 2 message awaits PUBREL under this packet identifier",
+            );
+        }
+        out.push(Action::Send(comp));
     }
 
     fn handle_subscribe(&mut self, subscribe: Subscribe, out: &mut Vec<Action>) {
@@ -470,11 +492,16 @@ impl Session {
                 codes.push(ReasonCode::NoSubscriptionExisted);
             }
         }
-        out.push(Action::Send(Packet::UnsubAck(UnsubAck {
+        let missing = codes.contains(&ReasonCode::NoSubscriptionExisted);
+        let mut ack = Packet::UnsubAck(UnsubAck {
             packet_id: unsubscribe.packet_id,
             reason_codes: codes,
             properties: AckProperties::default(),
-        })));
+        });
+        if missing {
+            ack = self.explain(ack, "no subscription with this exact topic filter existed");
+        }
+        out.push(Action::Send(ack));
     }
 
     fn handle_disconnect(&mut self, disconnect: Disconnect, out: &mut Vec<Action>) {
@@ -490,6 +517,39 @@ impl Session {
             // [MQTT-3.14.4-3]: Normal disconnection discards the will; 0x04 publishes it.
             publish_will: disconnect.reason_code == ReasonCode::DisconnectWithWillMessage,
         });
+    }
+
+    /// Takes out the deliveries that came through shared subscriptions and have not
+    /// reached the client, for the caller to hand to other members of their groups
+    /// (§4.8.2). `group: Some(filter)` takes those of one `$share/NAME/FILTER` (the client
+    /// unsubscribed from it: messages it already holds stay, for it to acknowledge);
+    /// `None` takes those of every group, unacknowledged QoS 1 messages included (the
+    /// session ends). Sent QoS 2 messages are never taken ([MQTT-4.8.2-5]).
+    pub fn take_shared_deliveries(&mut self, group: Option<&TopicFilter>) -> Vec<Delivery> {
+        self.outgoing
+            .take_shared(group.map(TopicFilter::as_str), group.is_none())
+    }
+
+    /// Adds a reason string to an acknowledgement, if the client asked for problem
+    /// information ([MQTT-3.1.2-29]) and the packet still fits in the client's Maximum
+    /// Packet Size ([MQTT-3.4.2-2] and its siblings).
+    fn explain(&self, packet: Packet, reason: &str) -> Packet {
+        if !self.version.is_v5() || !self.request_problem_information {
+            return packet;
+        }
+        let mut explained = packet.clone();
+        match &mut explained {
+            Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a) | Packet::PubComp(a) => {
+                a.properties.reason_string = Some(reason.into());
+            }
+            Packet::SubAck(a) => a.properties.reason_string = Some(reason.into()),
+            Packet::UnsubAck(a) => a.properties.reason_string = Some(reason.into()),
+            _ => return packet,
+        }
+        match explained.encoded_len(self.version) {
+            Ok(len) if len <= self.client_max_packet_size => explained,
+            _ => packet,
+        }
     }
 
     /// Removes every subscription (the session ends), returning their filters.

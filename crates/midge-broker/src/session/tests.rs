@@ -42,6 +42,7 @@ fn delivery(qos: QoS) -> Delivery {
         qos,
         retain: false,
         subscription_ids: vec![],
+        shared_group: None,
     }
 }
 
@@ -289,5 +290,288 @@ fn subscribe_grants_and_reports_replacement() {
     assert!(matches!(&out[0], Action::Subscribe { existed: true, .. }));
     assert!(
         matches!(sent(&out)[..], [Packet::SubAck(a)] if a.reason_codes == [ReasonCode::GrantedQoS2])
+    );
+}
+
+fn connect_with(
+    version: ProtocolVersion,
+    config: SessionConfig,
+    now: Instant,
+    f: impl FnOnce(&mut Connect),
+) -> Session {
+    let mut s = Session::new(Arc::from("c1"), config, now);
+    let mut connect = Connect::new(version, "c1");
+    f(&mut connect);
+    s.connect(&connect, false, None, now, &mut Vec::new());
+    s
+}
+
+fn publishes(out: &[Action]) -> Vec<&midge_codec::Publish> {
+    sent(out)
+        .into_iter()
+        .filter_map(|p| match p {
+            Packet::Publish(p) => Some(p),
+            _ => None,
+        })
+        .collect()
+}
+
+fn closed_with(out: &[Action]) -> Option<ReasonCode> {
+    out.iter().find_map(|a| match a {
+        Action::Close { reason, .. } => *reason,
+        _ => None,
+    })
+}
+
+fn shared_delivery(qos: QoS, group: &str) -> Delivery {
+    Delivery {
+        shared_group: Some(Arc::from(group)),
+        ..delivery(qos)
+    }
+}
+
+/// A 3.1.1 client has no Receive Maximum; the broker's `max_inflight_messages` bounds
+/// what it has in flight, as it does for a 5.0 client with a larger Receive Maximum.
+///
+/// conformance: v5 MQTT-3.3.4-9
+#[test]
+fn outgoing_window_is_the_smaller_of_both_receive_maximums() {
+    let t0 = epoch();
+    let config = SessionConfig {
+        receive_maximum: 3,
+        ..SessionConfig::default()
+    };
+    for (version, client_max) in [
+        (ProtocolVersion::V311, None),
+        (ProtocolVersion::V5, Some(100)),
+        (ProtocolVersion::V5, Some(2)),
+    ] {
+        let mut s = connect_with(version, config.clone(), t0, |c| {
+            c.properties.receive_maximum = client_max;
+        });
+        let mut out = Vec::new();
+        for _ in 0..5 {
+            s.handle_delivery(delivery(QoS::AtLeastOnce), t0, &mut out);
+        }
+        let window = client_max.unwrap_or(u16::MAX).min(3);
+        assert_eq!(publishes(&out).len(), usize::from(window), "{version}");
+        assert_eq!(s.inflight_len(), usize::from(window));
+        // QoS 0 waits behind them, in order.
+        s.handle_delivery(delivery(QoS::AtMostOnce), t0, &mut out);
+        assert_eq!(publishes(&out).len(), usize::from(window));
+    }
+}
+
+/// When a session ends, what came through shared subscriptions and did not reach the
+/// client is handed back: queued messages and unacknowledged QoS 1, oldest first; a
+/// QoS 2 message already sent stays ([MQTT-4.8.2-5]), as do non-shared deliveries.
+///
+/// conformance: v5 MQTT-4.8.2-5
+#[test]
+fn shared_deliveries_are_handed_back_when_the_session_ends() {
+    let t0 = epoch();
+    let mut s = connect_with(ProtocolVersion::V5, SessionConfig::default(), t0, |c| {
+        c.properties.receive_maximum = Some(3);
+    });
+    let mut out = Vec::new();
+    let g = "$share/g/a/b";
+    s.handle_delivery(shared_delivery(QoS::AtLeastOnce, g), t0, &mut out); // id 1
+    s.handle_delivery(shared_delivery(QoS::ExactlyOnce, g), t0, &mut out); // id 2
+    s.handle_delivery(delivery(QoS::AtLeastOnce), t0, &mut out); // id 3, not shared
+    s.handle_delivery(shared_delivery(QoS::ExactlyOnce, g), t0, &mut out); // queued
+    s.handle_delivery(shared_delivery(QoS::AtMostOnce, "$share/h/#"), t0, &mut out); // queued
+    s.handle_delivery(delivery(QoS::AtLeastOnce), t0, &mut out); // queued, not shared
+    assert_eq!(publishes(&out).len(), 3);
+    let taken = s.take_shared_deliveries(None);
+    let qos: Vec<QoS> = taken.iter().map(|d| d.qos).collect();
+    assert_eq!(
+        qos,
+        [QoS::AtLeastOnce, QoS::ExactlyOnce, QoS::AtMostOnce],
+        "the unacknowledged QoS 1, then the queue in order"
+    );
+    assert_eq!(
+        s.inflight_len(),
+        2,
+        "the sent QoS 2 and the non-shared QoS 1 stay"
+    );
+    assert_eq!(s.pending_len(), 1);
+}
+
+/// A client that unsubscribes from a shared subscription keeps what it was sent (it can
+/// still acknowledge it, [MQTT-3.10.4-3]); only what waits for room is handed back, and
+/// only that group's.
+///
+/// conformance: v5 MQTT-3.10.4-3
+#[test]
+fn leaving_one_shared_group_hands_back_only_its_queue() {
+    let t0 = epoch();
+    let mut s = connect_with(ProtocolVersion::V5, SessionConfig::default(), t0, |c| {
+        c.properties.receive_maximum = Some(1);
+    });
+    let mut out = Vec::new();
+    s.handle_delivery(
+        shared_delivery(QoS::AtLeastOnce, "$share/g/t"),
+        t0,
+        &mut out,
+    );
+    s.handle_delivery(
+        shared_delivery(QoS::AtLeastOnce, "$share/g/t"),
+        t0,
+        &mut out,
+    );
+    s.handle_delivery(
+        shared_delivery(QoS::AtLeastOnce, "$share/h/t"),
+        t0,
+        &mut out,
+    );
+    let taken = s.take_shared_deliveries(Some(&TopicFilter::new("$share/g/t").unwrap()));
+    assert_eq!(taken.len(), 1);
+    assert_eq!(taken[0].shared_group.as_deref(), Some("$share/g/t"));
+    assert_eq!(s.inflight_len(), 1);
+    assert_eq!(s.pending_len(), 1);
+}
+
+/// Reason strings go on acknowledgements only when the client asked for problem
+/// information, and only when they fit in its Maximum Packet Size.
+///
+/// conformance: v5 MQTT-3.1.2-29
+/// conformance: v5 MQTT-3.7.2-2
+#[test]
+fn reason_strings_follow_request_problem_information() {
+    let t0 = epoch();
+    let reason_of = |s: &mut Session| {
+        let mut out = Vec::new();
+        s.handle_packet(Packet::PubRel(Ack::new(pid(9))), t0, &mut out);
+        match sent(&out)[..] {
+            [Packet::PubComp(a)] => {
+                assert_eq!(a.reason_code, ReasonCode::PacketIdentifierNotFound);
+                a.properties.reason_string.clone()
+            }
+            ref other => panic!("expected PUBCOMP, got {other:?}"),
+        }
+    };
+    let cfg = SessionConfig::default;
+    let mut asked = connect_with(ProtocolVersion::V5, cfg(), t0, |_| {});
+    assert!(reason_of(&mut asked).is_some());
+    let mut refused = connect_with(ProtocolVersion::V5, cfg(), t0, |c| {
+        c.properties.request_problem_information = Some(false);
+    });
+    assert!(reason_of(&mut refused).is_none());
+    let mut small = connect_with(ProtocolVersion::V5, cfg(), t0, |c| {
+        c.properties.maximum_packet_size = Some(8);
+    });
+    assert!(reason_of(&mut small).is_none());
+}
+
+/// AUTH from a client that sent no Authentication Method is a Protocol Error; 0x8C is
+/// not a DISCONNECT reason code.
+///
+/// conformance: v5 MQTT-3.14.2-1
+#[test]
+fn auth_packet_closes_with_protocol_error() {
+    let t0 = epoch();
+    let (mut s, _) = session(ProtocolVersion::V5, t0);
+    let mut out = Vec::new();
+    s.handle_packet(Packet::Auth(Default::default()), t0, &mut out);
+    let reason = closed_with(&out).expect("closed");
+    assert_eq!(reason, ReasonCode::ProtocolError);
+    assert!(reason.is_valid_for(midge_codec::PacketType::Disconnect));
+}
+
+/// conformance: v5 MQTT-3.3.4-7
+#[test]
+fn incoming_qos2_over_the_receive_maximum_closes_with_0x93() {
+    let t0 = epoch();
+    let config = SessionConfig {
+        receive_maximum: 2,
+        ..SessionConfig::default()
+    };
+    let mut s = connect_with(ProtocolVersion::V5, config, t0, |_| {});
+    let mut out = Vec::new();
+    for id in 1..=3 {
+        let mut p = Publish::new(TopicName::new("t").unwrap(), "x");
+        p.qos = QoS::ExactlyOnce;
+        p.packet_id = Some(pid(id));
+        s.handle_packet(Packet::Publish(p), t0, &mut out);
+    }
+    assert_eq!(closed_with(&out), Some(ReasonCode::ReceiveMaximumExceeded));
+    // A completed flow frees its slot.
+    let mut s = connect_with(
+        ProtocolVersion::V5,
+        SessionConfig {
+            receive_maximum: 1,
+            ..SessionConfig::default()
+        },
+        t0,
+        |_| {},
+    );
+    let mut out = Vec::new();
+    for id in 1..=3 {
+        let mut p = Publish::new(TopicName::new("t").unwrap(), "x");
+        p.qos = QoS::ExactlyOnce;
+        p.packet_id = Some(pid(id));
+        s.handle_packet(Packet::Publish(p), t0, &mut out);
+        s.handle_packet(Packet::PubRel(Ack::new(pid(id))), t0, &mut out);
+    }
+    assert_eq!(closed_with(&out), None);
+}
+
+/// conformance: v5 MQTT-3.1.2-25
+#[test]
+fn message_too_large_for_the_client_is_dropped_without_using_the_window() {
+    let t0 = epoch();
+    let mut s = connect_with(ProtocolVersion::V5, SessionConfig::default(), t0, |c| {
+        c.properties.maximum_packet_size = Some(20);
+        c.properties.receive_maximum = Some(1);
+    });
+    let mut big = delivery(QoS::AtLeastOnce);
+    Arc::get_mut(&mut big.message).unwrap().payload = Bytes::from(vec![0; 64]);
+    let mut out = Vec::new();
+    s.handle_delivery(big, t0, &mut out);
+    assert!(publishes(&out).is_empty());
+    assert_eq!(s.inflight_len(), 0);
+    s.handle_delivery(delivery(QoS::AtLeastOnce), t0, &mut out);
+    assert_eq!(publishes(&out).len(), 1);
+}
+
+/// conformance: v5 MQTT-3.3.4-6
+#[test]
+fn subscription_identifier_from_the_client_is_a_protocol_error() {
+    let t0 = epoch();
+    let (mut s, _) = session(ProtocolVersion::V5, t0);
+    let mut p = Publish::new(TopicName::new("t").unwrap(), "x");
+    p.properties.subscription_identifiers = vec![1];
+    let mut out = Vec::new();
+    s.handle_packet(Packet::Publish(p), t0, &mut out);
+    assert_eq!(closed_with(&out), Some(ReasonCode::ProtocolError));
+    assert!(!out.iter().any(|a| matches!(a, Action::Publish(_))));
+}
+
+/// A message whose expiry passes while it waits for room in the window is not sent.
+///
+/// conformance: v5 MQTT-3.3.2-5
+#[test]
+fn message_expiring_in_the_queue_is_not_sent() {
+    let t0 = epoch();
+    let mut s = connect_with(ProtocolVersion::V5, SessionConfig::default(), t0, |c| {
+        c.properties.receive_maximum = Some(1);
+    });
+    let mut out = Vec::new();
+    s.handle_delivery(delivery(QoS::AtLeastOnce), t0, &mut out);
+    let mut short = delivery(QoS::AtLeastOnce);
+    Arc::get_mut(&mut short.message).unwrap().expires_at = Some(t0 + Duration::from_secs(1));
+    s.handle_delivery(short, t0, &mut out);
+    s.handle_delivery(delivery(QoS::AtLeastOnce), t0, &mut out);
+    out.clear();
+    s.handle_packet(
+        Packet::PubAck(Ack::new(pid(1))),
+        t0 + Duration::from_secs(2),
+        &mut out,
+    );
+    let sent_now = publishes(&out);
+    assert_eq!(sent_now.len(), 1);
+    assert_eq!(
+        sent_now[0].properties.message_expiry_interval, None,
+        "the unexpiring one"
     );
 }
