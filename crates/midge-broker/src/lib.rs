@@ -13,7 +13,7 @@
 //! - `connection.rs`: the tokio shell around a session: read → decode → session →
 //!   encode → one batched write.
 //! - `listener/`: accept loops.
-//! - `config.rs`: typed configuration.
+//! - `config/`: typed configuration and its two readers (Midge TOML, mosquitto.conf).
 //!
 //! # Example
 //! ```no_run
@@ -72,7 +72,7 @@ impl Broker {
         let mut tasks = JoinSet::new();
         let mut addrs = Vec::new();
         for listener_config in &shared.config.listeners {
-            let listener = tokio::net::TcpListener::bind(listener_config.bind).await?;
+            let listener = listener::tcp::bind(listener_config.bind)?;
             let addr = listener.local_addr()?;
             addrs.push(addr);
             tasks.spawn(listener::tcp::accept_loop(

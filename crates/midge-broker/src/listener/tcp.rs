@@ -1,5 +1,6 @@
 //! The TCP listener.
 
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use tokio::net::TcpListener;
@@ -8,6 +9,24 @@ use tokio::task::JoinSet;
 
 use crate::Shared;
 use crate::connection;
+
+/// Binds a listening socket on `addr`. An IPv6 socket is IPv6-only (`IPV6_V6ONLY`), so
+/// that `0.0.0.0:P` and `[::]:P` can both be listeners, as Mosquitto binds them for a
+/// listener on every interface; otherwise as `TcpListener::bind` (`SO_REUSEADDR` on Unix,
+/// a backlog of 1024).
+pub(crate) fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(1024)?;
+    TcpListener::from_std(socket.into())
+}
 
 /// Accepts connections until shutdown, then waits for the connections to finish.
 pub(crate) async fn accept_loop(

@@ -56,6 +56,9 @@ pub struct SessionConfig {
     /// Deliver at the subscription's QoS even when published at a lower one (Mosquitto's
     /// `upgrade_outgoing_qos`).
     pub upgrade_outgoing_qos: bool,
+    /// Largest PUBLISH payload accepted, in bytes; 0: no limit (Mosquitto's
+    /// `message_size_limit`).
+    pub message_size_limit: u32,
 }
 
 impl Default for SessionConfig {
@@ -68,6 +71,7 @@ impl Default for SessionConfig {
             retain_available: true,
             max_qos: QoS::ExactlyOnce,
             upgrade_outgoing_qos: false,
+            message_size_limit: 0,
         }
     }
 }
@@ -349,6 +353,24 @@ impl Session {
         if !publish.properties.subscription_identifiers.is_empty() {
             // [MQTT-3.3.4-6]: a client never sends subscription identifiers.
             return close(out, ReasonCode::ProtocolError);
+        }
+        let limit = self.config.message_size_limit as usize;
+        if limit > 0 && publish.payload.len() > limit {
+            // Dropped as Mosquitto drops it: the QoS 1/2 flow completes, with 0x83 for 5.0
+            // (as mosquitto.conf(5) documents; 0x95 is no PUBACK/PUBREC code).
+            let ack = |id| Ack {
+                reason_code: ReasonCode::ImplementationSpecificError,
+                ..Ack::new(id)
+            };
+            let ack = match (publish.qos, publish.packet_id) {
+                (QoS::AtLeastOnce, Some(id)) => Packet::PubAck(ack(id)),
+                (QoS::ExactlyOnce, Some(id)) => Packet::PubRec(ack(id)),
+                _ => return,
+            };
+            out.push(Action::Send(
+                self.explain(ack, "payload exceeds message_size_limit"),
+            ));
+            return;
         }
         let mut properties = publish.properties;
         properties.topic_alias = None;
