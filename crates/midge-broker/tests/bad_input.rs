@@ -544,3 +544,72 @@ async fn garbage_and_abrupt_closes_disturb_no_one_else() {
     bystander.pub_msg("alive", "still", QoS::AtMostOnce).await;
     assert_eq!(&bystander.recv_publish().await.payload[..], b"still");
 }
+
+/// Reads what the broker sends until it closes the connection.
+async fn read_until_closed(client: &mut Client) -> Vec<Packet> {
+    let mut packets = Vec::new();
+    loop {
+        match client.recv_within(TIMEOUT).await {
+            Recv::Packet(p) => packets.push(p),
+            Recv::Closed => return packets,
+            other => panic!("expected packets then close, got {other:?}"),
+        }
+    }
+}
+
+/// A DISCONNECT from the broker is the last packet on its connection, and the broker
+/// closes the connection after it, even while messages wait to be sent to that client.
+/// It has no Session Expiry Interval, no Reason String and no User Property, so none of
+/// them makes it outgrow the client's Maximum Packet Size. Two ways to get one: a
+/// protocol error, and a take-over.
+///
+/// conformance: v5 MQTT-3.14.4-1
+/// conformance: v5 MQTT-3.14.4-2
+/// conformance: v5 MQTT-3.14.2-2
+/// conformance: v5 MQTT-3.14.2-3
+/// conformance: v5 MQTT-3.14.2-4
+/// conformance: v5 MQTT-4.13.2-1
+#[tokio::test]
+async fn server_disconnect_is_the_last_packet_before_the_close() {
+    let broker = start().await;
+    let addr = broker.local_addr();
+    let mut publisher = Client::connect(addr, V5, "last-pub").await;
+    for (id, reason) in [
+        ("last-error", ReasonCode::ProtocolError),
+        ("last-takeover", ReasonCode::SessionTakenOver),
+    ] {
+        let mut connect = persistent(V5, id);
+        connect.properties.receive_maximum = Some(1);
+        connect.properties.maximum_packet_size = Some(64);
+        let (mut c, _) = Client::connect_ok(addr, connect.clone()).await;
+        c.subscribe(id, QoS::AtLeastOnce).await;
+        for _ in 0..5 {
+            publisher.pub_msg(id, "queued", QoS::AtLeastOnce).await;
+        }
+        // Receive Maximum 1: one in flight, four waiting.
+        let first = c.recv_publish().await;
+        let ack = Packet::PubAck(midge_codec::Ack::new(first.packet_id.unwrap()));
+        if reason == ReasonCode::ProtocolError {
+            // The PUBACK makes room for the next message; the second CONNECT in the same
+            // write is a protocol error.
+            let mut bytes = encoded(V5, ack);
+            bytes.extend(encoded(V5, Packet::Connect(Box::new(connect))));
+            c.send_raw(&bytes).await;
+        } else {
+            c.send(ack).await;
+            c.ping().await;
+            let (_new, ack) = Client::connect_ok(addr, connect).await;
+            assert!(ack.session_present);
+        }
+        let packets = read_until_closed(&mut c).await;
+        let Some((Packet::Disconnect(d), before)) = packets.split_last() else {
+            panic!("{id}: expected DISCONNECT last, got {packets:?}");
+        };
+        assert_eq!(d.reason_code, reason, "{id}");
+        assert!(d.properties.is_empty(), "{id}: {d:?}");
+        assert!(
+            before.iter().all(|p| matches!(p, Packet::Publish(_))),
+            "{id}: {packets:?}"
+        );
+    }
+}

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use bytes::BytesMut;
 use common::*;
-use midge_codec::{Packet, QoS, ReasonCode};
+use midge_codec::{Packet, QoS, ReasonCode, Subscribe, SubscribeProperties, SubscriptionOptions};
 
 /// Encodes `connect` with its protocol level byte replaced by `level`.
 fn connect_bytes_with_level(version: midge_codec::ProtocolVersion, level: u8) -> BytesMut {
@@ -109,10 +109,14 @@ async fn wrong_protocol_name_is_not_accepted() {
     }
 }
 
+/// A malformed CONNECT (the reserved flag set) is one that no CONNACK return code fits:
+/// the connection closes without a CONNACK.
+///
 /// conformance: v5 MQTT-3.1.2-3
 /// conformance: v5 MQTT-3.1.4-1
 /// conformance: v3.1.1 MQTT-3.1.2-3
 /// conformance: v3.1.1 MQTT-3.1.4-1
+/// conformance: v3.1.1 MQTT-3.2.2-6
 #[tokio::test]
 async fn reserved_connect_flag_closes_without_connack() {
     let broker = start().await;
@@ -165,6 +169,7 @@ async fn empty_client_id_is_assigned_a_unique_one() {
 /// conformance: v3.1.1 MQTT-3.1.3-8
 /// conformance: v3.1.1 MQTT-3.1.3-9
 /// conformance: v3.1.1 MQTT-3.2.2-4
+/// conformance: v3.1.1 MQTT-3.2.2-5
 #[tokio::test]
 async fn empty_client_id_without_clean_session_is_rejected_with_code_2() {
     let broker = start().await;
@@ -480,8 +485,14 @@ async fn pingreq_is_answered_with_pingresp() {
     }
 }
 
+/// The broker has no extended authentication: it rejects every Authentication Method
+/// at once with CONNACK 0x8C, and closes the connection.
+///
 /// conformance: v5 MQTT-4.12.0-1
 /// conformance: v5 MQTT-3.2.2-6
+/// conformance: v5 MQTT-3.2.2-7
+/// conformance: v5 MQTT-4.12.0-4
+/// conformance: v5 MQTT-4.13.2-1
 #[tokio::test]
 async fn authentication_method_is_refused_with_0x8c() {
     let broker = start().await;
@@ -542,4 +553,118 @@ async fn mqtt_3_1_client_id_length_and_connack_flags() {
     // ... yet the session was resumed.
     c.pub_msg("v31/resumed", "yes", QoS::AtLeastOnce).await;
     assert_eq!(&c.recv_and_ack().await.payload[..], b"yes");
+}
+
+/// Client identifiers of 1 to 23 characters from `0-9a-zA-Z` are accepted by every
+/// version, with and without Clean Start.
+///
+/// conformance: v5 MQTT-3.1.3-5
+/// conformance: v3.1.1 MQTT-3.1.3-5
+#[tokio::test]
+async fn client_ids_of_1_to_23_alphanumerics_are_accepted() {
+    const ALNUM: &str = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ";
+    let broker = start().await;
+    let mut ids: Vec<String> = vec!["0".into(), "z".into(), "Z".into()];
+    // Three ids of 23 characters that together use every allowed character.
+    ids.extend((0..ALNUM.len()).step_by(23).map(|skip| {
+        let id: String = ALNUM.chars().cycle().skip(skip).take(23).collect();
+        id
+    }));
+    for v in VERSIONS {
+        for id in &ids {
+            for clean_start in [true, false] {
+                let mut connect = connect_packet(v, id);
+                connect.clean_start = clean_start;
+                let (mut c, _) = Client::connect_ok(broker.local_addr(), connect).await;
+                c.ping().await;
+                c.disconnect().await;
+            }
+        }
+    }
+}
+
+/// A refused CONNECT ends the connection: what the client wrote after it — a retained
+/// PUBLISH, a SUBSCRIBE, a PINGREQ — is never processed, and the refusing CONNACK is the
+/// only packet sent before the broker closes.
+///
+/// conformance: v5 MQTT-3.1.4-6
+/// conformance: v3.1.1 MQTT-3.1.4-5
+/// conformance: v5 MQTT-3.2.2-7
+/// conformance: v3.1.1 MQTT-3.2.2-5
+/// conformance: v5 MQTT-4.13.2-1
+#[tokio::test]
+async fn nothing_after_a_refused_connect_is_processed() {
+    let broker = start().await;
+    let addr = broker.local_addr();
+    let mut watcher = Client::connect(addr, V5, "refused-watch").await;
+    watcher.subscribe("refused/#", QoS::AtMostOnce).await;
+    for v in VERSIONS {
+        // 3.1 and 3.1.1: an empty client id without Clean Session (return code 2);
+        // 5.0: an Authentication Method (0x8C).
+        let mut connect = connect_packet(v, "");
+        connect.clean_start = false;
+        if v.is_v5() {
+            connect.client_id = "refused".into();
+            connect.properties.authentication_method = Some("SCRAM-SHA-1".into());
+        }
+        let mut retained = publish("refused/t", "never processed", QoS::AtLeastOnce);
+        retained.retain = true;
+        retained.packet_id = Some(pid(1));
+        let subscribe = Subscribe {
+            packet_id: pid(2),
+            filters: vec![(filter("#"), SubscriptionOptions::new(QoS::AtMostOnce))],
+            properties: SubscribeProperties::default(),
+        };
+        let mut bytes = BytesMut::new();
+        for packet in [
+            Packet::Connect(Box::new(connect)),
+            Packet::Publish(retained),
+            Packet::Subscribe(subscribe),
+            Packet::PingReq,
+        ] {
+            packet.encode(v, &mut bytes).unwrap();
+        }
+        let mut c = Client::open(addr, v).await;
+        c.send_raw(&bytes).await;
+        match &read_until_closed(&mut c).await[..] {
+            [Packet::ConnAck(ack)] => assert!(ack.reason_code.is_error(), "{v}: {ack:?}"),
+            other => panic!("{v}: expected a refusing CONNACK alone, got {other:?}"),
+        }
+    }
+    // Nothing was routed ...
+    let mut publisher = Client::connect(addr, V5, "refused-pub").await;
+    publisher
+        .pub_msg("refused/sentinel", "sentinel", QoS::AtMostOnce)
+        .await;
+    assert_eq!(
+        watcher.recv_publish().await.topic.as_str(),
+        "refused/sentinel"
+    );
+    // ... nor retained.
+    let mut late = Client::connect(addr, V5, "refused-late").await;
+    late.subscribe("refused/t", QoS::AtMostOnce).await;
+    late.expect_nothing().await;
+}
+
+/// With `allow_anonymous = false`, a CONNECT without a user name fails the broker's
+/// authentication check: CONNACK Not authorized (3.1/3.1.1 return code 5, 5.0 0x87),
+/// then the broker closes the connection.
+///
+/// conformance: v5 MQTT-3.1.4-2
+/// conformance: v5 MQTT-3.2.2-7
+/// conformance: v3.1.1 MQTT-3.2.2-5
+/// conformance: v5 MQTT-4.13.2-1
+#[tokio::test]
+async fn anonymous_connect_is_refused_when_not_allowed() {
+    let mut config = test_config();
+    config.allow_anonymous = false;
+    let broker = start_with(config).await;
+    for v in VERSIONS {
+        let connect = connect_packet(v, &cid("anon", v));
+        assert!(connect.username.is_none());
+        let (mut c, ack) = Client::connect_with(broker.local_addr(), connect).await;
+        assert_eq!(ack.reason_code, ReasonCode::NotAuthorized, "{v}");
+        assert!(!ack.session_present);
+        c.expect_closed().await;
+    }
 }

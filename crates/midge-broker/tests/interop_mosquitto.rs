@@ -351,11 +351,15 @@ async fn v31_publish_subscribe_each_qos() {
     publish_subscribe_each_qos(Version::V31).await;
 }
 
+/// Mosquitto's own clients interoperate with Midge using nothing outside the
+/// specification.
+///
 /// conformance: v3.1.1 MQTT-3.3.4-1
 /// conformance: v3.1.1 MQTT-4.3.1-1
 /// conformance: v3.1.1 MQTT-4.3.2-2
 /// conformance: v3.1.1 MQTT-4.3.3-2
 /// conformance: v3.1.1 MQTT-4.6.0-6
+/// conformance: v3.1.1 MQTT-7.0.0-2
 #[tokio::test(flavor = "multi_thread")]
 async fn v311_publish_subscribe_each_qos() {
     publish_subscribe_each_qos(Version::V311).await;

@@ -13,6 +13,7 @@ use midge_codec::{Packet, QoS};
 /// conformance: v3.1.1 MQTT-3.3.2-3
 /// conformance: v3.1.1 MQTT-2.3.1-5
 /// conformance: v3.1.1 MQTT-4.5.0-1
+/// conformance: v5 MQTT-4.5.0-1
 #[tokio::test]
 async fn qos0_message_reaches_subscribers_of_every_version() {
     let broker = start().await;
@@ -35,10 +36,14 @@ async fn qos0_message_reaches_subscribers_of_every_version() {
     }
 }
 
+/// Over TCP, the broker's transport (an ordered, lossless byte stream), 200 QoS 0
+/// messages all arrive, in the order they were sent.
+///
 /// conformance: v5 MQTT-4.6.0-5
 /// conformance: v5 MQTT-4.6.0-6
 /// conformance: v3.1.1 MQTT-4.6.0-5
 /// conformance: v3.1.1 MQTT-4.6.0-6
+/// conformance: v3.1.1 MQTT-7.1.1-1
 #[tokio::test]
 async fn qos0_messages_arrive_in_publish_order() {
     let broker = start().await;

@@ -14,6 +14,7 @@ use midge_codec::{Disconnect, Packet, QoS, ReasonCode};
 /// conformance: v3.1.1 MQTT-3.1.2-4
 /// conformance: v3.1.1 MQTT-3.1.2-5
 /// conformance: v3.1.1 MQTT-4.1.0-1
+/// conformance: v5 MQTT-4.5.0-1
 #[tokio::test]
 async fn subscriptions_and_qos1_qos2_messages_wait_for_a_persistent_client() {
     let broker = start().await;
@@ -69,7 +70,9 @@ async fn qos0_messages_are_queued_when_configured() {
 }
 
 /// conformance: v5 MQTT-3.1.2-4
+/// conformance: v5 MQTT-3.1.4-4
 /// conformance: v3.1.1 MQTT-3.1.2-6
+/// conformance: v3.1.1 MQTT-3.1.4-3
 #[tokio::test]
 async fn clean_start_discards_the_session_and_its_messages() {
     let broker = start().await;
@@ -237,4 +240,84 @@ async fn session_resumed_with_another_version() {
     let (mut s, ack) = Client::connect_ok(broker.local_addr(), persistent(V5, "switch")).await;
     assert!(ack.session_present);
     assert_eq!(&s.recv_and_ack().await.payload[..], b"queued");
+}
+
+/// The client identifier names the session: each persistent client resumes its own
+/// subscriptions and the messages queued for them, and nothing of another's.
+///
+/// conformance: v5 MQTT-3.1.3-2
+/// conformance: v3.1.1 MQTT-3.1.3-2
+#[tokio::test]
+async fn each_client_id_resumes_its_own_session() {
+    let broker = start().await;
+    let addr = broker.local_addr();
+    for v in VERSIONS {
+        let ids = [cid("own-a", v), cid("own-b", v)];
+        for id in &ids {
+            let (mut c, _) = Client::connect_ok(addr, persistent(v, id)).await;
+            c.subscribe(&format!("own/{id}"), QoS::AtLeastOnce).await;
+            c.disconnect().await;
+        }
+        let mut publisher = Client::connect(addr, v, &cid("own-pub", v)).await;
+        for id in &ids {
+            let mut p = publish(&format!("own/{id}"), "", QoS::AtLeastOnce);
+            p.payload = format!("for {id}").into();
+            publisher.publish(p).await;
+        }
+        for id in &ids {
+            let (mut c, ack) = Client::connect_ok(addr, persistent(v, id)).await;
+            assert_resumed(&ack, v);
+            let p = c.recv_and_ack().await;
+            assert_eq!(p.topic.as_str(), format!("own/{id}"), "{v}");
+            assert_eq!(p.payload, format!("for {id}").as_bytes());
+            // Whatever the session held was sent right after the CONNACK, before the
+            // PINGRESP: nothing else is waiting.
+            c.ping().await;
+            assert!(
+                matches!(c.recv_within(Duration::ZERO).await, Recv::Timeout),
+                "{v}: {id} got more"
+            );
+            c.disconnect().await;
+        }
+    }
+}
+
+/// A session lasts at least as long as its connection: the expiry interval counts only
+/// once the connection has ended. Here the timer of an earlier disconnection runs out
+/// while the client is connected again, and the session is still whole.
+///
+/// conformance: v5 MQTT-4.1.0-1
+/// conformance: v3.1.1 MQTT-4.1.0-2
+#[tokio::test]
+async fn session_is_kept_while_its_connection_is_open() {
+    let mut config = test_config();
+    config.persistent_client_expiration = Some(1);
+    let broker = start_with(config).await;
+    let addr = broker.local_addr();
+    let mut tasks = Vec::new();
+    for v in VERSIONS {
+        tasks.push(tokio::spawn(async move {
+            let id = cid("kept", v);
+            let topic = format!("kept/{id}");
+            let mut connect = persistent(v, &id);
+            if v.is_v5() {
+                connect.properties.session_expiry_interval = Some(1);
+            }
+            let (mut c, _) = Client::connect_ok(addr, connect.clone()).await;
+            c.subscribe(&topic, QoS::AtLeastOnce).await;
+            c.disconnect().await;
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let (mut c, ack) = Client::connect_ok(addr, connect).await;
+            assert_resumed(&ack, v);
+            // 1.2 s after the disconnection: its 1 s expiry has passed.
+            tokio::time::sleep(Duration::from_millis(900)).await;
+            let mut p = publish(&topic, "still here", QoS::AtLeastOnce);
+            p.packet_id = Some(c.next_id());
+            c.publish(p).await;
+            assert_eq!(&c.recv_and_ack().await.payload[..], b"still here", "{v}");
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
 }

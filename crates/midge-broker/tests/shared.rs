@@ -7,7 +7,7 @@ mod common;
 use std::collections::HashSet;
 
 use common::*;
-use midge_codec::{Packet, QoS, ReasonCode, SubscriptionOptions};
+use midge_codec::{Ack, Packet, QoS, ReasonCode, SubscriptionOptions};
 
 /// A 5.0 client with Receive Maximum `receive_maximum`.
 async fn member_v5(broker: &midge_broker::BrokerHandle, id: &str, receive_maximum: u16) -> Client {
@@ -297,4 +297,38 @@ async fn no_local_on_a_shared_subscription_is_a_protocol_error() {
     };
     c.send(Packet::Subscribe(subscribe)).await;
     c.expect_disconnect(ReasonCode::ProtocolError).await;
+}
+
+/// A message a member refuses — PUBACK or PUBREC with a code of 0x80 or more — is
+/// discarded: no PUBREL follows, and no other member gets it, not even when the
+/// refusing member's session ends.
+///
+/// conformance: v5 MQTT-4.8.2-6
+#[tokio::test]
+async fn message_refused_by_a_member_goes_to_no_other_member() {
+    let broker = start().await;
+    let mut refusing = member_v5(&broker, "refuse", 10).await;
+    refusing.subscribe("$share/g6/work", QoS::ExactlyOnce).await;
+    let mut publisher = Client::connect(broker.local_addr(), V5, "refuse-pub").await;
+    publisher.pub_msg("work", "r1", QoS::AtLeastOnce).await;
+    publisher.pub_msg("work", "r2", QoS::ExactlyOnce).await;
+    let got = [refusing.recv_publish().await, refusing.recv_publish().await];
+    assert_eq!(payloads(&got), ["r1", "r2"]);
+    let mut staying = member_v5(&broker, "refuse-stay", 10).await;
+    staying.subscribe("$share/g6/work", QoS::ExactlyOnce).await;
+    let refuse = |p: &midge_codec::Publish| Ack {
+        reason_code: ReasonCode::UnspecifiedError,
+        ..Ack::new(p.packet_id.unwrap())
+    };
+    refusing.send(Packet::PubAck(refuse(&got[0]))).await;
+    refusing.send(Packet::PubRec(refuse(&got[1]))).await;
+    refusing.ping().await; // a PUBREL instead of the PINGRESP fails here
+    refusing.disconnect().await; // Session Expiry 0: the session ends
+    // The slot of a client id is free only once its last session was put away.
+    let (_again, ack) = Client::connect_ok(broker.local_addr(), connect_packet(V5, "refuse")).await;
+    assert!(!ack.session_present);
+    publisher
+        .pub_msg("work", "sentinel", QoS::AtLeastOnce)
+        .await;
+    assert_eq!(&staying.recv_and_ack().await.payload[..], b"sentinel");
 }

@@ -71,6 +71,7 @@ async fn subscribe_with_many_filters_gets_one_code_per_filter_in_order() {
 /// conformance: v3.1.1 MQTT-4.7.1-2
 /// conformance: v3.1.1 MQTT-4.7.1-3
 /// conformance: v3.1.1 MQTT-3.3.2-3
+/// conformance: v3.1.1 MQTT-3.8.3-2
 #[tokio::test]
 async fn plus_and_hash_wildcards_match_levels() {
     let broker = start().await;

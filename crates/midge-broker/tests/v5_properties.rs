@@ -189,11 +189,14 @@ async fn inbound_topic_aliases_are_resolved_per_connection() {
     c.expect_disconnect(ReasonCode::ProtocolError).await;
 }
 
-/// Alias 0 and aliases above the Topic Alias Maximum close with 0x94.
+/// Alias 0 and aliases above the Topic Alias Maximum close with 0x94; with
+/// `max_topic_alias = 0` the CONNACK allows no alias, and a client that sends one all
+/// the same is closed with 0x94.
 ///
 /// conformance: v5 MQTT-3.3.2-8
 /// conformance: v5 MQTT-3.3.2-9
 /// conformance: v5 MQTT-3.2.2-17
+/// conformance: v5 MQTT-3.2.2-18
 #[tokio::test]
 async fn invalid_topic_alias_closes_with_0x94() {
     let broker = start().await;
@@ -208,7 +211,9 @@ async fn invalid_topic_alias_closes_with_0x94() {
     let mut config = test_config();
     config.max_topic_alias = 0;
     let broker = start_with(config).await;
-    let mut c = Client::connect(broker.local_addr(), V5, "no-alias").await;
+    let (mut c, ack) =
+        Client::connect_ok(broker.local_addr(), connect_packet(V5, "no-alias")).await;
+    assert_eq!(ack.properties.topic_alias_maximum.unwrap_or(0), 0);
     let mut p = publish("t", "x", QoS::AtMostOnce);
     p.properties.topic_alias = Some(1);
     c.send(Packet::Publish(p)).await;
@@ -318,8 +323,12 @@ async fn reason_strings_only_when_problem_information_is_requested() {
 
 /// CONNACK announces what the broker does, and it does it.
 ///
+/// No Authentication Method came in the CONNECT: none goes in the CONNACK, and no AUTH
+/// comes in the flows that follow.
+///
 /// conformance: v5 MQTT-3.2.2-9
 /// conformance: v5 MQTT-3.2.2-10
+/// conformance: v5 MQTT-4.12.0-6
 #[tokio::test]
 async fn connack_properties_tell_the_truth() {
     let broker = start().await;
@@ -335,6 +344,7 @@ async fn connack_properties_tell_the_truth() {
     assert_eq!(p.maximum_packet_size, None, "no limit below the protocol's");
     assert_eq!(p.server_keep_alive, None);
     assert!(p.authentication_method.is_none(), "[MQTT-4.12.0-6]");
+    assert!(p.authentication_data.is_none(), "[MQTT-4.12.0-6]");
     assert!(
         p.response_information.is_none(),
         "not requested: [MQTT-3.1.2-28]"
@@ -398,4 +408,86 @@ async fn auth_packet_is_a_protocol_error() {
     auth.properties.authentication_method = Some("PLAIN".into());
     c.send(Packet::Auth(auth)).await;
     c.expect_disconnect(ReasonCode::ProtocolError).await;
+}
+
+/// The broker never returns Response Information: not when the client leaves Request
+/// Response Information out or sets it to 0, where it must not, nor when it asks.
+///
+/// conformance: v5 MQTT-3.1.2-28
+#[tokio::test]
+async fn response_information_is_never_returned() {
+    let broker = start().await;
+    for request in [None, Some(false), Some(true)] {
+        let mut connect = connect_packet(V5, "rri");
+        connect.properties.request_response_information = request;
+        let (c, ack) = Client::connect_ok(broker.local_addr(), connect).await;
+        assert_eq!(ack.properties.response_information, None, "{request:?}");
+        c.disconnect().await;
+    }
+}
+
+/// The broker sends no Topic Alias to clients, so never one above their Topic Alias
+/// Maximum — whether that is absent, 0 or more, and also when the publisher used one.
+///
+/// conformance: v5 MQTT-3.1.2-26
+#[tokio::test]
+async fn no_topic_alias_is_sent_to_clients() {
+    let broker = start().await;
+    let mut subscribers = Vec::new();
+    for (i, maximum) in [None, Some(0), Some(1), Some(10)].into_iter().enumerate() {
+        let mut connect = connect_packet(V5, &format!("alias-out-{i}"));
+        connect.properties.topic_alias_maximum = maximum;
+        let (mut c, _) = Client::connect_ok(broker.local_addr(), connect).await;
+        c.subscribe("alias-out/#", QoS::AtLeastOnce).await;
+        subscribers.push(c);
+    }
+    let mut publisher = Client::connect(broker.local_addr(), V5, "alias-out-pub").await;
+    let mut p = publish("alias-out/a/long/topic", "1", QoS::AtLeastOnce);
+    p.properties.topic_alias = Some(1);
+    publisher.publish(p.clone()).await;
+    p.topic = Default::default();
+    p.payload = "2".into();
+    p.packet_id = None;
+    publisher.publish(p).await;
+    publisher
+        .pub_msg("alias-out/a/long/topic", "3", QoS::AtLeastOnce)
+        .await;
+    for mut s in subscribers {
+        let got = [
+            s.recv_and_ack().await,
+            s.recv_and_ack().await,
+            s.recv_and_ack().await,
+        ];
+        assert_eq!(payloads(&got), ["1", "2", "3"]);
+        for p in &got {
+            assert_eq!(p.topic.as_str(), "alias-out/a/long/topic");
+            assert_eq!(p.properties.topic_alias, None);
+        }
+    }
+}
+
+/// CONNACK carries no Reason String and no User Property, so neither can make it larger
+/// than the client's Maximum Packet Size: it fits a small one, accepting or refusing.
+///
+/// conformance: v5 MQTT-3.2.2-19
+/// conformance: v5 MQTT-3.2.2-20
+#[tokio::test]
+async fn connack_has_no_reason_string_or_user_property() {
+    let broker = start().await;
+    for maximum in [None, Some(32)] {
+        for refused in [false, true] {
+            let mut connect = connect_packet(V5, "connack-size");
+            connect.properties.maximum_packet_size = maximum;
+            if refused {
+                // No extended authentication: refused with 0x8C.
+                connect.properties.authentication_method = Some("SCRAM-SHA-1".into());
+            }
+            let (_c, ack) = Client::connect_with(broker.local_addr(), connect).await;
+            assert_eq!(ack.reason_code.is_error(), refused, "{ack:?}");
+            assert_eq!(ack.properties.reason_string, None);
+            assert!(ack.properties.user_properties.is_empty());
+            let len = Packet::ConnAck(Box::new(ack)).encoded_len(V5).unwrap();
+            assert!(len <= maximum.unwrap_or(u32::MAX) as usize, "{len} bytes");
+        }
+    }
 }

@@ -6,7 +6,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use midge_codec::{
     Ack, Connect, Disconnect, Packet, PacketId, ProtocolVersion, Publish, QoS, ReasonCode,
-    Subscribe, SubscribeProperties, SubscriptionOptions, TopicFilter, TopicName,
+    Subscribe, SubscribeProperties, SubscriptionOptions, TopicFilter, TopicName, Unsubscribe,
+    UnsubscribeProperties,
 };
 
 use super::{Action, Session, SessionConfig};
@@ -574,4 +575,200 @@ fn message_expiring_in_the_queue_is_not_sent() {
         sent_now[0].properties.message_expiry_interval, None,
         "the unexpiring one"
     );
+}
+
+/// Every acknowledgement the broker sends fits in the client's Maximum Packet Size: a
+/// reason string goes on the error ones (PUBACK/PUBREC 0x83 for a payload over
+/// `message_size_limit`, PUBREL/PUBCOMP 0x92, UNSUBACK 0x11) only when it fits, SUBACK
+/// never has one, and none carries a user property.
+///
+/// conformance: v5 MQTT-3.4.2-2
+/// conformance: v5 MQTT-3.4.2-3
+/// conformance: v5 MQTT-3.5.2-2
+/// conformance: v5 MQTT-3.5.2-3
+/// conformance: v5 MQTT-3.6.2-2
+/// conformance: v5 MQTT-3.6.2-3
+/// conformance: v5 MQTT-3.7.2-3
+/// conformance: v5 MQTT-3.9.2-1
+/// conformance: v5 MQTT-3.9.2-2
+/// conformance: v5 MQTT-3.11.2-2
+#[test]
+fn acknowledgements_never_outgrow_the_clients_maximum_packet_size() {
+    let t0 = epoch();
+    let config = SessionConfig {
+        message_size_limit: 1,
+        ..SessionConfig::default()
+    };
+    let acks = |maximum_packet_size: Option<u32>| -> Vec<Packet> {
+        let mut s = connect_with(ProtocolVersion::V5, config.clone(), t0, |c| {
+            c.properties.maximum_packet_size = maximum_packet_size;
+        });
+        let mut out = Vec::new();
+        for (qos, id) in [(QoS::AtLeastOnce, 1), (QoS::ExactlyOnce, 2)] {
+            let mut p = Publish::new(TopicName::new("t").unwrap(), "over the limit");
+            p.qos = qos;
+            p.packet_id = Some(pid(id));
+            s.handle_packet(Packet::Publish(p), t0, &mut out);
+        }
+        s.handle_packet(Packet::PubRec(Ack::new(pid(3))), t0, &mut out);
+        s.handle_packet(Packet::PubRel(Ack::new(pid(4))), t0, &mut out);
+        let filters = vec![(
+            TopicFilter::new("a").unwrap(),
+            SubscriptionOptions::new(QoS::AtLeastOnce),
+        )];
+        let subscribe = Subscribe {
+            packet_id: pid(5),
+            filters,
+            properties: SubscribeProperties::default(),
+        };
+        s.handle_packet(Packet::Subscribe(subscribe), t0, &mut out);
+        let unsubscribe = Unsubscribe {
+            packet_id: pid(6),
+            filters: vec![TopicFilter::new("never/subscribed").unwrap()],
+            properties: UnsubscribeProperties::default(),
+        };
+        s.handle_packet(Packet::Unsubscribe(unsubscribe), t0, &mut out);
+        assert_eq!(closed_with(&out), None);
+        sent(&out).into_iter().cloned().collect()
+    };
+    let properties = |p: &Packet| match p {
+        Packet::PubAck(a) | Packet::PubRec(a) | Packet::PubRel(a) | Packet::PubComp(a) => {
+            a.properties.clone()
+        }
+        Packet::SubAck(a) => a.properties.clone(),
+        Packet::UnsubAck(a) => a.properties.clone(),
+        other => panic!("unexpected {other:?}"),
+    };
+    let roomy = acks(None);
+    let kinds: Vec<_> = roomy.iter().map(Packet::packet_type).collect();
+    use midge_codec::PacketType as T;
+    assert_eq!(
+        kinds,
+        [
+            T::PubAck,
+            T::PubRec,
+            T::PubRel,
+            T::PubComp,
+            T::SubAck,
+            T::UnsubAck
+        ]
+    );
+    for p in &roomy {
+        let explained = !matches!(p, Packet::SubAck(_));
+        assert_eq!(properties(p).reason_string.is_some(), explained, "{p:?}");
+        assert!(properties(p).user_properties.is_empty(), "{p:?}");
+    }
+    let tight = 8;
+    let small = acks(Some(tight));
+    assert_eq!(small.len(), roomy.len());
+    for p in &small {
+        assert!(properties(p).is_empty(), "{p:?}");
+        let len = p.encoded_len(ProtocolVersion::V5).unwrap();
+        assert!(len <= tight as usize, "{p:?}: {len} bytes");
+    }
+}
+
+/// After a PUBREC with an error code (0x83, payload over `message_size_limit`), a PUBLISH
+/// with the same packet identifier is a new message: it is judged and routed afresh,
+/// not taken for a resent duplicate.
+///
+/// conformance: v5 MQTT-4.3.3-9
+#[test]
+fn publish_after_an_error_pubrec_is_a_new_message() {
+    let t0 = epoch();
+    let config = SessionConfig {
+        message_size_limit: 4,
+        ..SessionConfig::default()
+    };
+    let mut s = connect_with(ProtocolVersion::V5, config, t0, |_| {});
+    let qos2 = |payload: &'static str, dup: bool| {
+        let mut p = Publish::new(TopicName::new("t").unwrap(), payload);
+        p.qos = QoS::ExactlyOnce;
+        p.packet_id = Some(pid(7));
+        p.dup = dup;
+        Packet::Publish(p)
+    };
+    let routed = |out: &[Action]| -> Vec<Bytes> {
+        out.iter()
+            .filter_map(|a| match a {
+                Action::Publish(m) => Some(m.payload.clone()),
+                _ => None,
+            })
+            .collect()
+    };
+    let pubrec = |out: &[Action]| match sent(out)[..] {
+        [Packet::PubRec(a)] => a.reason_code,
+        ref other => panic!("expected PUBREC, got {other:?}"),
+    };
+    let mut out = Vec::new();
+    s.handle_packet(qos2("too long", false), t0, &mut out);
+    assert_eq!(pubrec(&out), ReasonCode::ImplementationSpecificError);
+    assert!(routed(&out).is_empty());
+    out.clear();
+    s.handle_packet(qos2("ok", false), t0, &mut out);
+    assert_eq!(pubrec(&out), ReasonCode::Success);
+    assert_eq!(routed(&out), [Bytes::from_static(b"ok")]);
+    out.clear();
+    // That one now awaits PUBREL: a resend is acknowledged, not routed again.
+    s.handle_packet(qos2("ok", true), t0, &mut out);
+    assert_eq!(pubrec(&out), ReasonCode::Success);
+    assert!(routed(&out).is_empty());
+}
+
+/// The broker as a QoS 2 receiver ignores message expiry for the flow itself: the
+/// PUBREC for a resent PUBLISH and the PUBCOMP come after the message expired.
+///
+/// conformance: v5 MQTT-4.3.3-13
+#[test]
+fn incoming_qos2_flow_completes_after_the_message_expired() {
+    let t0 = epoch();
+    let (mut s, _) = session(ProtocolVersion::V5, t0);
+    let mut p = Publish::new(TopicName::new("t").unwrap(), "short-lived");
+    p.qos = QoS::ExactlyOnce;
+    p.packet_id = Some(pid(3));
+    p.properties.message_expiry_interval = Some(1);
+    let mut out = Vec::new();
+    s.handle_packet(Packet::Publish(p.clone()), t0, &mut out);
+    assert!(matches!(sent(&out)[..], [Packet::PubRec(a)] if a.reason_code == ReasonCode::Success));
+    out.clear();
+    let later = t0 + Duration::from_secs(5);
+    p.dup = true;
+    s.handle_packet(Packet::Publish(p), later, &mut out);
+    assert!(matches!(sent(&out)[..], [Packet::PubRec(a)] if a.reason_code == ReasonCode::Success));
+    out.clear();
+    s.handle_packet(Packet::PubRel(Ack::new(pid(3))), later, &mut out);
+    assert!(matches!(sent(&out)[..], [Packet::PubComp(a)] if a.reason_code == ReasonCode::Success));
+}
+
+/// The broker as a QoS 2 sender: once the PUBLISH has gone out, the message's expiry no
+/// longer applies — it is resent on the next connection after it expired, and its
+/// PUBREL follows the PUBREC.
+///
+/// conformance: v5 MQTT-4.3.3-7
+#[test]
+fn sent_qos2_message_is_resent_after_it_expired() {
+    let t0 = epoch();
+    let (mut s, _) = session(ProtocolVersion::V5, t0);
+    let mut d = delivery(QoS::ExactlyOnce);
+    Arc::get_mut(&mut d.message).unwrap().expires_at = Some(t0 + Duration::from_secs(1));
+    let mut out = Vec::new();
+    s.handle_delivery(d, t0, &mut out);
+    assert_eq!(publishes(&out).len(), 1);
+    let id = publishes(&out)[0].packet_id.unwrap();
+    out.clear();
+    let later = t0 + Duration::from_secs(10);
+    let mut connect = Connect::new(ProtocolVersion::V5, "c1");
+    connect.clean_start = false;
+    s.connect(&connect, true, None, later, &mut out);
+    let resent = publishes(&out);
+    assert_eq!(resent.len(), 1, "{out:?}");
+    assert!(resent[0].dup);
+    assert_eq!(resent[0].packet_id, Some(id));
+    out.clear();
+    s.handle_packet(Packet::PubRec(Ack::new(id)), later, &mut out);
+    assert!(matches!(sent(&out)[..], [Packet::PubRel(a)] if a.packet_id == id));
+    assert_eq!(s.inflight_len(), 1);
+    out.clear();
+    s.handle_packet(Packet::PubComp(Ack::new(id)), later, &mut out);
+    assert_eq!(s.inflight_len(), 0);
 }
