@@ -21,8 +21,10 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{oneshot, watch};
 
 use crate::Shared;
+use crate::auth::Access;
 use crate::message::Message;
 use crate::registry::{PendingWill, SessionEntry, SessionSlot};
+use crate::security::ClientAuthorizer;
 use crate::session::{Action, Session};
 
 /// Deliveries taken from the mailbox per wake-up, so one busy session cannot make its
@@ -83,7 +85,18 @@ pub(crate) async fn run(
         }
         Ok(Ok(connect)) => connect,
     };
-    if let Err(reason) = check_connect(&connect, &shared) {
+    let assigned = connect.client_id.is_empty().then(assign_client_id);
+    let client_id = assigned.as_deref().unwrap_or(&connect.client_id);
+    let authorizer = Arc::new(
+        shared
+            .security
+            .authorizer(client_id, connect.username.as_deref()),
+    );
+    let checked = match check_connect(&connect, &shared) {
+        Ok(()) => authorize_connect(&connect, &shared, &authorizer).await,
+        Err(reason) => Err(reason),
+    };
+    if let Err(reason) = checked {
         tracing::info!(%peer, client_id = %connect.client_id, %reason, "connection refused");
         let ack = ConnAck {
             reason_code: reason,
@@ -98,7 +111,45 @@ pub(crate) async fn run(
         }
         return;
     }
-    serve(connect, peer, shared, shutdown, decoder, rbuf, rd, wr).await;
+    let client = Client {
+        assigned,
+        authorizer,
+    };
+    serve(
+        connect, client, peer, shared, shutdown, decoder, rbuf, rd, wr,
+    )
+    .await;
+}
+
+/// Who the client is, once its CONNECT is accepted.
+#[derive(Debug)]
+struct Client {
+    /// The client id the broker assigned, if the client sent none ([MQTT-3.1.3-6]).
+    assigned: Option<String>,
+    /// Its access decisions (client id and username against the live ACL).
+    authorizer: Arc<ClientAuthorizer>,
+}
+
+/// Authentication and the will's authorization; `Err` is the CONNACK reason: 0x86 / 4
+/// for bad credentials, 0x87 / 5 for an anonymous client where none is allowed, or for
+/// a will the client may not publish (as Mosquitto's `connect__on_authorised` refuses
+/// it). It runs before any session is touched; a refusal closes the connection after
+/// the CONNACK ([MQTT-3.1.4-2], [MQTT-3.2.2-7] of 5.0).
+async fn authorize_connect(
+    connect: &Connect,
+    shared: &Shared,
+    authorizer: &ClientAuthorizer,
+) -> Result<(), ReasonCode> {
+    shared
+        .security
+        .authenticate(connect.username.as_deref(), connect.password.as_deref())
+        .await?;
+    match &connect.will {
+        Some(will) if !authorizer.check(Access::Write, &will.topic) => {
+            Err(ReasonCode::NotAuthorized)
+        }
+        _ => Ok(()),
+    }
 }
 
 /// The CONNACK that refuses a CONNECT whose protocol the broker does not speak
@@ -174,9 +225,6 @@ fn check_connect(connect: &Connect, shared: &Shared) -> Result<(), ReasonCode> {
             return Err(ReasonCode::RetainNotSupported); // [MQTT-3.2.2-13]
         }
     }
-    if !config.allow_anonymous && connect.username.is_none() {
-        return Err(ReasonCode::NotAuthorized);
-    }
     Ok(())
 }
 
@@ -231,6 +279,7 @@ fn assign_client_id() -> String {
 #[allow(clippy::too_many_arguments)]
 async fn serve(
     connect: Box<Connect>,
+    client: Client,
     peer: SocketAddr,
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
@@ -239,7 +288,7 @@ async fn serve(
     rd: OwnedReadHalf,
     wr: OwnedWriteHalf,
 ) {
-    let assigned = connect.client_id.is_empty().then(assign_client_id);
+    let assigned = client.assigned;
     let client_id: &str = assigned.as_deref().unwrap_or(&connect.client_id);
     let (entry, generation) = shared
         .registry
@@ -279,6 +328,7 @@ async fn serve(
     let mut session = resumed.unwrap_or_else(|| {
         Session::new(entry.client_id.clone(), shared.session_config.clone(), t0)
     });
+    session.set_authorizer(Some(client.authorizer));
     let mut out = Vec::new();
     session.connect(&connect, session_present, assigned.as_deref(), t0, &mut out);
     if connect.protocol != ProtocolVersion::V5 {

@@ -32,6 +32,7 @@ pub mod mailbox;
 pub mod message;
 pub mod registry;
 pub mod router;
+mod security;
 pub mod session;
 
 use std::net::SocketAddr;
@@ -41,6 +42,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 pub use config::{Config, ListenerConfig};
+pub use security::SecurityError;
 
 /// State shared by every connection: an explicit, cheap-to-clone handle (no globals).
 #[derive(Debug)]
@@ -49,6 +51,8 @@ pub(crate) struct Shared {
     pub(crate) session_config: session::SessionConfig,
     pub(crate) router: router::Router,
     pub(crate) registry: registry::Registry,
+    /// The password file and ACL in force (reloaded by [`BrokerHandle::reload_auth`]).
+    pub(crate) security: security::Security,
     /// Limits connections (`max_connections`); `None`: unlimited.
     pub(crate) connection_permits: Option<Arc<tokio::sync::Semaphore>>,
 }
@@ -58,9 +62,14 @@ pub(crate) struct Shared {
 pub struct Broker;
 
 impl Broker {
-    /// Binds every listener of `config` and starts serving on the current runtime.
+    /// Loads the password and ACL files, binds every listener of `config` and starts
+    /// serving on the current runtime. A file that does not load fails the start with an
+    /// `InvalidData` error naming the file and line.
     pub async fn start(config: Config) -> std::io::Result<BrokerHandle> {
+        let security = security::Security::load(&config)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         let shared = Arc::new(Shared {
+            security,
             session_config: config.session_config(),
             router: router::Router::new(config.upgrade_outgoing_qos),
             registry: registry::Registry::default(),
@@ -82,6 +91,7 @@ impl Broker {
             ));
         }
         Ok(BrokerHandle {
+            shared,
             addrs,
             shutdown: shutdown_tx,
             tasks,
@@ -92,6 +102,8 @@ impl Broker {
 /// A running broker: its addresses, and the way to stop it.
 #[derive(Debug)]
 pub struct BrokerHandle {
+    /// For reloading the password and ACL files.
+    shared: Arc<Shared>,
     addrs: Vec<SocketAddr>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
@@ -106,6 +118,25 @@ impl BrokerHandle {
     /// The first listener's address.
     pub fn local_addr(&self) -> SocketAddr {
         self.addrs[0]
+    }
+
+    /// Reads the password file and the ACL file again and puts them in force together,
+    /// for new connections and for every check made on connected clients from now on
+    /// (SIGHUP in `midge serve`, as Mosquitto). If either fails to load, the previous
+    /// ones stay, the error (file and line) is logged at warn level and returned.
+    pub fn reload_auth(&self) -> Result<(), SecurityError> {
+        let security = &self.shared.security;
+        let (passwords, acl) = security.files();
+        match security.reload() {
+            Ok(()) => {
+                tracing::info!(password_file = ?passwords, acl_file = ?acl, "security files reloaded");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "security files not reloaded: keeping the previous ones");
+                Err(e)
+            }
+        }
     }
 
     /// Stops accepting, closes every connection (5.0 clients get DISCONNECT 0x8B) and

@@ -164,6 +164,10 @@ async fn serve(mut config: Config, local_only: bool) -> anyhow::Result<()> {
     let broker = Broker::start(config)
         .await
         .context("cannot start the broker")?;
+    // Installed before the broker says it listens: from then on SIGHUP reloads.
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup())
+        .context("cannot install the SIGHUP handler")?;
     if local_only {
         tracing::info!(
             "Starting in local only mode: only clients on this machine can connect. To allow \
@@ -174,7 +178,22 @@ async fn serve(mut config: Config, local_only: bool) -> anyhow::Result<()> {
     for addr in broker.local_addrs() {
         tracing::info!(%addr, "listening");
     }
-    shutdown_signal().await;
+    let stop = shutdown_signal();
+    tokio::pin!(stop);
+    // SIGHUP reloads the password and ACL files, as it makes Mosquitto do; a file that
+    // fails to load keeps the previous one (`reload_auth` logs the outcome).
+    #[cfg(unix)]
+    loop {
+        tokio::select! {
+            _ = &mut stop => break,
+            _ = hangup.recv() => {
+                tracing::info!("SIGHUP: reloading the password and ACL files");
+                let _ = broker.reload_auth();
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    stop.await;
     tracing::info!("shutting down");
     broker.shutdown().await;
     Ok(())

@@ -76,7 +76,7 @@ fn test_config_accepts_a_mosquitto_conf_and_prints_its_warnings() {
     let dir = TempDir::new("good-conf");
     let conf = dir.file(
         "mosquitto.conf",
-        "# Mosquitto\nlistener 1883\npassword_file /etc/mosquitto/passwd\n",
+        "# Mosquitto\nlistener 1883\nauth_plugin /usr/lib/auth.so\n",
     );
     let (code, stdout, stderr) = test_config(&conf);
     assert_eq!(code, Some(0), "{stderr}");
@@ -86,7 +86,7 @@ fn test_config_accepts_a_mosquitto_conf_and_prints_its_warnings() {
     );
     assert!(
         stderr.starts_with(&format!(
-            "warning: {}:3: `password_file` is ignored",
+            "warning: {}:3: `auth_plugin` is ignored",
             conf.display()
         )),
         "{stderr}"

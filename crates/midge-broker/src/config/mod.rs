@@ -56,6 +56,15 @@ pub struct Config {
     pub listeners: Vec<ListenerConfig>,
     /// Whether clients without a user name may connect. Default: true.
     pub allow_anonymous: bool,
+    /// Mosquitto's `password_file`: `username:hash` lines as `mosquitto_passwd` and
+    /// `midge passwd` write them. With it, a client that gives a username must give its
+    /// password. The path is used as given (relative: to the working directory, as
+    /// Mosquitto). Reloaded on SIGHUP. Default: none.
+    pub password_file: Option<PathBuf>,
+    /// Mosquitto's `acl_file`: which topics each client may publish to and receive,
+    /// checked on every publish, subscribe and delivery. Without it every topic is allowed
+    /// (except writing `$SYS/…`). Reloaded on SIGHUP. Default: none.
+    pub acl_file: Option<PathBuf>,
     /// Mosquitto's `per_listener_settings`, kept from a mosquitto.conf. Midge has one set
     /// of security settings for all listeners today, so it changes nothing yet: the
     /// mosquitto.conf reader merges per-listener `allow_anonymous` values (refusing
@@ -166,6 +175,8 @@ impl Default for Config {
                 },
             ],
             allow_anonymous: true,
+            password_file: None,
+            acl_file: None,
             per_listener_settings: false,
             max_connections: 0,
             max_packet_size: midge_codec::MAX_PACKET_SIZE as u32,

@@ -56,9 +56,19 @@ fn example_file_commented_values_parse() {
             "# persistent_client_expiration = ",
             "persistent_client_expiration = ",
         )
-        .replace("# file = ", "file = ");
+        .replace("# file = ", "file = ")
+        .replace("# password_file = ", "password_file = ")
+        .replace("# acl_file = ", "acl_file = ");
     let config = parse(&uncommented, Path::new("example")).unwrap().config;
     assert_eq!(config.persistent_client_expiration, Some(14 * 86_400));
+    assert_eq!(
+        config.password_file.as_deref(),
+        Some(Path::new("/etc/midge/passwd"))
+    );
+    assert_eq!(
+        config.acl_file.as_deref(),
+        Some(Path::new("/etc/midge/acl"))
+    );
     assert_eq!(
         config.log.file.as_deref(),
         Some(Path::new("/var/log/midge.log"))

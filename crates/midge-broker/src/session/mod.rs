@@ -20,6 +20,8 @@
 //!    `handle_timeout()`;
 //! 4. when the connection ends, keep the `Session` if it is persistent.
 
+#[cfg(test)]
+mod auth_tests;
 mod inflight;
 #[cfg(test)]
 mod tests;
@@ -107,6 +109,19 @@ pub enum Action {
     },
 }
 
+/// The access decisions a session asks for, on the client's behalf: set by the I/O shell
+/// with [`Session::set_authorizer`] (the broker's answers come from `auth::acl`, with the
+/// ACL current at the time of asking). Implementations decide and do nothing else; a
+/// session without one allows everything.
+pub trait Authorizer: Send + Sync + std::fmt::Debug {
+    /// Whether the client may publish to `topic` (after topic-alias resolution).
+    fn may_publish(&self, topic: &str) -> bool;
+    /// Whether the client may subscribe to `filter`.
+    fn may_subscribe(&self, filter: &str) -> bool;
+    /// Whether a message published to `topic` may be delivered to the client.
+    fn may_receive(&self, topic: &str) -> bool;
+}
+
 /// A subscription held by a session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionSubscription {
@@ -145,6 +160,8 @@ pub struct Session {
     incoming_qos2: HashSet<u16>,
     /// Topic aliases the client set on this connection ([MQTT-3.3.2-7]: not carried over).
     aliases_in: HashMap<u16, TopicName>,
+    /// Access decisions for the current connection's client; `None`: everything allowed.
+    authorizer: Option<Arc<dyn Authorizer>>,
 }
 
 impl Session {
@@ -164,6 +181,7 @@ impl Session {
             outgoing: Outgoing::default(),
             incoming_qos2: HashSet::new(),
             aliases_in: HashMap::new(),
+            authorizer: None,
         }
     }
 
@@ -295,6 +313,12 @@ impl Session {
         }
     }
 
+    /// Sets the access decisions for the client of the current connection (its username
+    /// may differ from the last connection's): call it before [`Session::connect`].
+    pub fn set_authorizer(&mut self, authorizer: Option<Arc<dyn Authorizer>>) {
+        self.authorizer = authorizer;
+    }
+
     /// Whether another routed message can be taken now: false while messages already
     /// wait for room in the client's Receive Maximum, so the caller's bounded queue is
     /// where the backlog stays.
@@ -304,7 +328,15 @@ impl Session {
 
     /// Takes a message routed to this session: sends it now, or queues it behind the
     /// client's Receive Maximum ([MQTT-3.3.4-9]).
+    ///
+    /// A message the client may not read is skipped silently (Mosquitto checks read
+    /// access on every delivery, so an ACL change applies to connected clients).
     pub fn handle_delivery(&mut self, delivery: Delivery, now: Instant, out: &mut Vec<Action>) {
+        if let Some(authorizer) = &self.authorizer {
+            if !authorizer.may_receive(&delivery.message.topic) {
+                return;
+            }
+        }
         self.outgoing.deliver(
             delivery,
             self.version,
@@ -372,6 +404,9 @@ impl Session {
             ));
             return;
         }
+        if !self.may_publish(&topic) {
+            return self.refuse_publish(&publish, out);
+        }
         let mut properties = publish.properties;
         properties.topic_alias = None;
         let expires_at = properties
@@ -407,6 +442,41 @@ impl Session {
             // The decoder guarantees a packet id for QoS > 0.
             (_, None) => close(out, ReasonCode::ProtocolError),
         }
+    }
+
+    fn may_publish(&self, topic: &str) -> bool {
+        self.authorizer
+            .as_ref()
+            .is_none_or(|a| a.may_publish(topic))
+    }
+
+    /// A PUBLISH the client may not send is not routed. 5.0: its QoS 1/2 flow ends with
+    /// reason code 0x87 Not authorized ([MQTT-3.4.2-1], [MQTT-3.5.2-1]); 3.1/3.1.1 has no
+    /// way to say so: it is acknowledged as usual and dropped, as Mosquitto does.
+    fn refuse_publish(&mut self, publish: &Publish, out: &mut Vec<Action>) {
+        let v5 = self.version.is_v5();
+        let ack = |id| Ack {
+            reason_code: if v5 {
+                ReasonCode::NotAuthorized
+            } else {
+                ReasonCode::Success
+            },
+            ..Ack::new(id)
+        };
+        let ack = match (publish.qos, publish.packet_id) {
+            (QoS::AtLeastOnce, Some(id)) => Packet::PubAck(ack(id)),
+            (QoS::ExactlyOnce, Some(id)) => {
+                if !v5 {
+                    // The client goes on with PUBREL, answered with PUBCOMP.
+                    self.incoming_qos2.insert(id.get());
+                }
+                Packet::PubRec(ack(id))
+            }
+            _ => return,
+        };
+        out.push(Action::Send(
+            self.explain(ack, "not authorized to publish to this topic"),
+        ));
     }
 
     /// Applies the Topic Alias of an incoming PUBLISH ([MQTT-3.3.2-12]), or closes the
@@ -483,6 +553,13 @@ impl Session {
         let mut codes = Vec::with_capacity(subscribe.filters.len());
         for (filter, mut options) in subscribe.filters {
             options.qos = options.qos.min(self.config.max_qos);
+            if let Some(authorizer) = &self.authorizer {
+                if !authorizer.may_subscribe(filter.as_str()) {
+                    // 5.0: 0x87 Not authorized; 3.1.1: 0x80 Failure (the codec maps it).
+                    codes.push(ReasonCode::NotAuthorized);
+                    continue;
+                }
+            }
             let sub = SessionSubscription { options, id };
             let existed = self.subscriptions.insert(filter.clone(), sub).is_some();
             codes.push(match options.qos {

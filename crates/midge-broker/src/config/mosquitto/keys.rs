@@ -66,13 +66,7 @@ const TLS: &[&str] = &[
     "use_subject_as_username",
 ];
 
-const AUTH: &[&str] = &[
-    "acl_file",
-    "auth_plugin",
-    "auth_plugin_deny_special_chars",
-    "password_file",
-    "plugin",
-];
+const AUTH: &[&str] = &["auth_plugin", "auth_plugin_deny_special_chars", "plugin"];
 
 const WEBSOCKETS: &[&str] = &[
     "http_dir",
@@ -117,8 +111,8 @@ pub(super) fn unsupported(key: &str) -> Option<&'static str> {
     } else if AUTH.contains(&key) || key.starts_with("auth_opt_") || key.starts_with("plugin_opt_")
     {
         Some(
-            "password files, ACLs and plugins are not supported by Midge yet: passwords are \
-             not checked and every topic is allowed",
+            "authentication plugins are not supported by Midge yet (`password_file` and \
+             `acl_file` are)",
         )
     } else if WEBSOCKETS.contains(&key) {
         Some("WebSockets are not supported by Midge yet")

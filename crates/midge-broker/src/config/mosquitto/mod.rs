@@ -101,6 +101,29 @@ impl Reader {
         Ok(())
     }
 
+    /// `password_file` / `acl_file`: the path as given (Mosquitto opens it relative to
+    /// the working directory). Mosquitto refuses a second value for the same security
+    /// settings; with `per_listener_settings` each listener may name its own file, but
+    /// Midge has one set of security settings: different files are refused rather than
+    /// some listener left with weaker checks than its configuration asks for.
+    fn security_file(
+        line: &Line<'_>,
+        slot: &mut Option<PathBuf>,
+        path: &str,
+    ) -> Result<(), ConfigError> {
+        match slot {
+            Some(previous) if previous.as_path() != Path::new(path) => Err(line.bad(format!(
+                "a different file (`{}`) is already set: Midge has one {} for all listeners",
+                previous.display(),
+                line.key
+            ))),
+            _ => {
+                *slot = Some(PathBuf::from(path));
+                Ok(())
+            }
+        }
+    }
+
     /// The listener that listener-specific keys apply to now.
     fn current_listener(&mut self) -> &mut ListenerSpec {
         self.listeners
@@ -171,6 +194,14 @@ impl Reader {
                 }
             }
             "per_listener_settings" => self.per_listener_settings = line.bool(w)?,
+            "password_file" => {
+                let path = line.value(w)?;
+                Self::security_file(line, &mut c.password_file, path)?;
+            }
+            "acl_file" => {
+                let path = line.value(w)?;
+                Self::security_file(line, &mut c.acl_file, path)?;
+            }
             "max_connections" => {
                 let max = line.int(w, i64::from(i32::MIN)..=i64::from(i32::MAX))?;
                 self.current_listener().max_connections = Self::setting(line, max);

@@ -342,12 +342,12 @@ fn per_listener_limits_are_merged_with_a_warning() {
 
 #[test]
 fn unsupported_keys_are_warnings_naming_key_and_line() {
-    let w = warnings("listener 1884\npassword_file /etc/mosquitto/passwd\n");
+    let w = warnings("listener 1884\nauth_plugin /usr/lib/auth.so\n");
     assert_eq!(
         w,
         [
-            "mosquitto.conf:2: `password_file` is ignored: password files, ACLs and plugins are \
-          not supported by Midge yet: passwords are not checked and every topic is allowed"
+            "mosquitto.conf:2: `auth_plugin` is ignored: authentication plugins are not \
+          supported by Midge yet (`password_file` and `acl_file` are)"
         ]
     );
     for key in keys::all_unsupported() {
@@ -532,7 +532,7 @@ fn include_dir_errors_and_warnings_name_the_included_file() {
     std::fs::create_dir(&conf_d).unwrap();
     std::fs::write(
         conf_d.join("a.conf"),
-        "# ok\ninclude_dir /etc\npassword_file p\n",
+        "# ok\ninclude_dir /etc\nauth_plugin p\n",
     )
     .unwrap();
     let main = dir.path().join("mosquitto.conf");
@@ -545,7 +545,7 @@ fn include_dir_errors_and_warnings_name_the_included_file() {
         "{}:2: `include_dir` is ignored: Mosquitto reads it only in the main",
         included.display()
     )));
-    assert!(w[1].starts_with(&format!("{}:3: `password_file`", included.display())));
+    assert!(w[1].starts_with(&format!("{}:3: `auth_plugin`", included.display())));
 
     std::fs::write(conf_d.join("b.conf"), "\n\nmax_keepalive 1\n").unwrap();
     let e = crate::config::load(&main).unwrap_err();
@@ -614,4 +614,33 @@ impl Drop for TempDir {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
     }
+}
+
+/// `password_file` and `acl_file` are read, not ignored (a broker that ignored them would
+/// be open), with their paths as given: Mosquitto opens them from the working directory.
+#[test]
+fn password_and_acl_files_are_read_as_given() {
+    let loaded = load("listener 1884\npassword_file /etc/mosquitto/passwd\nacl_file acl.txt\n");
+    assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
+    let c = loaded.config;
+    assert_eq!(
+        c.password_file.as_deref(),
+        Some(std::path::Path::new("/etc/mosquitto/passwd"))
+    );
+    assert_eq!(c.acl_file.as_deref(), Some(std::path::Path::new("acl.txt")));
+    assert!(!c.allow_anonymous);
+
+    // The same file for several listeners is one setting; different ones are refused.
+    let c = config(
+        "per_listener_settings true\nlistener 1884\npassword_file p\nlistener 1885\n\
+         password_file p\n",
+    );
+    assert_eq!(c.password_file.as_deref(), Some(std::path::Path::new("p")));
+    let e = error("listener 1884\nacl_file a\nlistener 1885\nacl_file b\n");
+    assert!(
+        e.starts_with("mosquitto.conf:4: acl_file: a different file (`a`) is already set"),
+        "{e}"
+    );
+    let e = error("password_file\n");
+    assert_eq!(e, "mosquitto.conf:1: password_file: missing value");
 }
