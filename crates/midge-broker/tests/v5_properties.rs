@@ -426,12 +426,15 @@ async fn response_information_is_never_returned() {
     }
 }
 
-/// The broker sends no Topic Alias to clients, so never one above their Topic Alias
-/// Maximum — whether that is absent, 0 or more, and also when the publisher used one.
+/// The broker assigns outgoing Topic Aliases up to the client's Topic Alias Maximum and
+/// none when it is absent or 0: the first message on a topic carries the topic and the
+/// alias, later ones the alias and an empty topic. The publisher's own alias is its own.
 ///
 /// conformance: v5 MQTT-3.1.2-26
+/// conformance: v5 MQTT-3.1.2-27
+/// conformance: v5 MQTT-3.3.2-11
 #[tokio::test]
-async fn no_topic_alias_is_sent_to_clients() {
+async fn topic_aliases_are_sent_within_the_clients_maximum() {
     let broker = start().await;
     let mut subscribers = Vec::new();
     for (i, maximum) in [None, Some(0), Some(1), Some(10)].into_iter().enumerate() {
@@ -439,7 +442,7 @@ async fn no_topic_alias_is_sent_to_clients() {
         connect.properties.topic_alias_maximum = maximum;
         let (mut c, _) = Client::connect_ok(broker.local_addr(), connect).await;
         c.subscribe("alias-out/#", QoS::AtLeastOnce).await;
-        subscribers.push(c);
+        subscribers.push((c, maximum.unwrap_or(0)));
     }
     let mut publisher = Client::connect(broker.local_addr(), V5, "alias-out-pub").await;
     let mut p = publish("alias-out/a/long/topic", "1", QoS::AtLeastOnce);
@@ -452,17 +455,35 @@ async fn no_topic_alias_is_sent_to_clients() {
     publisher
         .pub_msg("alias-out/a/long/topic", "3", QoS::AtLeastOnce)
         .await;
-    for mut s in subscribers {
+    publisher
+        .pub_msg("alias-out/other", "4", QoS::AtLeastOnce)
+        .await;
+    for (mut s, maximum) in subscribers {
         let got = [
             s.recv_and_ack().await,
             s.recv_and_ack().await,
             s.recv_and_ack().await,
+            s.recv_and_ack().await,
         ];
-        assert_eq!(payloads(&got), ["1", "2", "3"]);
-        for p in &got {
-            assert_eq!(p.topic.as_str(), "alias-out/a/long/topic");
-            assert_eq!(p.properties.topic_alias, None);
+        assert_eq!(payloads(&got), ["1", "2", "3", "4"]);
+        if maximum == 0 {
+            for p in &got[..3] {
+                assert_eq!(p.topic.as_str(), "alias-out/a/long/topic");
+            }
+            assert!(got.iter().all(|p| p.properties.topic_alias.is_none()));
+            assert_eq!(got[3].topic.as_str(), "alias-out/other");
+            continue;
         }
+        assert_eq!(got[0].topic.as_str(), "alias-out/a/long/topic");
+        assert_eq!(got[0].properties.topic_alias, Some(1));
+        for p in &got[1..3] {
+            assert_eq!(p.topic.as_str(), "");
+            assert_eq!(p.properties.topic_alias, Some(1));
+        }
+        assert_eq!(got[3].topic.as_str(), "alias-out/other");
+        // With a maximum of 1 the second topic gets no alias; with 10 it gets alias 2.
+        let expected = if maximum == 1 { None } else { Some(2) };
+        assert_eq!(got[3].properties.topic_alias, expected);
     }
 }
 

@@ -1,11 +1,14 @@
 //! `midge`: the broker and its tools in one binary.
 //!
-//! Subcommands are added here as they are built (`serve` today; `pub`, `sub`, `rr`,
-//! `passwd`, `bench` to come); each lives in its own module and owns its clap arguments.
+//! Subcommands: `serve` (the broker), `pub`, `sub`, `rr` (Mosquitto's client tools),
+//! `passwd` (mosquitto_passwd) and `bench` (a load generator). Each lives in its own
+//! module and owns its clap arguments.
 //! `anyhow` is used here, at the binary's edge, and nowhere in the libraries.
 
+mod bench;
 mod passwd;
 mod serve;
+mod tools;
 
 use clap::{Parser, Subcommand};
 
@@ -23,6 +26,14 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Manage password files (mosquitto_passwd's options and file format).
     Passwd(passwd::PasswdArgs),
+    /// Publish a message (mosquitto_pub's options, output and exit codes).
+    Pub(tools::ToolArgs),
+    /// Subscribe and print messages (mosquitto_sub's options, output and exit codes).
+    Sub(tools::ToolArgs),
+    /// Send a request and print its response (mosquitto_rr's options).
+    Rr(tools::ToolArgs),
+    /// Load-test an MQTT broker (any broker): connections, throughput, latency, loss.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -30,5 +41,9 @@ fn main() -> anyhow::Result<()> {
     match cli.command {
         Command::Serve(args) => serve::run(args),
         Command::Passwd(args) => passwd::run(args),
+        Command::Pub(args) => tools::run(tools::Tool::Pub, args),
+        Command::Sub(args) => tools::run(tools::Tool::Sub, args),
+        Command::Rr(args) => tools::run(tools::Tool::Rr, args),
+        Command::Bench(args) => bench::run(args),
     }
 }

@@ -5,7 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::time::Instant;
 
-use midge_codec::{Ack, Packet, PacketId, ProtocolVersion, QoS};
+use midge_codec::{Ack, Packet, PacketId, ProtocolVersion, Publish, QoS, TopicName};
 
 use super::{Action, publish_packet};
 use crate::message::Delivery;
@@ -42,6 +42,51 @@ pub struct Outgoing {
     inflight: HashMap<u16, Flight>,
     /// Deliveries waiting for room in the window, in order.
     pending: VecDeque<Delivery>,
+    /// Topic aliases this connection has taught the client.
+    aliases: OutAliases,
+}
+
+/// Outgoing topic aliases ([MQTT-3.3.2-11], [MQTT-3.1.2-26], [MQTT-3.1.2-27]): the first
+/// `maximum` distinct topics sent on a connection get an alias; later messages on those
+/// topics carry the alias and an empty topic name. They are forgotten with the
+/// connection ([MQTT-3.3.2-7]).
+#[derive(Debug, Default)]
+struct OutAliases {
+    /// The client's Topic Alias Maximum; 0: no aliases.
+    maximum: u16,
+    by_topic: HashMap<TopicName, u16>,
+}
+
+impl OutAliases {
+    fn reset(&mut self, maximum: u16) {
+        self.maximum = maximum;
+        self.by_topic.clear();
+    }
+
+    /// Uses a known alias, or proposes a new one (returned, to be committed once the
+    /// packet is really sent).
+    fn apply(&self, publish: &mut Publish, version: ProtocolVersion) -> Option<(TopicName, u16)> {
+        if !version.is_v5() || self.maximum == 0 {
+            return None;
+        }
+        if let Some(&alias) = self.by_topic.get(&publish.topic) {
+            publish.properties.topic_alias = Some(alias);
+            publish.topic = TopicName::default();
+            return None;
+        }
+        if self.by_topic.len() >= usize::from(self.maximum) {
+            return None;
+        }
+        let alias = self.by_topic.len() as u16 + 1;
+        publish.properties.topic_alias = Some(alias);
+        Some((publish.topic.clone(), alias))
+    }
+
+    fn commit(&mut self, new: Option<(TopicName, u16)>) {
+        if let Some((topic, alias)) = new {
+            self.by_topic.insert(topic, alias);
+        }
+    }
 }
 
 impl Default for Outgoing {
@@ -52,11 +97,17 @@ impl Default for Outgoing {
             next_seq: 0,
             inflight: HashMap::new(),
             pending: VecDeque::new(),
+            aliases: OutAliases::default(),
         }
     }
 }
 
 impl Outgoing {
+    /// A new connection: the client's Topic Alias Maximum, and no alias known yet.
+    pub(super) fn reset_topic_aliases(&mut self, maximum: u16) {
+        self.aliases.reset(maximum);
+    }
+
     pub(super) fn set_receive_maximum(&mut self, max: u16) {
         self.receive_maximum = max.max(1);
     }
@@ -105,7 +156,9 @@ impl Outgoing {
             QoS::AtMostOnce => None,
             _ => Some(self.next_packet_id()),
         };
-        let packet = Packet::Publish(publish_packet(&delivery, packet_id, false, now));
+        let mut publish = publish_packet(&delivery, packet_id, false, now);
+        let new_alias = self.aliases.apply(&mut publish, version);
+        let packet = Packet::Publish(publish);
         // [MQTT-3.1.2-24] [MQTT-3.1.2-25]: too big for the client: dropped, as if sent.
         if packet
             .encoded_len(version)
@@ -113,6 +166,8 @@ impl Outgoing {
         {
             return;
         }
+        // Only a packet that is sent teaches the client an alias.
+        self.aliases.commit(new_alias);
         if let Some(id) = packet_id {
             let state = match delivery.qos {
                 QoS::AtLeastOnce => State::Qos1Sent,
@@ -244,13 +299,20 @@ impl Outgoing {
         now: Instant,
         out: &mut Vec<Action>,
     ) {
-        let mut flights: Vec<(&u16, &Flight)> = self.inflight.iter().collect();
-        flights.sort_by_key(|(_, f)| f.seq);
-        for (&id, flight) in flights {
+        let mut flights: Vec<(u16, u64)> =
+            self.inflight.iter().map(|(id, f)| (*id, f.seq)).collect();
+        flights.sort_by_key(|&(_, seq)| seq);
+        for (id, _) in flights {
+            let flight = &self.inflight[&id];
             let id = PacketId::new(id).expect("stored ids are non-zero");
             let packet = match flight.state {
                 State::Released => Packet::PubRel(Ack::new(id)),
-                _ => Packet::Publish(publish_packet(&flight.delivery, Some(id), true, now)),
+                _ => {
+                    let mut publish = publish_packet(&flight.delivery, Some(id), true, now);
+                    let new_alias = self.aliases.apply(&mut publish, version);
+                    self.aliases.commit(new_alias);
+                    Packet::Publish(publish)
+                }
             };
             out.push(Action::Send(packet));
         }

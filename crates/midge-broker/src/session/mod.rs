@@ -262,6 +262,11 @@ impl Session {
                 .min(self.config.receive_maximum),
         );
         self.aliases_in.clear();
+        self.outgoing.reset_topic_aliases(if v5 {
+            props.topic_alias_maximum.unwrap_or(0)
+        } else {
+            0
+        });
 
         let mut ack = ConnAck {
             // MQTT 3.1 has no Session Present flag: that CONNACK byte is reserved.

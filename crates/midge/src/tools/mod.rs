@@ -1,0 +1,278 @@
+//! `midge pub`, `midge sub` and `midge rr`: command-line MQTT clients built on
+//! `midge-client` that take `mosquitto_pub`/`mosquitto_sub`/`mosquitto_rr` 2.0's options
+//! and print what they print, with the same exit codes, so that a script keeps working
+//! when only the command name changes.
+//!
+//! - `options.rs`: the options, shared by the three tools (and the options file).
+//! - `publish.rs`: `midge pub`. `subscribe.rs`: `midge sub`. `rr.rs`: `midge rr`.
+//! - `properties.rs`: `-D`, MQTT 5.0 properties per packet.
+//! - `format.rs`: how a received message is printed (`-v`, `-N`, `-F`); `clock.rs` its
+//!   time codes, `json.rs` its `%j`.
+//!
+//! Not supported yet, because `midge-client` has no transport for them: TLS, WebSocket,
+//! Unix sockets (`--cafile`, `mqtts://`, `ws://`, `--unix`, ...); nor `-d` (packet
+//! logging), `-A`, `--nodelay`, `-M`, `-F %J`. These options are refused (as unknown)
+//! rather than ignored.
+
+mod clock;
+mod format;
+mod json;
+mod options;
+mod properties;
+mod publish;
+mod rr;
+mod subscribe;
+
+use std::io::Write as _;
+use std::time::Duration;
+
+use bytes::Bytes;
+use midge_client::{Client, ClientError, ConnectOptions, Events, ReconnectPolicy};
+use midge_codec::{Disconnect, LastWill, ProtocolVersion, ReasonCode, TopicName};
+
+pub(crate) use options::Tool;
+use options::{Config, ParseError};
+
+/// The words after `midge pub`/`sub`/`rr`, taken as they are: these tools parse their
+/// own options, as Mosquitto's do (`-h` is the host, `--help` the help).
+#[derive(Debug, clap::Args)]
+#[command(disable_help_flag = true)]
+pub(crate) struct ToolArgs {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+    args: Vec<String>,
+}
+
+/// Runs `tool` and exits with its exit code.
+pub(crate) fn run(tool: Tool, args: ToolArgs) -> ! {
+    let code = match Config::load(tool, &args.args) {
+        Ok(config) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a tokio runtime");
+            runtime.block_on(async {
+                match tool {
+                    Tool::Pub => publish::run(config).await,
+                    Tool::Sub => subscribe::run(config).await,
+                    Tool::Rr => rr::run(config).await,
+                }
+            })
+        }
+        Err(ParseError::Help) => {
+            print!("{}", usage(tool));
+            1
+        }
+        Err(ParseError::Usage(message)) => {
+            print!("{}", usage(tool));
+            eprint!("{message}");
+            1
+        }
+        Err(ParseError::Invalid(message)) => {
+            eprint!("{message}");
+            eprintln!("\nUse '{} --help' to see usage.", tool.name());
+            1
+        }
+    };
+    let _ = std::io::stdout().flush();
+    std::process::exit(code)
+}
+
+/// An error message on standard error, unless `--quiet`.
+fn err_print(config: &Config, message: &str) {
+    if !config.quiet {
+        eprint!("{message}");
+    }
+}
+
+/// Connects as the options say. On failure, prints what Mosquitto prints and returns the
+/// exit code: the CONNACK's code when refused, 1 otherwise.
+async fn connect(config: &Config, reconnect: bool) -> Result<(Client, Events), i32> {
+    if !config.clean_session && (config.id.is_none() || config.id_prefix.is_some()) {
+        // libmosquitto's mosquitto_new refuses a persistent session without an id.
+        err_print(config, "Error: Invalid id and/or clean_session.\n");
+        return Err(1);
+    }
+    let mut options = ConnectOptions::new()
+        .server(format!("{}:{}", config.host, config.port()))
+        .version(config.version)
+        .clean_start(config.clean_session)
+        .keep_alive(Duration::from_secs(config.keepalive.into()))
+        .auto_topic_alias(false)
+        .reconnect(if reconnect {
+            // libmosquitto's default: retry every second, for ever.
+            ReconnectPolicy::exponential(Duration::from_secs(1), Duration::from_secs(1))
+        } else {
+            ReconnectPolicy::never()
+        });
+    if let Some(id) = &config.id {
+        options = options.client_id(id.as_str());
+    } else if let Some(prefix) = &config.id_prefix {
+        options = options.client_id(format!("{prefix}{}", std::process::id()));
+    }
+    if config.version == ProtocolVersion::V5 {
+        options = options.properties(config.properties.connect.clone());
+        let expiry = config.session_expiry();
+        if expiry != 0 {
+            options = options.session_expiry_interval(expiry);
+        }
+    }
+    if let Some(username) = &config.username {
+        options = options.username(username.as_str());
+    }
+    if let Some(password) = &config.password {
+        options = options.password(Bytes::from(password.0.clone().into_bytes()));
+    }
+    if let Some(topic) = &config.will_topic {
+        let Ok(topic) = TopicName::new(topic.as_str()) else {
+            err_print(config, "Error: Invalid will topic.\n");
+            return Err(1);
+        };
+        let payload = config.will_payload.clone().unwrap_or_default();
+        options = options.will(LastWill {
+            topic,
+            payload: Bytes::from(payload.into_bytes()),
+            qos: config.will_qos,
+            retain: config.will_retain,
+            properties: config.properties.will.clone(),
+        });
+    }
+    match Client::connect(options).await {
+        Ok(connected) => Ok(connected),
+        Err(e) => Err(report_connect_error(config, &e)),
+    }
+}
+
+/// Prints a failed connection as Mosquitto does; returns the exit code.
+fn report_connect_error(config: &Config, e: &ClientError) -> i32 {
+    match e.reason_code().filter(|_| e.is_refused()) {
+        // mosquitto_rr words every refusal as a 5.0 reason code, even a 3.1.1 one.
+        Some(code) if config.tool == Tool::Rr && config.version != ProtocolVersion::V5 => {
+            err_print(config, "Connection error: Unknown reason\n");
+            code.to_connack_return_code().into()
+        }
+        Some(code) if config.version == ProtocolVersion::V5 => {
+            err_print(
+                config,
+                &format!("Connection error: {}\n", reason_string(code)),
+            );
+            code as u8 as i32
+        }
+        Some(code) => {
+            let code = code.to_connack_return_code();
+            err_print(
+                config,
+                &format!("Connection error: {}\n", connack_string(code)),
+            );
+            if config.tool == Tool::Pub {
+                err_print(config, "Error: The connection was refused.\n");
+            }
+            code.into()
+        }
+        None => {
+            err_print(config, &format!("Error: {}\n", io_message(e)));
+            1
+        }
+    }
+}
+
+/// The operating system's words for an I/O failure (`strerror`), as Mosquitto prints
+/// them: "Connection refused".
+fn io_message(e: &ClientError) -> String {
+    let mut source = std::error::Error::source(e);
+    while let Some(error) = source {
+        if let Some(io) = error.downcast_ref::<std::io::Error>() {
+            let text = io.to_string();
+            return match text.find(" (os error") {
+                Some(end) => text[..end].to_owned(),
+                None => text,
+            };
+        }
+        source = error.source();
+    }
+    e.to_string()
+}
+
+/// `mosquitto_connack_string`.
+fn connack_string(code: u8) -> &'static str {
+    match code {
+        0 => "Connection Accepted.",
+        1 => "Connection Refused: unacceptable protocol version.",
+        2 => "Connection Refused: identifier rejected.",
+        3 => "Connection Refused: broker unavailable.",
+        4 => "Connection Refused: bad user name or password.",
+        5 => "Connection Refused: not authorised.",
+        _ => "Connection Refused: unknown reason.",
+    }
+}
+
+/// `mosquitto_reason_string` for the codes a CONNACK can carry.
+fn reason_string(code: ReasonCode) -> &'static str {
+    match code as u8 {
+        0x80 => "Unspecified error",
+        0x81 => "Malformed packet",
+        0x82 => "Protocol error",
+        0x83 => "Implementation specific error",
+        0x84 => "Unsupported protocol version",
+        0x85 => "Client identifier not valid",
+        0x86 => "Bad user name or password",
+        0x87 => "Not authorized",
+        0x88 => "Server unavailable",
+        0x89 => "Server busy",
+        0x8A => "Banned",
+        0x8C => "Bad authentication method",
+        0x90 => "Topic name invalid",
+        0x95 => "Packet too large",
+        0x97 => "Quota exceeded",
+        0x99 => "Payload format invalid",
+        0x9A => "Retain not supported",
+        0x9B => "QoS not supported",
+        0x9C => "Use another server",
+        0x9D => "Server moved",
+        0x9F => "Connection rate exceeded",
+        _ => "Unknown reason",
+    }
+}
+
+fn usage(tool: Tool) -> String {
+    let name = tool.name();
+    let common = "[-h host] [-p port] [-L mqtt://[user[:password]@]host[:port]/topic]\n\
+                  \x20      [-i id] [-I id_prefix] [-k keepalive] [-c] [-q qos] [-x session-expiry]\n\
+                  \x20      [-V mqttv31|mqttv311|mqttv5] [-u username [-P password]] [--quiet]\n\
+                  \x20      [--will-topic topic [--will-payload payload] [--will-qos qos] [--will-retain]]\n";
+    let own = match tool {
+        Tool::Pub => {
+            "       -t topic {-m message | -f file | -l | -s | -n} [-r] [--repeat N] [--repeat-delay time]\n"
+        }
+        Tool::Sub => {
+            "       -t topic ... [-T filter_out] [-U unsub_topic] [-C msg_count] [-W timeout] [-E] [-R]\n\
+             \x20      [--retained-only] [--remove-retained] [-v] [-N] [-F format] [--pretty]\n\
+             \x20      [--retain-as-published] [--random-filter chance]\n"
+        }
+        Tool::Rr => {
+            "       -t topic -e response-topic {-m message | -f file | -s | -n} [-v] [-N] [-F format] [-W timeout]\n"
+        }
+    };
+    format!(
+        "{name}: an MQTT client, with mosquitto_{short}'s options.\n\nUsage: {name} {common}{own}       {name} --help\n",
+        short = tool.file_name_short()
+    )
+}
+
+impl Tool {
+    fn file_name_short(self) -> &'static str {
+        match self {
+            Tool::Pub => "pub",
+            Tool::Sub => "sub",
+            Tool::Rr => "rr",
+        }
+    }
+}
+
+/// Disconnects normally, with the `-D disconnect` properties.
+async fn disconnect(config: &Config, client: &Client) {
+    let disconnect = Disconnect {
+        properties: config.properties.disconnect.clone(),
+        ..Disconnect::default()
+    };
+    let _ = client.disconnect_with(disconnect).await;
+}

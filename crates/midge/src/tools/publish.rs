@@ -1,0 +1,117 @@
+//! `midge pub`: publish one message (`-m`, `-f`, `-s`, `-n`, `--repeat`) or one per line
+//! of standard input (`-l`), then disconnect. As `mosquitto_pub` 2.0 (`pub_client.c`).
+
+use std::io::{BufRead as _, Read as _};
+
+use bytes::Bytes;
+use midge_client::Client;
+use midge_codec::{Publish, TopicName};
+
+use super::options::{Config, Payload};
+use super::{connect, err_print};
+
+/// Runs `midge pub`; returns the exit code.
+pub(super) async fn run(config: Config) -> i32 {
+    let payload = match &config.payload {
+        Some(Payload::Message(message)) => Bytes::from(message.clone().into_bytes()),
+        Some(Payload::Null) | None => Bytes::new(),
+        Some(Payload::File(path)) => match std::fs::read(path) {
+            Ok(data) => Bytes::from(data),
+            Err(_) => {
+                err_print(
+                    &config,
+                    &format!(
+                        "Error: Unable to open file \"{path}\".\nError loading input file \"{path}\".\n"
+                    ),
+                );
+                return 1;
+            }
+        },
+        Some(Payload::StdinFile) => {
+            let mut data = Vec::new();
+            if std::io::stdin().read_to_end(&mut data).is_err() {
+                err_print(&config, "Error loading input from stdin.\n");
+                return 1;
+            }
+            Bytes::from(data)
+        }
+        Some(Payload::StdinLines) => Bytes::new(),
+    };
+    let Ok(topic) = TopicName::new(config.topics[0].as_str()) else {
+        err_print(&config, "Error: Invalid publish topic.\n");
+        return 1;
+    };
+    let (client, _events) = match connect(&config, false).await {
+        Ok(connected) => connected,
+        Err(code) => return code,
+    };
+    let result = if config.payload == Some(Payload::StdinLines) {
+        publish_lines(&config, &client, &topic).await
+    } else {
+        publish_repeated(&config, &client, &topic, payload).await
+    };
+    super::disconnect(&config, &client).await;
+    result
+}
+
+async fn publish_one(config: &Config, client: &Client, topic: &TopicName, payload: Bytes) -> i32 {
+    let mut publish = Publish::new(topic.clone(), payload);
+    publish.qos = config.qos;
+    publish.retain = config.retain;
+    publish.properties = config.properties.publish.clone();
+    match client.publish_with(publish).await {
+        Ok(_) => 0,
+        Err(e) => {
+            err_print(config, &format!("Error: {e}\n"));
+            1
+        }
+    }
+}
+
+async fn publish_repeated(
+    config: &Config,
+    client: &Client,
+    topic: &TopicName,
+    payload: Bytes,
+) -> i32 {
+    for i in 0..config.repeat {
+        if i > 0 && !config.repeat_delay.is_zero() {
+            tokio::time::sleep(config.repeat_delay).await;
+        }
+        let code = publish_one(config, client, topic, payload.clone()).await;
+        if code != 0 {
+            return code;
+        }
+    }
+    0
+}
+
+/// `-l`: each line of standard input, without its line ending, is one message.
+async fn publish_lines(config: &Config, client: &Client, topic: &TopicName) -> i32 {
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
+    // Standard input blocks; read it on its own thread and hand the lines over.
+    std::thread::spawn(move || {
+        let mut stdin = std::io::stdin().lock();
+        loop {
+            let mut line = Vec::new();
+            match stdin.read_until(b'\n', &mut line) {
+                Ok(0) | Err(_) => break,
+                Ok(_) => {
+                    if line.last() == Some(&b'\n') {
+                        line.pop();
+                    }
+                    if tx.blocking_send(line).is_err() {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+    while let Some(line) = rx.recv().await {
+        let code = publish_one(config, client, topic, Bytes::from(line)).await;
+        if code != 0 {
+            return code;
+        }
+    }
+    0
+}

@@ -1,0 +1,133 @@
+//! `midge rr`: publish a request and print the response, as `mosquitto_rr` 2.0
+//! (`client/rr_client.c`): subscribe to the response topic (`-e`), publish the request
+//! (`-t`, payload from `-m -f -s -n`) with the Response Topic set, print the first
+//! message that comes back (`-v -N -F`), exit; `-W` gives up with "Timed out" (27).
+//! MQTT 5.0 by default. Unlike mosquitto_rr, the request also carries Correlation Data
+//! (unique to this run), which responders conventionally copy into the response.
+
+use std::io::{Read as _, Write as _};
+
+use bytes::Bytes;
+use midge_client::{Client, Event, Events};
+use midge_codec::{Publish, SubscriptionOptions, TopicFilter, TopicName};
+
+use super::options::{Config, Payload};
+use super::{connect, err_print, format, reason_string};
+
+/// `MOSQ_ERR_TIMEOUT`.
+const EXIT_TIMED_OUT: i32 = 27;
+
+/// Runs `midge rr`; returns the exit code.
+pub(super) async fn run(config: Config) -> i32 {
+    let payload = match &config.payload {
+        Some(Payload::Message(message)) => Bytes::from(message.clone().into_bytes()),
+        Some(Payload::File(path)) => match std::fs::read(path) {
+            Ok(data) => Bytes::from(data),
+            Err(_) => {
+                err_print(
+                    &config,
+                    &format!(
+                        "Error: Unable to open file \"{path}\".\nError loading input file \"{path}\".\n"
+                    ),
+                );
+                return 1;
+            }
+        },
+        Some(Payload::StdinFile) => {
+            let mut data = Vec::new();
+            if std::io::stdin().read_to_end(&mut data).is_err() {
+                err_print(&config, "Error loading input from stdin.\n");
+                return 1;
+            }
+            Bytes::from(data)
+        }
+        _ => Bytes::new(),
+    };
+    let (client, events) = match connect(&config, false).await {
+        Ok(connected) => connected,
+        Err(code) => return code,
+    };
+    let work = exchange(&config, &client, events, payload);
+    let code = match config.timeout {
+        Some(seconds) => {
+            match tokio::time::timeout(std::time::Duration::from_secs(seconds.into()), work).await {
+                Ok(code) => code,
+                Err(_) => {
+                    err_print(&config, "Timed out\n");
+                    EXIT_TIMED_OUT
+                }
+            }
+        }
+        None => work.await,
+    };
+    super::disconnect(&config, &client).await;
+    code
+}
+
+/// Subscribe to the response topic, publish the request, print the response.
+async fn exchange(config: &Config, client: &Client, mut events: Events, payload: Bytes) -> i32 {
+    let response_topic = config.response_topic.clone().unwrap_or_default();
+    let (Ok(filter), Ok(response_name), Ok(topic)) = (
+        TopicFilter::new(response_topic.as_str()),
+        TopicName::new(response_topic.as_str()),
+        TopicName::new(config.topics[0].as_str()),
+    ) else {
+        err_print(config, "Error: Invalid topic.\n");
+        return 1;
+    };
+    let options = SubscriptionOptions::new(config.qos);
+    match client
+        .subscribe_with(vec![(filter, options)], config.properties.subscribe.clone())
+        .await
+    {
+        Ok(ack) => {
+            if let Some(code) = ack.reason_codes.first().filter(|c| c.is_error()) {
+                err_print(config, &format!("{}\n", reason_string(*code)));
+                return 1;
+            }
+        }
+        Err(e) => {
+            err_print(config, &format!("Error: {e}\n"));
+            return 1;
+        }
+    }
+    let mut request = Publish::new(topic, payload);
+    request.qos = config.qos;
+    request.properties = config.properties.publish.clone();
+    if config.version == midge_codec::ProtocolVersion::V5 {
+        request.properties.response_topic = Some(response_name);
+        request.properties.correlation_data =
+            Some(Bytes::from(format!("midge-rr-{}", std::process::id())));
+    }
+    if let Err(e) = client.publish_with(request).await {
+        err_print(config, &format!("Error: {e}\n"));
+        return 1;
+    }
+    while let Some(event) = events.recv().await {
+        match event {
+            Event::Message(message) => {
+                let mut out = Vec::new();
+                format::print(
+                    &mut out,
+                    &message,
+                    format::Style {
+                        format: config.format.as_deref(),
+                        verbose: config.verbose,
+                        eol: config.eol,
+                        pretty: config.pretty,
+                        v5: config.version == midge_codec::ProtocolVersion::V5,
+                    },
+                );
+                let mut stdout = std::io::stdout().lock();
+                let _ = stdout.write_all(&out).and_then(|()| stdout.flush());
+                return 0;
+            }
+            Event::Disconnected(e) => {
+                err_print(config, &format!("Error: {e}\n"));
+                return 1;
+            }
+            _ => {}
+        }
+    }
+    1
+}
