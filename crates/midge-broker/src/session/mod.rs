@@ -436,7 +436,11 @@ impl Session {
                 // [MQTT-4.3.3-10] exactly once: a resent PUBLISH whose id awaits PUBREL is
                 // acknowledged again but not routed again.
                 if !self.incoming_qos2.contains(&id.get()) {
-                    if self.incoming_qos2.len() >= usize::from(self.config.receive_maximum) {
+                    // Only a 5.0 client was told our Receive Maximum; a 3.1/3.1.1 client
+                    // may have as many flows open as it has packet ids (bounded: 65,535).
+                    if self.version.is_v5()
+                        && self.incoming_qos2.len() >= usize::from(self.config.receive_maximum)
+                    {
                         return close(out, ReasonCode::ReceiveMaximumExceeded);
                     }
                     self.incoming_qos2.insert(id.get());

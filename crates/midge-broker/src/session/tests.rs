@@ -772,3 +772,20 @@ fn sent_qos2_message_is_resent_after_it_expired() {
     s.handle_packet(Packet::PubComp(Ack::new(id)), later, &mut out);
     assert_eq!(s.inflight_len(), 0);
 }
+
+/// A 3.1.1 client is never told a Receive Maximum, so more open incoming QoS 2 flows than
+/// `max_inflight_messages` are not an error for it (5.0 clients get 0x93 instead).
+#[test]
+fn v311_client_may_exceed_the_receive_maximum_with_qos2_flows() {
+    let t0 = epoch();
+    let (mut s, _) = session(ProtocolVersion::V311, t0);
+    let mut out = Vec::new();
+    for id in 1..=40u16 {
+        let mut publish = Publish::new(TopicName::new("t").unwrap(), "p");
+        publish.qos = QoS::ExactlyOnce;
+        publish.packet_id = Some(pid(id));
+        s.handle_packet(Packet::Publish(publish), t0, &mut out);
+    }
+    assert!(!out.iter().any(|a| matches!(a, Action::Close { .. })));
+    assert_eq!(sent(&out).len(), 40);
+}
