@@ -401,29 +401,41 @@ impl Io {
     /// taken over meanwhile: a client that never reads must not keep its session from
     /// being taken over, nor the server from stopping. The ending then sends no
     /// DISCONNECT, since a packet may have been cut in the middle.
-    async fn flush(&mut self) -> Result<(), Ending> {
-        if self.wbuf.is_empty() {
-            return Ok(());
+    ///
+    /// While blocked, the client's packets cannot be read, so its keep alive is judged
+    /// by the writes instead: if no byte can be written for one and a half keep-alive
+    /// periods (`stall_limit`), the client has stopped reading and the connection is
+    /// closed as on a keep-alive timeout ([MQTT-3.1.2-22]). Partial writes (`write`, which
+    /// is cancel-safe) keep that clock honest for a client that reads slowly.
+    async fn flush(&mut self, stall_limit: Option<Duration>) -> Result<(), Ending> {
+        let far = Duration::from_secs(86_400 * 365);
+        while !self.wbuf.is_empty() {
+            let stalled = tokio::time::sleep(stall_limit.unwrap_or(far));
+            tokio::select! {
+                written = self.wr.write(&self.wbuf) => match written {
+                    Ok(0) => return Err(Ending { why: "write error: connection closed".into(), send: None, publish_will: true }),
+                    Ok(n) => bytes::Buf::advance(&mut self.wbuf, n),
+                    Err(e) => return Err(Ending { why: format!("write error: {e}"), send: None, publish_will: true }),
+                },
+                _ = self.shutdown.changed() => return Err(Ending {
+                    why: "server shutting down (while blocked writing)".into(),
+                    send: None,
+                    publish_will: true,
+                }),
+                _ = &mut self.kick => return Err(Ending {
+                    why: "session taken over (while blocked writing)".into(),
+                    send: None,
+                    publish_will: true,
+                }),
+                _ = stalled => return Err(Ending {
+                    why: "keep alive timeout: the client stopped reading".into(),
+                    send: None,
+                    publish_will: true,
+                }),
+            }
         }
-        tokio::select! {
-            written = self.wr.write_all(&self.wbuf) => match written {
-                Ok(()) => {
-                    self.wbuf.clear();
-                    Ok(())
-                }
-                Err(e) => Err(Ending { why: format!("write error: {e}"), send: None, publish_will: true }),
-            },
-            _ = self.shutdown.changed() => Err(Ending {
-                why: "server shutting down (while blocked writing)".into(),
-                send: None,
-                publish_will: true,
-            }),
-            _ = &mut self.kick => Err(Ending {
-                why: "session taken over (while blocked writing)".into(),
-                send: None,
-                publish_will: true,
-            }),
-        }
+        self.wbuf.clear();
+        Ok(())
     }
 }
 
@@ -438,7 +450,8 @@ async fn connection_loop(
     let keepalive = tokio::time::sleep_until(deadline_or(session.poll_deadline(), far));
     tokio::pin!(keepalive);
     loop {
-        if let Err(ending) = io.flush().await {
+        let stall_limit = Some(session.keep_alive() * 3 / 2).filter(|d| !d.is_zero());
+        if let Err(ending) = io.flush(stall_limit).await {
             return ending;
         }
         if let Some(ending) = ending {

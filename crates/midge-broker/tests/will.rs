@@ -478,3 +478,38 @@ async fn will_expiry_counts_from_publication() {
     late.subscribe("will/exp", QoS::AtLeastOnce).await;
     assert!(late.recv_and_ack().await.retain);
 }
+
+/// A client that stops reading while the broker has more to send than the socket
+/// buffers hold still times out on its keep alive: the broker, blocked writing to it,
+/// sees no progress for one and a half keep-alive periods, closes it and publishes the
+/// will.
+///
+/// conformance: v5 MQTT-3.1.2-22
+/// conformance: v3.1.1 MQTT-3.1.2-24
+#[tokio::test]
+async fn keep_alive_times_out_a_client_that_stopped_reading() {
+    let broker = start().await;
+    let mut w = watcher(&broker, "w-stall", "will/#").await;
+    let mut connect = with_will(
+        connect_packet(V311, "stalled"),
+        "will/stalled",
+        QoS::AtMostOnce,
+        false,
+    );
+    connect.keep_alive = 1;
+    let (mut stalled, _) = Client::connect_ok(broker.local_addr(), connect).await;
+    stalled.subscribe("firehose", QoS::AtMostOnce).await;
+    // From here on `stalled` never reads again.
+    let mut publisher = Client::connect(broker.local_addr(), V311, "firehose-pub").await;
+    let big = Bytes::from(vec![b'x'; 64 * 1024]);
+    for _ in 0..200 {
+        let mut p = publish("firehose", "", QoS::AtMostOnce);
+        p.payload = big.clone();
+        publisher.publish(p).await;
+    }
+    match w.recv_within(Duration::from_secs(8)).await {
+        Recv::Packet(Packet::Publish(p)) => assert_eq!(p.topic.as_str(), "will/stalled"),
+        other => panic!("no will from the stalled client: {other:?}"),
+    }
+    drop(stalled);
+}

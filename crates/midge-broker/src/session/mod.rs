@@ -308,6 +308,11 @@ impl Session {
         }
     }
 
+    /// The keep alive in force on this connection; zero: none.
+    pub fn keep_alive(&self) -> Duration {
+        self.keep_alive
+    }
+
     /// Closes the connection if its keep alive has run out.
     pub fn handle_timeout(&mut self, now: Instant, out: &mut Vec<Action>) {
         if self.poll_deadline().is_some_and(|deadline| now >= deadline) {
