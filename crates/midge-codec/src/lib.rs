@@ -61,5 +61,5 @@ pub use properties::{
     WillProperties,
 };
 pub use reason::ReasonCode;
-pub use topic::{PacketId, QoS, TopicFilter, TopicName};
+pub use topic::{PacketId, QoS, TopicFilter, TopicName, topic_matches};
 pub use wire::MAX_VAR_INT;

@@ -192,6 +192,27 @@ impl TopicFilter {
     }
 }
 
+/// Whether topic name `topic` matches topic filter `filter` (§4.7): `+` matches one
+/// level, `#` the rest (the parent level included), and a filter starting with a
+/// wildcard never matches a topic starting with `$` ([MQTT-4.7.2-1]). This is
+/// `mosquitto_topic_matches_sub`'s rule; the broker's trie applies the same rule in bulk.
+pub fn topic_matches(filter: &str, topic: &str) -> bool {
+    if topic.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
+        return false;
+    }
+    let mut f = filter.split('/');
+    let mut t = topic.split('/');
+    loop {
+        match (f.next(), t.next()) {
+            (Some("#"), _) => return true,
+            (Some("+"), Some(_)) => {}
+            (Some(a), Some(b)) if a == b => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
 fn validate_filter(filter: &str) -> Result<(), DecodeError> {
     let invalid = |why| DecodeError::InvalidTopicFilter {
         filter: filter.to_string(),
@@ -303,6 +324,20 @@ mod tests {
         }
         // "$shared/..." and "$sharex" are ordinary filters.
         assert!(!TopicFilter::new("$sharex/a").unwrap().is_shared());
+    }
+
+    #[test]
+    fn matching_follows_section_4_7() {
+        assert!(topic_matches("a/#", "a"));
+        assert!(topic_matches("a/#", "a/b/c"));
+        assert!(topic_matches("a/+", "a/b"));
+        assert!(topic_matches("a/+/c", "a/b/c"));
+        assert!(!topic_matches("a/+", "a/b/c"));
+        assert!(!topic_matches("a/+", "a"));
+        assert!(topic_matches("+/+", "/x"));
+        assert!(!topic_matches("#", "$SYS/x"));
+        assert!(topic_matches("$SYS/#", "$SYS/x"));
+        assert!(!topic_matches("a/b", "a/b/c"));
     }
 
     /// conformance: v5 MQTT-3.3.2-2

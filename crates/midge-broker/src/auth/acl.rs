@@ -57,6 +57,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
+use midge_codec::topic_matches;
+
 /// What a client wants to do with a topic or filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Access {
@@ -248,8 +250,8 @@ impl Acl {
             Some(name) => self.users.get(name),
             None => Some(&self.anonymous),
         };
-        if let Some(decision) =
-            section.and_then(|rules| rules.decide(access, |rule| matches(&rule.filter, topic)))
+        if let Some(decision) = section
+            .and_then(|rules| rules.decide(access, |rule| topic_matches(&rule.filter, topic)))
         {
             return decision;
         }
@@ -258,7 +260,7 @@ impl Acl {
         }
         self.patterns
             .decide(access, |rule| {
-                expand(&rule.filter, client).is_some_and(|filter| matches(&filter, topic))
+                expand(&rule.filter, client).is_some_and(|filter| topic_matches(&filter, topic))
             })
             .unwrap_or(false)
     }
@@ -326,25 +328,6 @@ fn expand(pattern: &str, client: &ClientIdentity<'_>) -> Option<String> {
     }
     out.push_str(rest);
     Some(out)
-}
-
-/// Whether `topic` matches `filter` (MQTT §4.7, `$` rule included), as
-/// `mosquitto_topic_matches_sub` decides it.
-fn matches(filter: &str, topic: &str) -> bool {
-    if filter.starts_with('$') != topic.starts_with('$') {
-        return false;
-    }
-    let mut f = filter.split('/');
-    let mut t = topic.split('/');
-    loop {
-        match (f.next(), t.next()) {
-            (Some("#"), _) => return true,
-            (Some("+"), Some(_)) => {}
-            (Some(a), Some(b)) if a == b => {}
-            (None, None) => return true,
-            _ => return false,
-        }
-    }
 }
 
 /// A filter as `mosquitto_sub_topic_check` accepts it: `+` and `#` alone in their level,

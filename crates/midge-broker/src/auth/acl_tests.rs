@@ -289,7 +289,11 @@ fn topic_matching_follows_mqtt() {
         ("a/b", "a/b/c", false),
         ("a/b/c", "a/b", false),
     ] {
-        assert_eq!(matches(filter, topic), expected, "{filter} vs {topic}");
+        assert_eq!(
+            midge_codec::topic_matches(filter, topic),
+            expected,
+            "{filter} vs {topic}"
+        );
     }
 }
 

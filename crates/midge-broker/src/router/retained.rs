@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use midge_codec::topic_matches;
+
 use crate::message::Message;
 
 /// Retained messages by topic.
@@ -42,41 +44,5 @@ impl RetainedStore {
             .filter(|(topic, _)| topic_matches(filter, topic))
             .map(|(_, m)| m.clone())
             .collect()
-    }
-}
-
-/// Whether topic name `topic` matches `filter` (§4.7), `$` rule included.
-pub fn topic_matches(filter: &str, topic: &str) -> bool {
-    if topic.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
-        return false;
-    }
-    let mut f = filter.split('/');
-    let mut t = topic.split('/');
-    loop {
-        match (f.next(), t.next()) {
-            (Some("#"), _) => return true,
-            (Some("+"), Some(_)) => {}
-            (Some(a), Some(b)) if a == b => {}
-            (None, None) => return true,
-            _ => return false,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::topic_matches;
-
-    #[test]
-    fn matching_follows_section_4_7() {
-        assert!(topic_matches("a/#", "a"));
-        assert!(topic_matches("a/#", "a/b/c"));
-        assert!(topic_matches("a/+", "a/b"));
-        assert!(!topic_matches("a/+", "a/b/c"));
-        assert!(!topic_matches("a/+", "a"));
-        assert!(topic_matches("+/+", "/x"));
-        assert!(!topic_matches("#", "$SYS/x"));
-        assert!(topic_matches("$SYS/#", "$SYS/x"));
-        assert!(!topic_matches("a/b", "a/b/c"));
     }
 }

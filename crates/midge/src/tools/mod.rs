@@ -276,3 +276,29 @@ async fn disconnect(config: &Config, client: &Client) {
     };
     let _ = client.disconnect_with(disconnect).await;
 }
+
+/// Exit status of `-W` running out, as mosquitto_sub and mosquitto_rr have it.
+const EXIT_TIMED_OUT: i32 = 27;
+
+/// Runs `work` under `-W`'s time limit, if given ("Timed out", status 27), then
+/// disconnects: the shared ending of `midge sub` and `midge rr`.
+async fn run_with_timeout(
+    config: &Config,
+    client: &Client,
+    work: impl std::future::Future<Output = i32>,
+) -> i32 {
+    let code = match config.timeout {
+        Some(seconds) => {
+            match tokio::time::timeout(Duration::from_secs(seconds.into()), work).await {
+                Ok(code) => code,
+                Err(_) => {
+                    err_print(config, "Timed out\n");
+                    EXIT_TIMED_OUT
+                }
+            }
+        }
+        None => work.await,
+    };
+    disconnect(config, client).await;
+    code
+}

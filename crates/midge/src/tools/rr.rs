@@ -14,9 +14,6 @@ use midge_codec::{Publish, SubscriptionOptions, TopicFilter, TopicName};
 use super::options::{Config, Payload};
 use super::{connect, err_print, format, reason_string};
 
-/// `MOSQ_ERR_TIMEOUT`.
-const EXIT_TIMED_OUT: i32 = 27;
-
 /// Runs `midge rr`; returns the exit code.
 pub(super) async fn run(config: Config) -> i32 {
     let payload = match &config.payload {
@@ -48,20 +45,7 @@ pub(super) async fn run(config: Config) -> i32 {
         Err(code) => return code,
     };
     let work = exchange(&config, &client, events, payload);
-    let code = match config.timeout {
-        Some(seconds) => {
-            match tokio::time::timeout(std::time::Duration::from_secs(seconds.into()), work).await {
-                Ok(code) => code,
-                Err(_) => {
-                    err_print(&config, "Timed out\n");
-                    EXIT_TIMED_OUT
-                }
-            }
-        }
-        None => work.await,
-    };
-    super::disconnect(&config, &client).await;
-    code
+    super::run_with_timeout(&config, &client, work).await
 }
 
 /// Subscribe to the response topic, publish the request, print the response.

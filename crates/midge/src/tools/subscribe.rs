@@ -6,13 +6,10 @@ use std::io::Write as _;
 
 use bytes::Bytes;
 use midge_client::{Client, Event, Events};
-use midge_codec::{Publish, QoS, RetainHandling, SubscriptionOptions, TopicFilter};
+use midge_codec::{Publish, QoS, RetainHandling, SubscriptionOptions, TopicFilter, topic_matches};
 
 use super::options::Config;
 use super::{connect, err_print, format};
-
-/// `MOSQ_ERR_TIMEOUT`: mosquitto_sub's exit code when `-W` runs out.
-const EXIT_TIMED_OUT: i32 = 27;
 
 /// Runs `midge sub`; returns the exit code.
 pub(super) async fn run(config: Config) -> i32 {
@@ -21,20 +18,7 @@ pub(super) async fn run(config: Config) -> i32 {
         Err(code) => return code,
     };
     let work = session(&config, &client, events);
-    let code = match config.timeout {
-        Some(seconds) => {
-            match tokio::time::timeout(std::time::Duration::from_secs(seconds.into()), work).await {
-                Ok(code) => code,
-                Err(_) => {
-                    err_print(&config, "Timed out\n");
-                    EXIT_TIMED_OUT
-                }
-            }
-        }
-        None => work.await,
-    };
-    super::disconnect(&config, &client).await;
-    code
+    super::run_with_timeout(&config, &client, work).await
 }
 
 /// Subscribes, unsubscribes `-U`, then prints messages until done.
@@ -178,36 +162,5 @@ impl Random {
         self.0 ^= self.0 << 25;
         self.0 ^= self.0 >> 27;
         (self.0.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 33) as u32 % n
-    }
-}
-
-/// Whether `topic` matches `filter` (`mosquitto_topic_matches_sub`).
-fn topic_matches(filter: &str, topic: &str) -> bool {
-    if topic.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
-        return false;
-    }
-    let mut f = filter.split('/');
-    let mut t = topic.split('/');
-    loop {
-        match (f.next(), t.next()) {
-            (Some("#"), _) => return true,
-            (Some("+"), Some(_)) => {}
-            (Some(a), Some(b)) if a == b => {}
-            (None, None) => return true,
-            _ => return false,
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::topic_matches;
-
-    #[test]
-    fn filter_matching() {
-        assert!(topic_matches("a/#", "a"));
-        assert!(topic_matches("a/+/c", "a/b/c"));
-        assert!(!topic_matches("a/+", "a/b/c"));
-        assert!(!topic_matches("#", "$SYS/x"));
     }
 }
