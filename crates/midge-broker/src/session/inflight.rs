@@ -27,6 +27,9 @@ struct Flight {
     seq: u64,
     delivery: Delivery,
     state: State,
+    /// Not yet (re)sent on this connection: after a resume, the flights beyond the
+    /// client's new Receive Maximum wait for room ([MQTT-3.3.4-9]).
+    due: bool,
 }
 
 /// The outgoing side of a session.
@@ -42,6 +45,8 @@ pub struct Outgoing {
     inflight: HashMap<u16, Flight>,
     /// Deliveries waiting for room in the window, in order.
     pending: VecDeque<Delivery>,
+    /// How many flights are `due`.
+    due: usize,
     /// Topic aliases this connection has taught the client.
     aliases: OutAliases,
 }
@@ -97,6 +102,7 @@ impl Default for Outgoing {
             next_seq: 0,
             inflight: HashMap::new(),
             pending: VecDeque::new(),
+            due: 0,
             aliases: OutAliases::default(),
         }
     }
@@ -120,8 +126,9 @@ impl Outgoing {
         self.pending.len()
     }
 
+    /// The window counts the flights sent on this connection and not yet completed.
     fn window_full(&self) -> bool {
-        self.inflight.len() >= usize::from(self.receive_maximum)
+        self.inflight.len() - self.due >= usize::from(self.receive_maximum)
     }
 
     /// Sends `delivery` now if the window allows, else queues it.
@@ -181,13 +188,15 @@ impl Outgoing {
                     seq,
                     delivery,
                     state,
+                    due: false,
                 },
             );
         }
         out.push(Action::Send(packet));
     }
 
-    /// Sends queued deliveries while the window has room.
+    /// Sends, while the window has room, the flights still due since the resume, then
+    /// the queued deliveries.
     pub(super) fn send_pending(
         &mut self,
         version: ProtocolVersion,
@@ -195,6 +204,10 @@ impl Outgoing {
         now: Instant,
         out: &mut Vec<Action>,
     ) {
+        self.send_due(version, now, out);
+        if self.due > 0 {
+            return;
+        }
         while let Some(front) = self.pending.front() {
             if front.qos != QoS::AtMostOnce && self.window_full() {
                 break;
@@ -229,7 +242,7 @@ impl Outgoing {
             .get(&id.get())
             .is_some_and(|f| f.state == expected)
         {
-            self.inflight.remove(&id.get());
+            self.remove(id.get());
         }
     }
 
@@ -238,6 +251,10 @@ impl Outgoing {
         match self.inflight.get_mut(&id.get()) {
             Some(flight) if matches!(flight.state, State::Qos2Sent | State::Released) => {
                 flight.state = State::Released;
+                // Answered with PUBREL now: no longer waiting to be resent.
+                if std::mem::take(&mut flight.due) {
+                    self.due -= 1;
+                }
                 true
             }
             _ => false,
@@ -251,7 +268,7 @@ impl Outgoing {
             .get(&id.get())
             .is_some_and(|f| f.state == State::Released)
         {
-            self.inflight.remove(&id.get());
+            self.remove(id.get());
         }
     }
 
@@ -280,7 +297,7 @@ impl Outgoing {
                 .collect();
             ids.sort_unstable();
             for (_, id) in ids {
-                taken.extend(self.inflight.remove(&id).map(|f| f.delivery));
+                taken.extend(self.remove(id).map(|f| f.delivery));
             }
         }
         let (shared, kept): (VecDeque<Delivery>, VecDeque<Delivery>) =
@@ -290,8 +307,19 @@ impl Outgoing {
         taken
     }
 
+    /// Removes a flight, keeping the count of due ones.
+    fn remove(&mut self, id: u16) -> Option<Flight> {
+        let flight = self.inflight.remove(&id)?;
+        if flight.due {
+            self.due -= 1;
+        }
+        Some(flight)
+    }
+
     /// On a new connection: resend every unacknowledged PUBLISH with DUP set and every
-    /// PUBREL, in their original order, then what was queued.
+    /// PUBREL, in their original order ([MQTT-4.4.0-1], [MQTT-4.6.0-1]), as many as the
+    /// client's Receive Maximum allows ([MQTT-3.3.4-9]) — the others as acknowledgements
+    /// make room — then what was queued.
     pub(super) fn resend(
         &mut self,
         version: ProtocolVersion,
@@ -299,11 +327,32 @@ impl Outgoing {
         now: Instant,
         out: &mut Vec<Action>,
     ) {
-        let mut flights: Vec<(u16, u64)> =
-            self.inflight.iter().map(|(id, f)| (*id, f.seq)).collect();
-        flights.sort_by_key(|&(_, seq)| seq);
-        for (id, _) in flights {
-            let flight = &self.inflight[&id];
+        for flight in self.inflight.values_mut() {
+            flight.due = true;
+        }
+        self.due = self.inflight.len();
+        self.send_pending(version, max_size, now, out);
+    }
+
+    /// Resends due flights, oldest first, while the window has room.
+    fn send_due(&mut self, version: ProtocolVersion, now: Instant, out: &mut Vec<Action>) {
+        if self.due == 0 || self.window_full() {
+            return;
+        }
+        let mut flights: Vec<(u64, u16)> = self
+            .inflight
+            .iter()
+            .filter(|(_, f)| f.due)
+            .map(|(id, f)| (f.seq, *id))
+            .collect();
+        flights.sort_unstable();
+        for (_, id) in flights {
+            if self.window_full() {
+                break;
+            }
+            let flight = self.inflight.get_mut(&id).expect("listed above");
+            flight.due = false;
+            self.due -= 1;
             let id = PacketId::new(id).expect("stored ids are non-zero");
             let packet = match flight.state {
                 State::Released => Packet::PubRel(Ack::new(id)),
@@ -316,6 +365,5 @@ impl Outgoing {
             };
             out.push(Action::Send(packet));
         }
-        self.send_pending(version, max_size, now, out);
     }
 }

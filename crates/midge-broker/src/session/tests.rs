@@ -166,6 +166,58 @@ fn unacknowledged_messages_resent_with_dup_on_reconnect() {
     assert!(matches!(packets[2], Packet::PubRel(a) if a.packet_id == pid(2)));
 }
 
+/// A session resumed with a smaller Receive Maximum than it had in flight resends only
+/// as many as the new maximum allows, oldest first, and the others (then the queue) as
+/// acknowledgements make room; PUBRELs count as flows in the window.
+///
+/// conformance: v5 MQTT-3.3.4-9
+/// conformance: v5 MQTT-4.4.0-1
+/// conformance: v5 MQTT-4.6.0-1
+#[test]
+fn resume_with_a_smaller_receive_maximum_resends_within_it() {
+    let t0 = epoch();
+    let (mut s, _) = session(ProtocolVersion::V5, t0);
+    let mut out = Vec::new();
+    s.handle_delivery(delivery(QoS::ExactlyOnce), t0, &mut out);
+    s.handle_packet(Packet::PubRec(Ack::new(pid(1))), t0, &mut out);
+    for _ in 0..4 {
+        s.handle_delivery(delivery(QoS::AtLeastOnce), t0, &mut out);
+    }
+    assert_eq!(s.inflight_len(), 5);
+    out.clear();
+    let mut connect = Connect::new(ProtocolVersion::V5, "c1");
+    connect.clean_start = false;
+    connect.properties.receive_maximum = Some(2);
+    s.connect(&connect, true, None, t0, &mut out);
+    let packets = sent(&out);
+    assert_eq!(
+        packets.len(),
+        3,
+        "CONNACK and two resent flows: {packets:?}"
+    );
+    assert!(matches!(packets[1], Packet::PubRel(a) if a.packet_id == pid(1)));
+    assert!(matches!(packets[2], Packet::Publish(p) if p.dup && p.packet_id == Some(pid(2))));
+    // A new message waits behind the flows still to be resent.
+    out.clear();
+    s.handle_delivery(delivery(QoS::AtLeastOnce), t0, &mut out);
+    assert!(sent(&out).is_empty());
+    let mut order = Vec::new();
+    for ack in [
+        Packet::PubComp(Ack::new(pid(1))),
+        Packet::PubAck(Ack::new(pid(2))),
+        Packet::PubAck(Ack::new(pid(3))),
+        Packet::PubAck(Ack::new(pid(4))),
+    ] {
+        out.clear();
+        s.handle_packet(ack, t0, &mut out);
+        let publishes = publishes(&out);
+        assert_eq!(publishes.len(), 1, "one flow per acknowledgement");
+        order.push((publishes[0].packet_id.unwrap().get(), publishes[0].dup));
+    }
+    assert_eq!(order, [(3, true), (4, true), (5, true), (6, false)]);
+    assert_eq!(s.inflight_len(), 2);
+}
+
 /// conformance: v5 MQTT-3.3.2-5
 #[test]
 fn expired_messages_are_not_delivered() {
