@@ -341,7 +341,7 @@ async fn serve(
     // The CONNACK and what the session resends; written first by the connection loop.
     let mut wbuf = BytesMut::new();
     let mut ending = None;
-    apply(
+    let _ = apply(
         &shared,
         &entry,
         &mut session,
@@ -449,6 +449,9 @@ async fn connection_loop(
     let far = Duration::from_secs(86_400 * 365);
     let keepalive = tokio::time::sleep_until(deadline_or(session.poll_deadline(), far));
     tokio::pin!(keepalive);
+    // Set while this publisher waits for congested mailboxes (see `crate::mailbox`): no
+    // input is read or decoded meanwhile; everything else goes on.
+    let mut paused: Option<Pause> = None;
     loop {
         let stall_limit = Some(session.keep_alive() * 3 / 2).filter(|d| !d.is_zero());
         if let Err(ending) = io.flush(stall_limit).await {
@@ -458,6 +461,7 @@ async fn connection_loop(
             return ending;
         }
         let mut out = Vec::new();
+        let mut input = false;
         tokio::select! {
             biased;
             _ = io.shutdown.changed() => {
@@ -467,29 +471,18 @@ async fn connection_loop(
                 let reason = reason.unwrap_or(ReasonCode::SessionTakenOver);
                 return Ending { why: "session taken over".into(), send: Some(reason), publish_will: true };
             }
-            read = io.rd.read_buf(&mut io.rbuf) => {
-                let t = now();
-                match read {
-                    Ok(0) => return Ending { why: "connection closed by client".into(), send: None, publish_will: true },
-                    Err(e) => return Ending { why: format!("read error: {e}"), send: None, publish_will: true },
-                    Ok(_) => loop {
-                        match io.decoder.decode(&mut io.rbuf) {
-                            Ok(Some(packet)) => {
-                                session.handle_packet(packet, t, &mut out);
-                                if out.iter().any(|a| matches!(a, Action::Close { .. })) {
-                                    break;
-                                }
-                            }
-                            Ok(None) => break,
-                            Err(e) => {
-                                // What came before the bad packet is carried out, then
-                                // the connection closes ([MQTT-4.13.1-1]).
-                                ending = Some(Ending { why: format!("protocol violation: {e}"), send: Some(e.reason_code()), publish_will: true });
-                                break;
-                            }
-                        }
-                    },
+            read = io.rd.read_buf(&mut io.rbuf), if paused.is_none() => match read {
+                Ok(0) => return Ending { why: "connection closed by client".into(), send: None, publish_will: true },
+                Err(e) => return Ending { why: format!("read error: {e}"), send: None, publish_will: true },
+                Ok(_) => input = true,
+            },
+            relieved = wait_relieved(paused.as_ref()) => {
+                if !relieved {
+                    shed(entry, paused.as_ref());
                 }
+                paused = None;
+                // What was read before the pause is decoded now.
+                input = true;
             }
             _ = entry.notify.notified(), if session.has_room() => {}
             _ = &mut keepalive => {
@@ -499,10 +492,119 @@ async fn connection_loop(
             }
         }
         let t = now();
-        apply(shared, entry, session, out, t, &mut io.wbuf, &mut ending);
+        let _ = apply(shared, entry, session, out, t, &mut io.wbuf, &mut ending);
+        if input {
+            paused = handle_input(shared, entry, session, io, t, &mut ending);
+        }
         // Nothing more is sent once the connection is closing ([MQTT-3.14.4-1]).
         if ending.is_none() {
             drain_mailbox(entry, session, t, shared, &mut io.wbuf, &mut ending);
+        }
+    }
+}
+
+/// Longest wait of a publisher for a congested mailbox; after it, the mailbox sheds
+/// instead (see `crate::mailbox`).
+const CONGESTION_WAIT: Duration = Duration::from_millis(100);
+
+/// A publisher waiting for congested mailboxes to drain.
+#[derive(Debug)]
+struct Pause {
+    congested: Vec<Arc<SessionEntry>>,
+    until: tokio::time::Instant,
+}
+
+/// Decodes and handles the packets read, one at a time, until the input runs out, the
+/// connection is closing, or a PUBLISH finds a congested mailbox: then the rest stays
+/// in the read buffer and the returned pause begins.
+fn handle_input(
+    shared: &Shared,
+    entry: &Arc<SessionEntry>,
+    session: &mut Session,
+    io: &mut Io,
+    t: Instant,
+    ending: &mut Option<Ending>,
+) -> Option<Pause> {
+    let mut out = Vec::new();
+    while ending.is_none() {
+        match io.decoder.decode(&mut io.rbuf) {
+            Ok(Some(packet)) => {
+                session.handle_packet(packet, t, &mut out);
+                let mut congested = apply(
+                    shared,
+                    entry,
+                    session,
+                    std::mem::take(&mut out),
+                    t,
+                    &mut io.wbuf,
+                    ending,
+                );
+                // A session publishing to itself drains its own mailbox.
+                congested.retain(|e| !Arc::ptr_eq(e, entry));
+                if !congested.is_empty() {
+                    return Some(Pause {
+                        congested,
+                        until: tokio::time::Instant::from_std(t) + CONGESTION_WAIT,
+                    });
+                }
+            }
+            Ok(None) => break,
+            Err(e) => {
+                // What came before the bad packet was carried out; now the connection
+                // closes ([MQTT-4.13.1-1]).
+                *ending = Some(Ending {
+                    why: format!("protocol violation: {e}"),
+                    send: Some(e.reason_code()),
+                    publish_will: true,
+                });
+            }
+        }
+    }
+    None
+}
+
+/// Waits until every mailbox the pause waits for has drained to half its limits or
+/// its client has gone (true), or until the pause ends (false). Never completes
+/// without a pause. Cancel-safe: it only reads.
+async fn wait_relieved(pause: Option<&Pause>) -> bool {
+    let Some(pause) = pause else {
+        return std::future::pending().await;
+    };
+    for entry in &pause.congested {
+        loop {
+            let room = entry.room.notified();
+            tokio::pin!(room);
+            // Registered before the check, so that a drain in between is not missed.
+            room.as_mut().enable();
+            let relieved = entry
+                .mailbox
+                .lock()
+                .expect("mailbox lock poisoned")
+                .is_relieved();
+            if relieved || !entry.is_online() {
+                break;
+            }
+            tokio::select! {
+                _ = room => {}
+                _ = tokio::time::sleep_until(pause.until) => return false,
+            }
+        }
+    }
+    true
+}
+
+/// The pause ran out: the mailboxes still congested shed from now on.
+fn shed(publisher: &SessionEntry, pause: Option<&Pause>) {
+    for entry in pause.iter().flat_map(|p| &p.congested) {
+        let (started, queued) = {
+            let mut mailbox = entry.mailbox.lock().expect("mailbox lock poisoned");
+            (mailbox.shed(), mailbox.len())
+        };
+        if started {
+            tracing::warn!(
+                client_id = %entry.client_id, queued, publisher = %publisher.client_id,
+                "client is not keeping up: its queue is full, messages for it are dropped until it drains"
+            );
         }
     }
 }
@@ -524,20 +626,27 @@ fn drain_mailbox(
     let mut taken = 0;
     {
         let mut mailbox = entry.mailbox.lock().expect("mailbox lock poisoned");
+        let relieved = mailbox.is_relieved();
         while taken < DRAIN_BATCH && session.has_room() {
             let Some(delivery) = mailbox.pop() else { break };
             session.handle_delivery(delivery, t, &mut out);
             taken += 1;
+        }
+        if !relieved && mailbox.is_relieved() {
+            // Publishers waiting for this mailbox go on.
+            entry.room.notify_waiters();
         }
         if !mailbox.is_empty() && session.has_room() {
             // More to do: wake this loop again rather than wait for a publisher.
             entry.notify.notify_one();
         }
     }
-    apply(shared, entry, session, out, t, wbuf, ending);
+    let _ = apply(shared, entry, session, out, t, wbuf, ending);
 }
 
-/// Carries out the session's actions in order.
+/// Carries out the session's actions in order. Returns the sessions whose mailboxes
+/// the messages published made congested.
+#[must_use]
 fn apply(
     shared: &Shared,
     entry: &Arc<SessionEntry>,
@@ -546,7 +655,8 @@ fn apply(
     t: Instant,
     wbuf: &mut BytesMut,
     ending: &mut Option<Ending>,
-) {
+) -> Vec<Arc<SessionEntry>> {
+    let mut congested = Vec::new();
     let mut retained = Vec::new();
     for action in actions {
         match action {
@@ -556,7 +666,7 @@ fn apply(
                 }
             }
             Action::Publish(message) => {
-                shared.router.publish(message);
+                shared.router.publish_noting(message, &mut congested);
             }
             Action::Subscribe {
                 filter,
@@ -596,8 +706,9 @@ fn apply(
         for delivery in retained {
             session.handle_delivery(delivery, t, &mut out);
         }
-        apply(shared, entry, session, out, t, wbuf, ending);
+        congested.extend(apply(shared, entry, session, out, t, wbuf, ending));
     }
+    congested
 }
 
 /// Removes a session's subscriptions and queued messages: the session has ended.

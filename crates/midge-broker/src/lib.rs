@@ -99,6 +99,17 @@ impl Broker {
     }
 }
 
+/// Counters of a running broker ([`BrokerHandle::stats`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Stats {
+    /// Sessions, connected or not.
+    pub sessions: usize,
+    /// Messages dropped since the start because a client's queue was full (see
+    /// [`mailbox`]) or a QoS 0 message found its client offline.
+    pub messages_dropped: u64,
+}
+
 /// A running broker: its addresses, and the way to stop it.
 #[derive(Debug)]
 pub struct BrokerHandle {
@@ -118,6 +129,14 @@ impl BrokerHandle {
     /// The first listener's address.
     pub fn local_addr(&self) -> SocketAddr {
         self.addrs[0]
+    }
+
+    /// Counters of the running broker.
+    pub fn stats(&self) -> Stats {
+        Stats {
+            sessions: self.shared.registry.len(),
+            messages_dropped: self.shared.registry.dropped(),
+        }
     }
 
     /// Reads the password file and the ACL file again and puts them in force together,

@@ -5,8 +5,20 @@
 //! bounded in messages and bytes (DESIGN.md "Bounded memory"): when full, a QoS 0
 //! message is dropped first — an older queued QoS 0 message makes room for a QoS 1/2
 //! one — and otherwise the new message is dropped; every drop is counted.
+//!
+//! Flow control: a connected client's mailbox that reaches its limits is *congested*.
+//! It still takes messages, up to twice its limits, and tells the publisher
+//! ([`Pushed::Congested`]), whose connection then stops reading until the mailbox has
+//! drained to half its limits — so a subscriber that is merely behind slows its
+//! publishers down instead of losing their messages. A subscriber that does not drain
+//! in time is marked *shedding* by the publisher that waited for it: from then on, until
+//! it has drained to half its limits, it is held to its limits by dropping, as above,
+//! and makes no publisher wait — so a stalled subscriber never slows the others for
+//! long.
 
 use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use midge_codec::QoS;
 
@@ -33,6 +45,18 @@ impl Default for MailboxLimits {
     }
 }
 
+/// What became of a pushed delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pushed {
+    /// Queued.
+    Queued,
+    /// Queued, and the mailbox is congested: the publisher should wait until it has
+    /// drained ([`Mailbox::is_relieved`]).
+    Congested,
+    /// Dropped (counted).
+    Dropped,
+}
+
 /// A session's queue of deliveries.
 #[derive(Debug)]
 pub struct Mailbox {
@@ -42,19 +66,31 @@ pub struct Mailbox {
     limits: MailboxLimits,
     /// Whether a connection is draining the mailbox.
     online: bool,
+    /// Held to its limits by dropping, without making publishers wait (see the module
+    /// documentation).
+    shedding: bool,
     /// Messages dropped because the mailbox was full or the client offline.
     dropped: u64,
+    /// The broker-wide count of dropped messages, which this mailbox adds to.
+    dropped_total: Arc<AtomicU64>,
 }
 
 impl Mailbox {
     /// An empty, offline mailbox.
     pub fn new(limits: MailboxLimits) -> Self {
+        Self::counted(limits, Arc::default())
+    }
+
+    /// An empty, offline mailbox whose drops are also added to `dropped_total`.
+    pub fn counted(limits: MailboxLimits, dropped_total: Arc<AtomicU64>) -> Self {
         Mailbox {
             queue: VecDeque::new(),
             bytes: 0,
             limits,
             online: false,
+            shedding: false,
             dropped: 0,
+            dropped_total,
         }
     }
 
@@ -78,21 +114,65 @@ impl Mailbox {
         self.dropped
     }
 
-    fn full_for(&self, size: usize) -> bool {
-        let l = &self.limits;
-        (l.max_messages > 0 && self.queue.len() >= l.max_messages)
-            || (l.max_bytes > 0 && self.bytes + size > l.max_bytes)
+    fn count_drop(&mut self) {
+        self.dropped += 1;
+        self.dropped_total.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// Queues `delivery`, applying the policy above. Returns false if it was dropped.
-    pub fn push(&mut self, delivery: Delivery) -> bool {
-        let qos0 = delivery.qos == QoS::AtMostOnce;
-        if qos0 && !self.online && !self.limits.queue_qos0_offline {
-            self.dropped += 1;
+    /// Whether adding `size` bytes would pass the limits multiplied by `factor`.
+    fn full_for(&self, size: usize, factor: usize) -> bool {
+        let l = &self.limits;
+        (l.max_messages > 0 && self.queue.len() >= l.max_messages * factor)
+            || (l.max_bytes > 0 && self.bytes + size > l.max_bytes * factor)
+    }
+
+    /// Whether publishers are asked to wait for this mailbox: it is drained by a
+    /// connection, not shedding, and at its limits.
+    fn congested(&self) -> bool {
+        let l = &self.limits;
+        self.online
+            && !self.shedding
+            && ((l.max_messages > 0 && self.queue.len() >= l.max_messages)
+                || (l.max_bytes > 0 && self.bytes >= l.max_bytes))
+    }
+
+    /// Whether the mailbox has drained to half its limits: publishers waiting for it go
+    /// on, and it stops shedding.
+    pub fn is_relieved(&self) -> bool {
+        let l = &self.limits;
+        let over_messages = l.max_messages > 0 && self.queue.len() > l.max_messages / 2;
+        let over_bytes = l.max_bytes > 0 && self.bytes > l.max_bytes / 2;
+        !(over_messages || over_bytes)
+    }
+
+    /// Whether the mailbox is shedding.
+    pub fn is_shedding(&self) -> bool {
+        self.shedding
+    }
+
+    /// A publisher waited for this mailbox in vain: hold it to its limits by dropping
+    /// until it has drained (see the module documentation). Returns true if it was not
+    /// shedding already.
+    pub fn shed(&mut self) -> bool {
+        if self.is_relieved() || self.shedding {
             return false;
         }
+        self.shedding = true;
+        true
+    }
+
+    /// Queues `delivery`, applying the policy above.
+    pub fn push(&mut self, delivery: Delivery) -> Pushed {
+        let qos0 = delivery.qos == QoS::AtMostOnce;
+        if qos0 && !self.online && !self.limits.queue_qos0_offline {
+            self.count_drop();
+            return Pushed::Dropped;
+        }
         let size = delivery.message.payload.len();
-        while self.full_for(size) {
+        // A congestion-controlled mailbox may hold up to twice its limits: the messages
+        // that publishers pushed before they noticed and paused.
+        let factor = if self.online && !self.shedding { 2 } else { 1 };
+        while self.full_for(size, factor) {
             let oldest_qos0 = if qos0 {
                 None
             } else {
@@ -101,23 +181,30 @@ impl Mailbox {
             match oldest_qos0.and_then(|i| self.queue.remove(i)) {
                 Some(evicted) => {
                     self.bytes -= evicted.message.payload.len();
-                    self.dropped += 1;
+                    self.count_drop();
                 }
                 None => {
-                    self.dropped += 1;
-                    return false;
+                    self.count_drop();
+                    return Pushed::Dropped;
                 }
             }
         }
         self.bytes += size;
         self.queue.push_back(delivery);
-        true
+        if self.congested() {
+            Pushed::Congested
+        } else {
+            Pushed::Queued
+        }
     }
 
     /// Takes the oldest delivery.
     pub fn pop(&mut self) -> Option<Delivery> {
         let delivery = self.queue.pop_front()?;
         self.bytes -= delivery.message.payload.len();
+        if self.shedding && self.is_relieved() {
+            self.shedding = false;
+        }
         Some(delivery)
     }
 
@@ -141,5 +228,105 @@ impl Mailbox {
     pub fn clear(&mut self) {
         self.queue.clear();
         self.bytes = 0;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytes::Bytes;
+    use midge_codec::{QoS, TopicName};
+
+    use super::{Mailbox, MailboxLimits, Pushed};
+    use crate::message::{Delivery, Message};
+
+    fn delivery(qos: QoS) -> Delivery {
+        Delivery {
+            message: Arc::new(Message {
+                topic: TopicName::new("t").unwrap(),
+                payload: Bytes::from_static(b"x"),
+                qos,
+                retain: false,
+                properties: Default::default(),
+                expires_at: None,
+                origin: None,
+            }),
+            qos,
+            retain: false,
+            subscription_ids: vec![],
+            shared_group: None,
+        }
+    }
+
+    fn online(max_messages: usize) -> Mailbox {
+        let mut mailbox = Mailbox::new(MailboxLimits {
+            max_messages,
+            ..MailboxLimits::default()
+        });
+        mailbox.set_online(true);
+        mailbox
+    }
+
+    /// A connected client's mailbox at its limit asks publishers to wait, holds up to
+    /// twice its limit, and is relieved at half of it.
+    #[test]
+    fn congestion_holds_twice_the_limit_and_relieves_at_half() {
+        let mut mailbox = online(4);
+        for _ in 0..3 {
+            assert_eq!(mailbox.push(delivery(QoS::AtLeastOnce)), Pushed::Queued);
+        }
+        for _ in 3..8 {
+            assert_eq!(mailbox.push(delivery(QoS::AtLeastOnce)), Pushed::Congested);
+        }
+        assert_eq!(mailbox.push(delivery(QoS::AtLeastOnce)), Pushed::Dropped);
+        assert_eq!(mailbox.dropped(), 1);
+        while mailbox.len() > 2 {
+            assert!(!mailbox.is_relieved());
+            mailbox.pop();
+        }
+        assert!(mailbox.is_relieved());
+    }
+
+    /// A shedding mailbox drops at its limit and makes nobody wait, until it has
+    /// drained to half of it.
+    #[test]
+    fn shedding_drops_at_the_limit_until_drained() {
+        let mut mailbox = online(4);
+        for _ in 0..5 {
+            mailbox.push(delivery(QoS::AtLeastOnce));
+        }
+        assert!(mailbox.shed());
+        assert!(!mailbox.shed(), "already shedding");
+        assert_eq!(mailbox.push(delivery(QoS::AtLeastOnce)), Pushed::Dropped);
+        mailbox.pop();
+        assert_eq!(mailbox.len(), 4);
+        assert_eq!(mailbox.push(delivery(QoS::AtLeastOnce)), Pushed::Dropped);
+        mailbox.pop();
+        mailbox.pop();
+        assert!(!mailbox.is_shedding());
+        assert_eq!(mailbox.push(delivery(QoS::AtLeastOnce)), Pushed::Queued);
+    }
+
+    /// An offline session's queue is held to its limits: nobody drains it, so nobody
+    /// waits for it.
+    #[test]
+    fn offline_mailbox_is_never_congested() {
+        let mut mailbox = online(2);
+        mailbox.set_online(false);
+        assert_eq!(mailbox.push(delivery(QoS::AtLeastOnce)), Pushed::Queued);
+        assert_eq!(mailbox.push(delivery(QoS::AtLeastOnce)), Pushed::Queued);
+        assert_eq!(mailbox.push(delivery(QoS::AtLeastOnce)), Pushed::Dropped);
+    }
+
+    /// Drops add to the broker-wide counter.
+    #[test]
+    fn drops_are_counted_broker_wide() {
+        let total = Arc::default();
+        let mut a = Mailbox::counted(MailboxLimits::default(), Arc::clone(&total));
+        let mut b = Mailbox::counted(MailboxLimits::default(), Arc::clone(&total));
+        a.push(delivery(QoS::AtMostOnce));
+        b.push(delivery(QoS::AtMostOnce));
+        assert_eq!(total.load(std::sync::atomic::Ordering::Relaxed), 2);
     }
 }

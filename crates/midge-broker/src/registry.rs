@@ -14,7 +14,7 @@ use midge_codec::ReasonCode;
 use tokio::sync::{Notify, oneshot};
 use tokio::task::AbortHandle;
 
-use crate::mailbox::{Mailbox, MailboxLimits};
+use crate::mailbox::{Mailbox, MailboxLimits, Pushed};
 use crate::message::Message;
 use crate::session::Session;
 
@@ -48,6 +48,9 @@ pub struct SessionEntry {
     pub mailbox: Mutex<Mailbox>,
     /// Wakes the owning connection when the mailbox gets a delivery.
     pub notify: Notify,
+    /// Wakes the publishers waiting for the congested mailbox to drain (see
+    /// [`crate::mailbox`]).
+    pub room: Notify,
     /// The session state. A tokio mutex, held by the owning connection for its whole
     /// life: a taking-over connection waits on it until the old one has finished.
     pub slot: tokio::sync::Mutex<SessionSlot>,
@@ -64,16 +67,16 @@ pub struct SessionEntry {
 
 impl SessionEntry {
     /// Pushes a delivery into the mailbox and wakes the connection.
-    pub fn push(&self, delivery: crate::message::Delivery) -> bool {
-        let queued = self
+    pub fn push(&self, delivery: crate::message::Delivery) -> Pushed {
+        let pushed = self
             .mailbox
             .lock()
             .expect("mailbox lock poisoned")
             .push(delivery);
-        if queued {
+        if pushed != Pushed::Dropped {
             self.notify.notify_one();
         }
-        queued
+        pushed
     }
 
     /// Marks the session as served by a live connection, or not: the mailbox then
@@ -104,6 +107,8 @@ pub struct Registry {
     /// A std mutex: touched on connect and disconnect only, never held across an await.
     sessions: Mutex<HashMap<Arc<str>, Arc<SessionEntry>>>,
     next_id: AtomicU64,
+    /// Messages dropped by every mailbox, ever.
+    dropped: Arc<AtomicU64>,
 }
 
 impl Registry {
@@ -120,8 +125,9 @@ impl Registry {
         let entry = Arc::new(SessionEntry {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             client_id: client_id.clone(),
-            mailbox: Mutex::new(Mailbox::new(limits)),
+            mailbox: Mutex::new(Mailbox::counted(limits, self.dropped.clone())),
             notify: Notify::new(),
+            room: Notify::new(),
             slot: tokio::sync::Mutex::new(SessionSlot::default()),
             kick: Mutex::new(None),
             timers: Mutex::new(Vec::new()),
@@ -154,5 +160,11 @@ impl Registry {
     /// True when there is no session.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Messages dropped by the mailboxes since the start (full queues, QoS 0 for
+    /// offline clients).
+    pub fn dropped(&self) -> u64 {
+        self.dropped.load(Ordering::Relaxed)
     }
 }

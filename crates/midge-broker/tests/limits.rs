@@ -231,4 +231,81 @@ async fn stalled_subscriber_is_bounded_and_does_not_slow_others() {
         "the broker kept {received} of {N} messages for a stalled client"
     );
     stalled.ping().await;
+    // Every message the stalled client did not get was dropped, and counted.
+    assert_eq!(broker.stats().messages_dropped, (N - received) as u64);
+}
+
+/// A subscriber that reads, but more slowly than its publishers send, slows them down
+/// instead of losing their messages: its queue (here 10 messages) congests, the
+/// publishers' connections stop reading until it has drained, and every message
+/// arrives, in order, at QoS 0 and 1 alike. Nothing is dropped.
+///
+/// conformance: v5 MQTT-4.6.0-5
+/// conformance: v3.1.1 MQTT-4.6.0-5
+#[tokio::test]
+async fn congested_subscriber_slows_its_publishers_without_loss() {
+    const BATCH: usize = 250;
+    const BATCHES: usize = 12;
+    const PUBLISHERS: usize = 2;
+    let mut config = test_config();
+    config.max_queued_messages = 10;
+    let broker = start_with(config).await;
+    for qos in [QoS::AtMostOnce, QoS::AtLeastOnce] {
+        let name = format!("congested/{}", qos as u8);
+        let mut subscriber = Client::connect(broker.local_addr(), V311, &format!("{name}/s")).await;
+        subscriber.subscribe(&name, qos).await;
+        let total = BATCH * BATCHES * PUBLISHERS;
+        let reader = tokio::spawn(async move {
+            let mut next = [0u32; PUBLISHERS];
+            for _ in 0..total {
+                let p = subscriber.recv_and_ack().await;
+                let publisher = usize::from(p.payload[0]);
+                let i = u32::from_be_bytes(p.payload[1..5].try_into().unwrap());
+                assert_eq!(
+                    i, next[publisher],
+                    "publisher {publisher}: in order, none lost"
+                );
+                next[publisher] += 1;
+            }
+            subscriber.expect_nothing().await;
+        });
+        let mut publishers = Vec::new();
+        for n in 0..PUBLISHERS {
+            let mut publisher =
+                Client::connect(broker.local_addr(), V311, &format!("{name}/p{n}")).await;
+            let name = name.clone();
+            publishers.push(tokio::spawn(async move {
+                let mut i = 0u32;
+                for _ in 0..BATCHES {
+                    // A batch in one write, then its acknowledgements.
+                    let mut bytes = bytes::BytesMut::new();
+                    for _ in 0..BATCH {
+                        let mut p = publish(&name, "", qos);
+                        p.packet_id = (qos != QoS::AtMostOnce).then(|| publisher.next_id());
+                        let mut body = vec![n as u8];
+                        body.extend_from_slice(&i.to_be_bytes());
+                        body.resize(64, b'x');
+                        p.payload = body.into();
+                        Packet::Publish(p).encode(V311, &mut bytes).unwrap();
+                        i += 1;
+                    }
+                    publisher.send_raw(&bytes).await;
+                    if qos == QoS::AtLeastOnce {
+                        for _ in 0..BATCH {
+                            assert!(matches!(publisher.recv().await, Packet::PubAck(_)));
+                        }
+                    }
+                }
+                publisher.ping().await;
+            }));
+        }
+        for publisher in publishers {
+            publisher.await.unwrap();
+        }
+        tokio::time::timeout(Duration::from_secs(60), reader)
+            .await
+            .expect("every message arrives")
+            .unwrap();
+    }
+    assert_eq!(broker.stats().messages_dropped, 0);
 }

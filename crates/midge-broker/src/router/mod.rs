@@ -21,6 +21,7 @@ use std::time::Instant;
 
 use midge_codec::{QoS, RetainHandling, SubscriptionOptions, TopicFilter};
 
+use crate::mailbox::Pushed;
 use crate::message::{Delivery, Message};
 use crate::registry::SessionEntry;
 use retained::RetainedStore;
@@ -201,7 +202,7 @@ impl Router {
         let entry = pick.entry.clone();
         let delivery = self.shared_delivery(delivery.message, &group, pick);
         drop(trie);
-        entry.push(delivery)
+        entry.push(delivery) != Pushed::Dropped
     }
 
     fn delivery_qos(&self, published: QoS, granted: QoS) -> QoS {
@@ -228,6 +229,16 @@ impl Router {
     /// Routes `message` to every matching session and stores it if it is retained.
     /// Returns the number of sessions it was queued for.
     pub fn publish(&self, message: Arc<Message>) -> usize {
+        self.publish_noting(message, &mut Vec::new())
+    }
+
+    /// As [`Router::publish`], and adds to `congested` the sessions whose mailboxes are
+    /// congested (see [`crate::mailbox`]): the publisher waits for them.
+    pub fn publish_noting(
+        &self,
+        message: Arc<Message>,
+        congested: &mut Vec<Arc<SessionEntry>>,
+    ) -> usize {
         if message.retain {
             self.retained
                 .lock()
@@ -276,13 +287,21 @@ impl Router {
         }
         drop(trie);
         let mut queued = 0;
+        let mut push = |entry: Arc<SessionEntry>, delivery| match entry.push(delivery) {
+            Pushed::Queued => queued += 1,
+            Pushed::Congested => {
+                queued += 1;
+                congested.push(entry);
+            }
+            Pushed::Dropped => {}
+        };
         for entry in targets {
             if let Some(delivery) = direct.remove(&entry.id) {
-                queued += usize::from(entry.push(delivery));
+                push(entry, delivery);
             }
         }
         for (entry, delivery) in shared {
-            queued += usize::from(entry.push(delivery));
+            push(entry, delivery);
         }
         queued
     }
