@@ -243,6 +243,7 @@ fn will_message(connect: &Connect, client_id: &Arc<str>) -> Option<(Arc<Message>
         ..PublishProperties::default()
     };
     let message = Message {
+        encoded: Default::default(),
         topic: will.topic.clone(),
         payload: will.payload.clone(),
         qos: will.qos,
@@ -351,6 +352,9 @@ async fn serve(
         &mut ending,
     );
     entry.set_online(true);
+    // What queued while the session was offline is drained at once: pushes into a
+    // non-empty mailbox wake nobody (see `SessionEntry::push`).
+    entry.notify.notify_one();
     decoder.set_version(connect.protocol);
     let will = will_message(&connect, &entry.client_id);
     tracing::info!(
@@ -665,6 +669,7 @@ fn apply(
                     tracing::warn!(client_id = %entry.client_id, error = %e, "cannot encode packet");
                 }
             }
+            Action::SendEncoded(encoded, packet_id) => encoded.write(packet_id, wbuf),
             Action::Publish(message) => {
                 shared.router.publish_noting(message, &mut congested);
             }

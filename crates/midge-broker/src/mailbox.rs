@@ -251,6 +251,7 @@ mod tests {
                 properties: Default::default(),
                 expires_at: None,
                 origin: None,
+                encoded: Default::default(),
             }),
             qos,
             retain: false,

@@ -5,11 +5,11 @@
 //! the RETAIN flag after Retain As Published, subscription identifiers) travel beside it
 //! in a [`Delivery`].
 
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use bytes::Bytes;
-use midge_codec::{PublishProperties, QoS, TopicName};
+use bytes::{Bytes, BytesMut};
+use midge_codec::{Packet, PacketId, ProtocolVersion, Publish, PublishProperties, QoS, TopicName};
 
 /// An application message as published, with the properties that travel with it.
 #[derive(Debug, Clone)]
@@ -30,12 +30,109 @@ pub struct Message {
     pub expires_at: Option<Instant>,
     /// Client id of the publisher, for No Local ([MQTT-3.8.3-3]).
     pub origin: Option<Arc<str>>,
+    /// The message encoded once as a PUBLISH, for every subscriber that receives it in
+    /// the same form ([`Message::encoded`]); empty until the first one.
+    pub encoded: OnceLock<EncodedPublish>,
+}
+
+/// How a PUBLISH of a message looks on the wire, apart from its packet id: the same for
+/// every subscriber that gets it with these, and no per-subscriber properties.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PublishForm {
+    /// A 5.0 client (3.1 and 3.1.1 encode a PUBLISH alike).
+    pub v5: bool,
+    /// The delivery's QoS.
+    pub qos: QoS,
+    /// The RETAIN flag sent.
+    pub retain: bool,
+}
+
+/// A message encoded as a first-time PUBLISH (DUP 0) in one [`PublishForm`]. At QoS 1
+/// and 2, each copy gets its packet id written at `id_offset`.
+#[derive(Debug, Clone)]
+pub struct EncodedPublish {
+    form: PublishForm,
+    /// The whole packet; empty if the message cannot be encoded in this form.
+    pub bytes: Bytes,
+    /// Where the two bytes of the packet id go.
+    pub id_offset: usize,
+}
+
+impl EncodedPublish {
+    /// Appends the packet to `buf`, with packet id `id` at QoS 1 and 2.
+    pub fn write(&self, id: Option<PacketId>, buf: &mut BytesMut) {
+        let start = buf.len();
+        buf.extend_from_slice(&self.bytes);
+        if let Some(id) = id {
+            let at = start + self.id_offset;
+            buf[at..at + 2].copy_from_slice(&id.get().to_be_bytes());
+        }
+    }
+
+    /// The packet as the client decodes it (for tests of the session).
+    #[cfg(test)]
+    pub(crate) fn decode(&self, id: Option<PacketId>) -> Packet {
+        let version = if self.form.v5 {
+            ProtocolVersion::V5
+        } else {
+            ProtocolVersion::V311
+        };
+        let mut buf = BytesMut::new();
+        self.write(id, &mut buf);
+        midge_codec::Decoder::client(version)
+            .decode(&mut buf)
+            .expect("decodes")
+            .expect("whole packet")
+    }
 }
 
 impl Message {
     /// True once the message's expiry interval has passed ([MQTT-3.3.2-5]).
     pub fn is_expired(&self, now: Instant) -> bool {
         self.expires_at.is_some_and(|at| at <= now)
+    }
+
+    /// The message encoded as a PUBLISH in `form`, encoded by the first subscriber that
+    /// asks (DESIGN.md: shared encoded messages for fan-out). One form is kept — in a
+    /// fan-out, subscribers almost always share it — and `None` is returned for the
+    /// others, and for a message with an expiry interval, whose forwarded value
+    /// changes with time ([MQTT-3.3.2-6]); those are encoded per subscriber.
+    pub fn encoded(&self, form: PublishForm) -> Option<&EncodedPublish> {
+        if self.expires_at.is_some() {
+            return None;
+        }
+        let encoded = self.encoded.get_or_init(|| self.encode(form));
+        (encoded.form == form && !encoded.bytes.is_empty()).then_some(encoded)
+    }
+
+    fn encode(&self, form: PublishForm) -> EncodedPublish {
+        let publish = Publish {
+            dup: false,
+            qos: form.qos,
+            retain: form.retain,
+            topic: self.topic.clone(),
+            // A placeholder, overwritten in each copy.
+            packet_id: (form.qos != QoS::AtMostOnce).then(|| PacketId::new(1).expect("non-zero")),
+            payload: self.payload.clone(),
+            properties: self.properties.clone(),
+        };
+        let version = if form.v5 {
+            ProtocolVersion::V5
+        } else {
+            ProtocolVersion::V311
+        };
+        let mut buf = BytesMut::new();
+        if Packet::Publish(publish).encode(version, &mut buf).is_err() {
+            buf.clear();
+        }
+        // Fixed header (type byte, then the Remaining Length varint), then the topic
+        // name (2-byte length + bytes), then the packet id.
+        let varint = buf.iter().skip(1).take_while(|b| *b & 0x80 != 0).count() + 1;
+        EncodedPublish {
+            form,
+            id_offset: 1 + varint + 2 + self.topic.as_str().len(),
+            bytes: buf.freeze(),
+        }
     }
 
     /// Whole seconds left before expiry, rounded up, for the forwarded Message Expiry
@@ -64,4 +161,88 @@ pub struct Delivery {
     /// any: when the member leaves the group before the message reached it, the
     /// message goes to another member (§4.8.2).
     pub shared_group: Option<Arc<str>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use bytes::{Bytes, BytesMut};
+    use midge_codec::{Packet, PacketId, ProtocolVersion, PublishProperties, QoS, TopicName};
+
+    use super::{Delivery, Message, PublishForm};
+
+    /// Any instant: nothing here depends on the time.
+    #[allow(clippy::disallowed_methods)]
+    fn epoch() -> std::time::Instant {
+        std::time::Instant::now()
+    }
+
+    fn message(properties: PublishProperties) -> Message {
+        Message {
+            topic: TopicName::new("sensors/kitchen/t").unwrap(),
+            payload: Bytes::from(vec![7u8; 300]),
+            qos: QoS::ExactlyOnce,
+            retain: true,
+            properties,
+            expires_at: None,
+            origin: None,
+            encoded: Default::default(),
+        }
+    }
+
+    /// The shared encoding, with its packet id written in, is byte for byte the packet
+    /// the session would have encoded for that subscriber alone.
+    #[test]
+    fn shared_encoding_equals_the_per_subscriber_packet() {
+        let properties = PublishProperties {
+            content_type: Some("text/plain".into()),
+            user_properties: vec![("k".into(), "v".into())],
+            ..PublishProperties::default()
+        };
+        for version in [ProtocolVersion::V311, ProtocolVersion::V5] {
+            for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
+                for retain in [false, true] {
+                    let message = Arc::new(message(properties.clone()));
+                    let form = PublishForm {
+                        v5: version.is_v5(),
+                        qos,
+                        retain,
+                    };
+                    let encoded = message.encoded(form).expect("first form is kept");
+                    let id = (qos != QoS::AtMostOnce).then(|| PacketId::new(0xBEEF).unwrap());
+                    let mut shared = BytesMut::new();
+                    encoded.write(id, &mut shared);
+                    let delivery = Delivery {
+                        message: message.clone(),
+                        qos,
+                        retain,
+                        subscription_ids: vec![],
+                        shared_group: None,
+                    };
+                    let publish = crate::session::publish_packet(&delivery, id, false, epoch());
+                    let mut own = BytesMut::new();
+                    Packet::Publish(publish).encode(version, &mut own).unwrap();
+                    assert_eq!(shared, own, "{version} {qos:?} retain {retain}");
+                }
+            }
+        }
+    }
+
+    /// One form is kept; other forms, and messages with an expiry, are not shared.
+    #[test]
+    fn only_one_form_and_no_expiring_message_is_shared() {
+        let m = message(PublishProperties::default());
+        let v5 = PublishForm {
+            v5: true,
+            qos: QoS::AtLeastOnce,
+            retain: false,
+        };
+        assert!(m.encoded(v5).is_some());
+        assert!(m.encoded(PublishForm { v5: false, ..v5 }).is_none());
+        assert!(m.encoded(v5).is_some());
+        let mut expiring = message(PublishProperties::default());
+        expiring.expires_at = Some(epoch());
+        assert!(expiring.encoded(v5).is_none());
+    }
 }

@@ -66,14 +66,17 @@ pub struct SessionEntry {
 }
 
 impl SessionEntry {
-    /// Pushes a delivery into the mailbox and wakes the connection.
+    /// Pushes a delivery into the mailbox and wakes the connection if the mailbox was
+    /// empty. A mailbox with deliveries already has its wake-up pending: the connection
+    /// drains it to the end, or wakes itself for the rest (`connection::drain_mailbox`),
+    /// or waits for room in the session, after which it drains again.
     pub fn push(&self, delivery: crate::message::Delivery) -> Pushed {
-        let pushed = self
-            .mailbox
-            .lock()
-            .expect("mailbox lock poisoned")
-            .push(delivery);
-        if pushed != Pushed::Dropped {
+        let (pushed, was_empty) = {
+            let mut mailbox = self.mailbox.lock().expect("mailbox lock poisoned");
+            let was_empty = mailbox.is_empty();
+            (mailbox.push(delivery), was_empty)
+        };
+        if pushed != Pushed::Dropped && was_empty {
             self.notify.notify_one();
         }
         pushed

@@ -8,7 +8,7 @@ use std::time::Instant;
 use midge_codec::{Ack, Packet, PacketId, ProtocolVersion, Publish, QoS, TopicName};
 
 use super::{Action, publish_packet};
-use crate::message::Delivery;
+use crate::message::{Delivery, PublishForm};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 /// What an outgoing flow awaits.
@@ -63,6 +63,11 @@ struct OutAliases {
 }
 
 impl OutAliases {
+    /// Whether outgoing PUBLISHes get aliases on this connection.
+    fn active(&self, version: ProtocolVersion) -> bool {
+        version.is_v5() && self.maximum > 0
+    }
+
     fn reset(&mut self, maximum: u16) {
         self.maximum = maximum;
         self.by_topic.clear();
@@ -163,18 +168,36 @@ impl Outgoing {
             QoS::AtMostOnce => None,
             _ => Some(self.next_packet_id()),
         };
-        let mut publish = publish_packet(&delivery, packet_id, false, now);
-        let new_alias = self.aliases.apply(&mut publish, version);
-        let packet = Packet::Publish(publish);
-        // [MQTT-3.1.2-24] [MQTT-3.1.2-25]: too big for the client: dropped, as if sent.
-        if packet
-            .encoded_len(version)
-            .map_or(true, |len| len > max_size)
-        {
-            return;
-        }
-        // Only a packet that is sent teaches the client an alias.
-        self.aliases.commit(new_alias);
+        // The shared encoding, when nothing in this PUBLISH is particular to this
+        // subscriber; otherwise a packet of its own.
+        let form = PublishForm {
+            v5: version.is_v5(),
+            qos: delivery.qos,
+            retain: delivery.retain,
+        };
+        let shared = (delivery.subscription_ids.is_empty() && !self.aliases.active(version))
+            .then(|| delivery.message.encoded(form).cloned())
+            .flatten();
+        let action = match shared {
+            // [MQTT-3.1.2-24] [MQTT-3.1.2-25]: too big for the client: dropped, as if
+            // sent.
+            Some(encoded) if encoded.bytes.len() > max_size => return,
+            Some(encoded) => Action::SendEncoded(encoded, packet_id),
+            None => {
+                let mut publish = publish_packet(&delivery, packet_id, false, now);
+                let new_alias = self.aliases.apply(&mut publish, version);
+                let packet = Packet::Publish(publish);
+                if packet
+                    .encoded_len(version)
+                    .map_or(true, |len| len > max_size)
+                {
+                    return;
+                }
+                // Only a packet that is sent teaches the client an alias.
+                self.aliases.commit(new_alias);
+                Action::Send(packet)
+            }
+        };
         if let Some(id) = packet_id {
             let state = match delivery.qos {
                 QoS::AtLeastOnce => State::Qos1Sent,
@@ -192,7 +215,7 @@ impl Outgoing {
                 },
             );
         }
-        out.push(Action::Send(packet));
+        out.push(action);
     }
 
     /// Sends, while the window has room, the flights still due since the resume, then

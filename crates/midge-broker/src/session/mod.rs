@@ -36,7 +36,7 @@ use midge_codec::{
     SubscriptionOptions, TopicFilter, TopicName, UnsubAck, Unsubscribe,
 };
 
-use crate::message::{Delivery, Message};
+use crate::message::{Delivery, EncodedPublish, Message};
 pub use inflight::Outgoing;
 
 /// The broker-wide settings a session obeys.
@@ -83,6 +83,9 @@ impl Default for SessionConfig {
 pub enum Action {
     /// Send this packet to the client.
     Send(Packet),
+    /// Send this PUBLISH, encoded once for every subscriber that gets it in the same
+    /// form, with this packet id (QoS 1 and 2).
+    SendEncoded(EncodedPublish, Option<PacketId>),
     /// Route this message to its subscribers (and store it if retained).
     Publish(Arc<Message>),
     /// Add or replace a subscription; then deliver the retained messages the
@@ -423,6 +426,7 @@ impl Session {
             .message_expiry_interval
             .map(|secs| now + Duration::from_secs(u64::from(secs)));
         let message = Arc::new(Message {
+            encoded: Default::default(),
             topic,
             payload: publish.payload,
             qos: publish.qos,

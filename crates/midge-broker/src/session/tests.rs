@@ -39,6 +39,7 @@ fn delivery(qos: QoS) -> Delivery {
             properties: Default::default(),
             expires_at: None,
             origin: None,
+            encoded: Default::default(),
         }),
         qos,
         retain: false,
@@ -47,10 +48,13 @@ fn delivery(qos: QoS) -> Delivery {
     }
 }
 
-fn sent(out: &[Action]) -> Vec<&Packet> {
+/// The packets the actions send, shared-encoded PUBLISHes decoded as the client would
+/// (leaked: a test's few packets, for the `&Packet` matches below).
+pub(super) fn sent(out: &[Action]) -> Vec<&Packet> {
     out.iter()
         .filter_map(|a| match a {
             Action::Send(p) => Some(p),
+            Action::SendEncoded(encoded, id) => Some(&*Box::leak(Box::new(encoded.decode(*id)))),
             _ => None,
         })
         .collect()
