@@ -317,7 +317,7 @@ async fn serve(
             publish_will(&shared, will.message, t0);
         }
     }
-    let resumed = match slot.session.take() {
+    let resumed = match slot.session.take().map(|boxed| *boxed) {
         Some(old) if !connect.clean_start => Some(old),
         Some(mut old) => {
             end_session(&shared, &entry, &mut old, t0);
@@ -671,7 +671,13 @@ fn apply(
             }
             Action::SendEncoded(encoded, packet_id) => encoded.write(packet_id, wbuf),
             Action::Publish(message) => {
-                shared.router.publish_noting(message, &mut congested);
+                let before = congested.len();
+                let queued = shared.router.publish_noting(message, &mut congested);
+                // The publisher waits only if every session the message went to is
+                // congested: waiting must not hold back a subscriber that keeps up.
+                if congested.len() - before < queued {
+                    congested.truncate(before);
+                }
             }
             Action::Subscribe {
                 filter,
@@ -804,7 +810,7 @@ fn finish(
         }
         return;
     }
-    slot.session = Some(session);
+    slot.session = Some(Box::new(session));
     drop(slot);
     if !taken_over && expiry != u32::MAX {
         let (shared, entry2) = (shared.clone(), entry.clone());

@@ -8,8 +8,9 @@
 //!
 //! Flow control: a connected client's mailbox that reaches its limits is *congested*.
 //! It still takes messages, up to twice its limits, and tells the publisher
-//! ([`Pushed::Congested`]), whose connection then stops reading until the mailbox has
-//! drained to half its limits — so a subscriber that is merely behind slows its
+//! ([`Pushed::Congested`]), whose connection then — if every session the message went to
+//! is congested, so that no subscriber that keeps up is held back — stops reading until
+//! the mailbox has drained to half its limits — so a subscriber that is merely behind slows its
 //! publishers down instead of losing their messages. A subscriber that does not drain
 //! in time is marked *shedding* by the publisher that waited for it: from then on, until
 //! it has drained to half its limits, it is held to its limits by dropping, as above,

@@ -30,8 +30,9 @@ pub struct PendingWill {
 /// What a session keeps while no connection owns it.
 #[derive(Debug, Default)]
 pub struct SessionSlot {
-    /// The session state; `None` before the first connection.
-    pub session: Option<Session>,
+    /// The session state while no connection owns it; `None` before the first
+    /// connection. Boxed: an entry whose connection is live holds no room for it.
+    pub session: Option<Box<Session>>,
     /// The will of the last connection, while it waits (see [`PendingWill`]).
     pub will: Option<PendingWill>,
 }
