@@ -31,6 +31,10 @@ use crate::session::{Action, Session};
 /// write buffer grow without bound.
 const DRAIN_BATCH: usize = 256;
 
+/// Bytes of encoded packets after which a wake-up takes no more deliveries: large
+/// messages are written a few at a time rather than `DRAIN_BATCH` of them at once.
+const WRITE_BATCH_BYTES: usize = 64 * 1024;
+
 /// Longest wait for the last bytes of a closing connection (a refusing CONNACK, the
 /// server's DISCONNECT): a client that does not read cannot hold its task.
 const FINAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -439,6 +443,11 @@ impl Io {
             }
         }
         self.wbuf.clear();
+        // A buffer grown by a burst of large messages is given back; an idle connection
+        // keeps only a small one.
+        if self.wbuf.capacity() > 2 * WRITE_BATCH_BYTES {
+            self.wbuf = BytesMut::new();
+        }
         Ok(())
     }
 }
@@ -631,7 +640,7 @@ fn drain_mailbox(
     {
         let mut mailbox = entry.mailbox.lock().expect("mailbox lock poisoned");
         let relieved = mailbox.is_relieved();
-        while taken < DRAIN_BATCH && session.has_room() {
+        while taken < DRAIN_BATCH && wbuf.len() < WRITE_BATCH_BYTES && session.has_room() {
             let Some(delivery) = mailbox.pop() else { break };
             session.handle_delivery(delivery, t, &mut out);
             taken += 1;

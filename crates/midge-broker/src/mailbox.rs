@@ -46,6 +46,11 @@ impl Default for MailboxLimits {
     }
 }
 
+/// Payload bytes queued in a connected client's mailbox at which its publishers are
+/// asked to wait, whatever the configured limits: large messages are handed on a few
+/// at a time instead of a thousand of them piling up in memory.
+pub const FLOW_BYTES: usize = 256 * 1024;
+
 /// What became of a pushed delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Pushed {
@@ -128,22 +133,23 @@ impl Mailbox {
     }
 
     /// Whether publishers are asked to wait for this mailbox: it is drained by a
-    /// connection, not shedding, and at its limits.
+    /// connection, not shedding, and at its limits or at [`FLOW_BYTES`].
     fn congested(&self) -> bool {
         let l = &self.limits;
         self.online
             && !self.shedding
             && ((l.max_messages > 0 && self.queue.len() >= l.max_messages)
-                || (l.max_bytes > 0 && self.bytes >= l.max_bytes))
+                || (l.max_bytes > 0 && self.bytes >= l.max_bytes)
+                || self.bytes >= FLOW_BYTES)
     }
 
-    /// Whether the mailbox has drained to half its limits: publishers waiting for it go
-    /// on, and it stops shedding.
+    /// Whether the mailbox has drained to half its limits (and of [`FLOW_BYTES`]):
+    /// publishers waiting for it go on, and it stops shedding.
     pub fn is_relieved(&self) -> bool {
         let l = &self.limits;
         let over_messages = l.max_messages > 0 && self.queue.len() > l.max_messages / 2;
         let over_bytes = l.max_bytes > 0 && self.bytes > l.max_bytes / 2;
-        !(over_messages || over_bytes)
+        !(over_messages || over_bytes || self.bytes > FLOW_BYTES / 2)
     }
 
     /// Whether the mailbox is shedding.
@@ -319,6 +325,28 @@ mod tests {
         assert_eq!(mailbox.push(delivery(QoS::AtLeastOnce)), Pushed::Queued);
         assert_eq!(mailbox.push(delivery(QoS::AtLeastOnce)), Pushed::Queued);
         assert_eq!(mailbox.push(delivery(QoS::AtLeastOnce)), Pushed::Dropped);
+    }
+
+    /// Large messages congest a mailbox at `FLOW_BYTES`, long before its message limit.
+    #[test]
+    fn large_messages_congest_at_flow_bytes() {
+        let mut mailbox = online(1000);
+        let big = |qos| {
+            let mut d = delivery(qos);
+            let mut m = (*d.message).clone();
+            m.payload = Bytes::from(vec![0u8; 16 * 1024]);
+            d.message = Arc::new(m);
+            d
+        };
+        let per = super::FLOW_BYTES / (16 * 1024);
+        for _ in 1..per {
+            assert_eq!(mailbox.push(big(QoS::AtLeastOnce)), Pushed::Queued);
+        }
+        assert_eq!(mailbox.push(big(QoS::AtLeastOnce)), Pushed::Congested);
+        while !mailbox.is_relieved() {
+            mailbox.pop();
+        }
+        assert_eq!(mailbox.len(), per / 2);
     }
 
     /// Drops add to the broker-wide counter.
