@@ -637,11 +637,14 @@ fn drain_mailbox(
 ) {
     let mut out = Vec::new();
     let mut taken = 0;
+    // Payload bytes taken, beside what is already waiting to be written.
+    let mut bytes = wbuf.len();
     {
         let mut mailbox = entry.mailbox.lock().expect("mailbox lock poisoned");
         let relieved = mailbox.is_relieved();
-        while taken < DRAIN_BATCH && wbuf.len() < WRITE_BATCH_BYTES && session.has_room() {
+        while taken < DRAIN_BATCH && bytes < WRITE_BATCH_BYTES && session.has_room() {
             let Some(delivery) = mailbox.pop() else { break };
+            bytes += delivery.message.payload.len();
             session.handle_delivery(delivery, t, &mut out);
             taken += 1;
         }
