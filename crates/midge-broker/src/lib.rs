@@ -12,7 +12,8 @@
 //! - `registry.rs`: sessions by client id, take-over, expiry.
 //! - `connection.rs`: the tokio shell around a session: read → decode → session →
 //!   encode → one batched write.
-//! - `listener/`: accept loops.
+//! - `listener/`: accept loops and transports (TCP, TLS, WebSockets, Unix sockets, the
+//!   PROXY protocol) that hand a byte stream to `connection.rs`.
 //! - `config/`: typed configuration and its two readers (Midge TOML, mosquitto.conf).
 //!
 //! # Example
@@ -42,6 +43,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 pub use config::{Config, ListenerConfig};
+pub use listener::tls::TlsError;
 pub use security::SecurityError;
 
 /// State shared by every connection: an explicit, cheap-to-clone handle (no globals).
@@ -52,7 +54,7 @@ pub(crate) struct Shared {
     pub(crate) router: router::Router,
     pub(crate) registry: registry::Registry,
     /// The password file and ACL in force (reloaded by [`BrokerHandle::reload_auth`]).
-    pub(crate) security: security::Security,
+    pub(crate) security: Arc<security::Security>,
     /// Limits connections (`max_connections`); `None`: unlimited.
     pub(crate) connection_permits: Option<Arc<tokio::sync::Semaphore>>,
 }
@@ -62,14 +64,16 @@ pub(crate) struct Shared {
 pub struct Broker;
 
 impl Broker {
-    /// Loads the password and ACL files, binds every listener of `config` and starts
-    /// serving on the current runtime. A file that does not load fails the start with an
-    /// `InvalidData` error naming the file and line.
+    /// Loads the password, ACL, certificate and key files, binds every listener of
+    /// `config` and starts serving on the current runtime. A file that does not load
+    /// fails the start with an `InvalidData` error naming the file (and line).
     pub async fn start(config: Config) -> std::io::Result<BrokerHandle> {
-        let security = security::Security::load(&config)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        let invalid = |e: &dyn std::fmt::Display| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())
+        };
+        let security = security::Security::load(&config).map_err(|e| invalid(&e))?;
         let shared = Arc::new(Shared {
-            security,
+            security: Arc::new(security),
             session_config: config.session_config(),
             router: router::Router::new(config.upgrade_outgoing_qos),
             registry: registry::Registry::default(),
@@ -80,18 +84,32 @@ impl Broker {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let mut addrs = Vec::new();
+        let mut listeners = Vec::new();
         for listener_config in &shared.config.listeners {
-            let listener = listener::tcp::bind(listener_config.bind)?;
-            let addr = listener.local_addr()?;
-            addrs.push(addr);
-            tasks.spawn(listener::tcp::accept_loop(
-                listener,
+            let tls = match listener_config.is_tls() {
+                true => {
+                    Some(listener::tls::TlsServer::load(listener_config).map_err(|e| invalid(&e))?)
+                }
+                false => None,
+            };
+            let context = Arc::new(listener::ListenerContext {
+                config: listener_config.clone(),
+                tls,
+                security: shared.security.clone(),
+            });
+            let bound = listener::tcp::bind(listener_config.bind)?;
+            addrs.push(bound.local_addr()?);
+            listeners.push(context.clone());
+            tasks.spawn(listener::accept_loop(
+                listener::Bound::Tcp(bound),
+                context,
                 shared.clone(),
                 shutdown_rx.clone(),
             ));
         }
         Ok(BrokerHandle {
             shared,
+            listeners,
             addrs,
             shutdown: shutdown_tx,
             tasks,
@@ -104,6 +122,8 @@ impl Broker {
 pub struct BrokerHandle {
     /// For reloading the password and ACL files.
     shared: Arc<Shared>,
+    /// For reloading the TLS certificates.
+    listeners: Vec<Arc<listener::ListenerContext>>,
     addrs: Vec<SocketAddr>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
@@ -137,6 +157,25 @@ impl BrokerHandle {
                 Err(e)
             }
         }
+    }
+
+    /// Reads every TLS listener's certificate, key and CA files again and puts them in
+    /// force for new connections; connections already made keep theirs and stay up
+    /// (SIGHUP in `midge serve`). A listener whose files fail to load keeps its previous
+    /// ones; its error (naming the file) is logged at warn level, and the first one is
+    /// returned.
+    pub fn reload_tls(&self) -> Result<(), TlsError> {
+        let mut first_error = None;
+        for tls in self.listeners.iter().filter_map(|l| l.tls.as_ref()) {
+            match tls.reload() {
+                Ok(()) => tracing::info!(listener = %tls.bind(), "TLS certificates reloaded"),
+                Err(e) => {
+                    tracing::warn!(listener = %tls.bind(), error = %e, "TLS certificates not reloaded: keeping the previous ones");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Stops accepting, closes every connection (5.0 clients get DISCONNECT 0x8B) and

@@ -104,9 +104,7 @@ fn loopback_listeners(ports: &[u16]) -> Vec<ListenerConfig> {
                 IpAddr::V4(Ipv4Addr::LOCALHOST),
                 IpAddr::V6(Ipv6Addr::LOCALHOST),
             ]
-            .map(|ip| ListenerConfig {
-                bind: SocketAddr::new(ip, port),
-            })
+            .map(|ip| ListenerConfig::new(SocketAddr::new(ip, port)))
         })
         .collect()
 }
@@ -180,15 +178,17 @@ async fn serve(mut config: Config, local_only: bool) -> anyhow::Result<()> {
     }
     let stop = shutdown_signal();
     tokio::pin!(stop);
-    // SIGHUP reloads the password and ACL files, as it makes Mosquitto do; a file that
-    // fails to load keeps the previous one (`reload_auth` logs the outcome).
+    // SIGHUP reloads the password and ACL files and the TLS certificates, as it makes
+    // Mosquitto do; a file that fails to load keeps the previous one (`reload_auth` and
+    // `reload_tls` log the outcome). Connections stay up.
     #[cfg(unix)]
     loop {
         tokio::select! {
             _ = &mut stop => break,
             _ = hangup.recv() => {
-                tracing::info!("SIGHUP: reloading the password and ACL files");
+                tracing::info!("SIGHUP: reloading the password, ACL and certificate files");
                 let _ = broker.reload_auth();
+                let _ = broker.reload_tls();
             }
         }
     }

@@ -36,7 +36,9 @@ pub const MAX_PAYLOAD_SIZE: u32 = 268_435_455;
 /// longer fit (Mosquitto's bound).
 pub const MIN_PACKET_SIZE: u32 = 20;
 
-/// One listening socket.
+/// One listening socket: where, which protocol (MQTT, or MQTT over WebSockets), with or
+/// without TLS. The TLS keys are Mosquitto's, with their meaning: a listener with a
+/// `certfile` is a TLS listener.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerConfig {
@@ -44,6 +46,144 @@ pub struct ListenerConfig {
     /// free port. An IPv6 socket is IPv6-only, so `0.0.0.0:1883` and `[::]:1883` are two
     /// listeners that together cover every interface (as Mosquitto binds them).
     pub bind: SocketAddr,
+    /// `mqtt` (default) or `websockets` (MQTT over WebSockets; `wss` with a `certfile`).
+    #[serde(default)]
+    pub protocol: ListenerProtocol,
+    /// PEM file with the server certificate chain, leaf first. Makes this a TLS
+    /// listener. Reloaded on SIGHUP. Default: none (plain TCP).
+    #[serde(default)]
+    pub certfile: Option<PathBuf>,
+    /// PEM file with the server's private key (PKCS#8, PKCS#1 or SEC1). Needed with
+    /// `certfile`. Reloaded on SIGHUP.
+    #[serde(default)]
+    pub keyfile: Option<PathBuf>,
+    /// PEM file of CA certificates that client certificates are checked against.
+    #[serde(default)]
+    pub cafile: Option<PathBuf>,
+    /// Directory of PEM CA certificate files (every file in it is read), as `cafile`.
+    #[serde(default)]
+    pub capath: Option<PathBuf>,
+    /// Refuse clients without a certificate signed by `cafile` / `capath` (mutual TLS).
+    /// Without it a client may still present one, which is then checked. Default: false.
+    #[serde(default)]
+    pub require_certificate: bool,
+    /// The client certificate's Common Name is the client's user name; the CONNECT's
+    /// user name and password are ignored and no password is checked. A client without
+    /// a certificate is refused (0x86 / 4). Default: false.
+    #[serde(default)]
+    pub use_identity_as_username: bool,
+    /// As `use_identity_as_username`, with the whole subject in RFC 2253 form
+    /// (`CN=client,O=Example,C=DE`) as the user name. Default: false.
+    #[serde(default)]
+    pub use_subject_as_username: bool,
+    /// Lowest TLS version accepted: `tlsv1.2` (default: 1.2 and 1.3) or `tlsv1.3`.
+    #[serde(default)]
+    pub tls_version: Option<TlsVersion>,
+}
+
+impl ListenerConfig {
+    /// A plain MQTT listener on `bind`.
+    pub fn new(bind: SocketAddr) -> Self {
+        ListenerConfig {
+            bind,
+            protocol: ListenerProtocol::Mqtt,
+            certfile: None,
+            keyfile: None,
+            cafile: None,
+            capath: None,
+            require_certificate: false,
+            use_identity_as_username: false,
+            use_subject_as_username: false,
+            tls_version: None,
+        }
+    }
+
+    /// Whether this is a TLS listener (it has a `certfile`).
+    pub fn is_tls(&self) -> bool {
+        self.certfile.is_some()
+    }
+
+    /// The TLS settings' own checks: what goes with what.
+    fn validate_tls(&self, index: usize) -> Result<(), InvalidValue> {
+        let invalid = |key: &'static str, problem: &str| InvalidValue {
+            key,
+            listener: Some(index),
+            problem: problem.to_string(),
+        };
+        if self.certfile.is_some() != self.keyfile.is_some() {
+            let (key, missing) = if self.certfile.is_some() {
+                ("listener.certfile", "keyfile")
+            } else {
+                ("listener.keyfile", "certfile")
+            };
+            return Err(InvalidValue {
+                key,
+                listener: Some(index),
+                problem: format!(
+                    "a TLS listener needs both certfile and keyfile: {missing} is missing"
+                ),
+            });
+        }
+        if !self.is_tls() {
+            let tls_only = [
+                ("listener.cafile", self.cafile.is_some()),
+                ("listener.capath", self.capath.is_some()),
+                ("listener.require_certificate", self.require_certificate),
+                (
+                    "listener.use_identity_as_username",
+                    self.use_identity_as_username,
+                ),
+                (
+                    "listener.use_subject_as_username",
+                    self.use_subject_as_username,
+                ),
+                ("listener.tls_version", self.tls_version.is_some()),
+            ];
+            if let Some((key, _)) = tls_only.into_iter().find(|(_, set)| *set) {
+                return Err(invalid(
+                    key,
+                    "is a TLS setting: give certfile and keyfile too",
+                ));
+            }
+            return Ok(());
+        }
+        if self.require_certificate && self.cafile.is_none() && self.capath.is_none() {
+            return Err(invalid(
+                "listener.require_certificate",
+                "needs cafile or capath to check client certificates against",
+            ));
+        }
+        if self.use_identity_as_username && self.use_subject_as_username {
+            return Err(invalid(
+                "listener.use_subject_as_username",
+                "use_identity_as_username is set too: choose one",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What a listener speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ListenerProtocol {
+    /// MQTT over TCP (or TLS).
+    #[default]
+    Mqtt,
+    /// MQTT over WebSockets (or secure WebSockets): binary frames, subprotocol `mqtt`
+    /// or `mqttv3.1`.
+    Websockets,
+}
+
+/// The lowest TLS version a listener accepts (Mosquitto's `tls_version`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum TlsVersion {
+    /// TLS 1.2 and 1.3.
+    #[serde(rename = "tlsv1.2")]
+    Tls12,
+    /// TLS 1.3 only.
+    #[serde(rename = "tlsv1.3")]
+    Tls13,
 }
 
 /// The broker's configuration. `Config::default()` is what `midge serve` runs with when
@@ -167,12 +307,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listeners: vec![
-                ListenerConfig {
-                    bind: "127.0.0.1:1883".parse().expect("valid address"),
-                },
-                ListenerConfig {
-                    bind: "[::1]:1883".parse().expect("valid address"),
-                },
+                ListenerConfig::new("127.0.0.1:1883".parse().expect("valid address")),
+                ListenerConfig::new("[::1]:1883".parse().expect("valid address")),
             ],
             allow_anonymous: true,
             password_file: None,
@@ -200,9 +336,9 @@ impl Config {
     /// A configuration with one listener on `127.0.0.1:0` (a free port): for tests.
     pub fn local_ephemeral() -> Self {
         Config {
-            listeners: vec![ListenerConfig {
-                bind: "127.0.0.1:0".parse().expect("valid address"),
-            }],
+            listeners: vec![ListenerConfig::new(
+                "127.0.0.1:0".parse().expect("valid address"),
+            )],
             ..Config::default()
         }
     }
@@ -217,6 +353,7 @@ impl Config {
             ));
         }
         for (index, listener) in self.listeners.iter().enumerate() {
+            listener.validate_tls(index)?;
             if let Some(other) = self.listeners[..index]
                 .iter()
                 .find(|other| overlaps(other.bind, listener.bind))

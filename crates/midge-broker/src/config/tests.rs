@@ -11,9 +11,7 @@ const EXAMPLE: &str = include_str!("../../../../midge.example.toml");
 fn listeners(binds: &[&str]) -> Vec<ListenerConfig> {
     binds
         .iter()
-        .map(|b| ListenerConfig {
-            bind: b.parse().unwrap(),
-        })
+        .map(|b| ListenerConfig::new(b.parse().unwrap()))
         .collect()
 }
 
@@ -73,6 +71,37 @@ fn example_file_commented_values_parse() {
         config.log.file.as_deref(),
         Some(Path::new("/var/log/midge.log"))
     );
+}
+
+#[test]
+fn example_file_listener_keys_parse() {
+    // The listener keys shown commented out after the last [[listener]] are valid there.
+    let mut in_listener_keys = false;
+    let uncommented: Vec<String> = EXAMPLE
+        .lines()
+        .map(|line| {
+            in_listener_keys |= line.starts_with("# Every listener also takes");
+            in_listener_keys &= !line.starts_with('[');
+            let assignment = line.strip_prefix("# ").filter(|rest| {
+                rest.split_once(" = ")
+                    .is_some_and(|(k, _)| !k.contains(' '))
+            });
+            match assignment {
+                Some(rest) if in_listener_keys => rest.to_string(),
+                _ => line.to_string(),
+            }
+        })
+        .collect();
+    let config = parse(&uncommented.join("\n"), Path::new("example"))
+        .unwrap()
+        .config;
+    let listener = &config.listeners[1];
+    assert!(listener.is_tls());
+    assert_eq!(
+        listener.capath.as_deref(),
+        Some(Path::new("/etc/midge/ca.d"))
+    );
+    assert_eq!(listener.tls_version, Some(super::TlsVersion::Tls12));
 }
 
 /// The field names serde knows a struct by (after renames): a deserializer that only
@@ -142,6 +171,39 @@ fn validation_refuses_out_of_range_values() {
     refused(|c| c.connect_timeout = 0, "connect_timeout");
     refused(|c| c.listeners.clear(), "listener");
     refused(|c| c.log.file = Some("".into()), "log.file");
+    refused(
+        |c| c.listeners[0].certfile = Some("c".into()),
+        "listener.certfile",
+    );
+    refused(
+        |c| c.listeners[0].keyfile = Some("k".into()),
+        "listener.keyfile",
+    );
+    refused(
+        |c| c.listeners[0].require_certificate = true,
+        "listener.require_certificate",
+    );
+    refused(
+        |c| c.listeners[0].use_identity_as_username = true,
+        "listener.use_identity_as_username",
+    );
+    refused(
+        |c| {
+            c.listeners[0].certfile = Some("c".into());
+            c.listeners[0].keyfile = Some("k".into());
+            c.listeners[0].require_certificate = true;
+        },
+        "listener.require_certificate",
+    );
+    refused(
+        |c| {
+            c.listeners[0].certfile = Some("c".into());
+            c.listeners[0].keyfile = Some("k".into());
+            c.listeners[0].use_identity_as_username = true;
+            c.listeners[0].use_subject_as_username = true;
+        },
+        "listener.use_subject_as_username",
+    );
 }
 
 #[test]

@@ -2,7 +2,7 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 
-use crate::config::{ConfigError, Location};
+use crate::config::{ConfigError, ListenerConfig, Location};
 
 /// A value and the line that set it.
 #[derive(Debug, Clone)]
@@ -30,6 +30,9 @@ pub(super) struct ListenerSpec {
     pub(super) max_topic_alias: Option<Setting<u16>>,
     /// Used when `per_listener_settings` is true.
     pub(super) allow_anonymous: Option<Setting<bool>>,
+    /// `protocol` and the TLS keys, copied into each [`ListenerConfig`] this listener
+    /// becomes (its `bind` is a placeholder).
+    pub(super) settings: ListenerConfig,
 }
 
 impl ListenerSpec {
@@ -42,6 +45,7 @@ impl ListenerSpec {
             max_connections: None,
             max_topic_alias: None,
             allow_anonymous: None,
+            settings: ListenerConfig::new(SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port)),
         }
     }
 

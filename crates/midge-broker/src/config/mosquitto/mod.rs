@@ -29,8 +29,8 @@ use line::{Line, mosquitto_order, parse_duration};
 use listener::{Domain, ListenerSpec, Setting};
 
 use super::{
-    Config, ConfigError, ConfigFormat, ConfigWarning, ListenerConfig, LoadedConfig, Location,
-    LogLevel, MAX_PAYLOAD_SIZE, MIN_PACKET_SIZE,
+    Config, ConfigError, ConfigFormat, ConfigWarning, ListenerConfig, ListenerProtocol,
+    LoadedConfig, Location, LogLevel, MAX_PAYLOAD_SIZE, MIN_PACKET_SIZE, TlsVersion,
 };
 
 /// Mosquitto's default listener port.
@@ -175,16 +175,50 @@ impl Reader {
                 };
                 self.current_listener().domain = Self::setting(line, domain);
             }
-            "protocol" => match line.value(w)? {
-                "mqtt" => {}
-                "websockets" => w.push(line.warning(
-                    "`protocol websockets` is ignored: WebSockets are not supported by Midge \
-                     yet, so this listener serves MQTT over plain TCP",
-                )),
-                other => {
-                    return Err(line.bad(format!("expected mqtt or websockets, not `{other}`")));
+            "protocol" => {
+                let protocol = match line.value(w)? {
+                    "mqtt" => ListenerProtocol::Mqtt,
+                    "websockets" => ListenerProtocol::Websockets,
+                    other => {
+                        return Err(line.bad(format!("expected mqtt or websockets, not `{other}`")));
+                    }
+                };
+                self.current_listener().settings.protocol = protocol;
+            }
+            "certfile" | "keyfile" | "cafile" | "capath" => {
+                let path = Some(PathBuf::from(line.path()?));
+                let settings = &mut self.current_listener().settings;
+                match line.key {
+                    "certfile" => settings.certfile = path,
+                    "keyfile" => settings.keyfile = path,
+                    "cafile" => settings.cafile = path,
+                    _ => settings.capath = path,
                 }
-            },
+            }
+            "require_certificate" => {
+                self.current_listener().settings.require_certificate = line.bool(w)?;
+            }
+            "use_identity_as_username" => {
+                self.current_listener().settings.use_identity_as_username = line.bool(w)?;
+            }
+            "use_subject_as_username" => {
+                self.current_listener().settings.use_subject_as_username = line.bool(w)?;
+            }
+            "tls_version" => {
+                let version = match line.value(w)? {
+                    "tlsv1.2" => TlsVersion::Tls12,
+                    "tlsv1.3" => TlsVersion::Tls13,
+                    "tlsv1.1" | "tlsv1" => {
+                        return Err(line.bad(
+                            "TLS 1.1 and older are not supported by Midge: use tlsv1.2 or tlsv1.3",
+                        ));
+                    }
+                    other => {
+                        return Err(line.bad(format!("expected tlsv1.2 or tlsv1.3, not `{other}`")));
+                    }
+                };
+                self.current_listener().settings.tls_version = Some(version);
+            }
             "allow_anonymous" => {
                 let allow = Self::setting(line, line.bool(w)?);
                 if self.per_listener_settings {
@@ -446,7 +480,10 @@ impl Reader {
         self.config.listeners.clear();
         for spec in &specs {
             for bind in spec.addresses(local_only)? {
-                self.config.listeners.push(ListenerConfig { bind });
+                self.config.listeners.push(ListenerConfig {
+                    bind,
+                    ..spec.settings.clone()
+                });
                 listener_at.push(spec.location(default_at.as_ref()));
             }
         }

@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use super::{keys, mosquitto_order, parse, parse_duration};
-use crate::config::{Config, ConfigError, ConfigFormat, LoadedConfig, LogLevel};
+use crate::config::{
+    Config, ConfigError, ConfigFormat, ListenerProtocol, LoadedConfig, LogLevel, TlsVersion,
+};
 
 fn load(text: &str) -> LoadedConfig {
     let loaded = parse(text, Path::new("mosquitto.conf")).expect("valid");
@@ -359,8 +361,71 @@ fn unsupported_keys_are_warnings_naming_key_and_line() {
     assert_eq!(w.len(), 2);
     let w = warnings("persistence true\npersistence_location /var/lib/mosquitto/\n");
     assert_eq!(w.len(), 2);
-    let w = warnings("listener 8080\nprotocol websockets\n");
-    assert!(w[0].contains("`protocol websockets` is ignored"));
+}
+
+#[test]
+fn tls_keys_belong_to_their_listener() {
+    let c = config(
+        "listener 8883 127.0.0.1\ncertfile /etc/m/server.pem\nkeyfile /etc/m/server key.pem\n\
+         cafile /etc/m/ca.pem\ncapath /etc/m/cas\nrequire_certificate true\n\
+         use_identity_as_username true\ntls_version tlsv1.3\nlistener 1883 127.0.0.1\n",
+    );
+    let tls = &c.listeners[0];
+    assert_eq!(
+        tls.certfile.as_deref(),
+        Some(Path::new("/etc/m/server.pem"))
+    );
+    // A path is the rest of the line, spaces included.
+    assert_eq!(
+        tls.keyfile.as_deref(),
+        Some(Path::new("/etc/m/server key.pem"))
+    );
+    assert_eq!(tls.cafile.as_deref(), Some(Path::new("/etc/m/ca.pem")));
+    assert_eq!(tls.capath.as_deref(), Some(Path::new("/etc/m/cas")));
+    assert!(tls.require_certificate && tls.use_identity_as_username);
+    assert!(!tls.use_subject_as_username);
+    assert_eq!(tls.tls_version, Some(TlsVersion::Tls13));
+    assert!(!c.listeners[1].is_tls());
+    // Every address of a listener gets its settings.
+    let c = config("listener 8883\ncertfile c.pem\nkeyfile k.pem\nuse_subject_as_username true\n");
+    assert_eq!(c.listeners.len(), 2);
+    assert!(
+        c.listeners
+            .iter()
+            .all(|l| l.is_tls() && l.use_subject_as_username)
+    );
+    // Before any listener: the default listener's.
+    let c = config("port 8883\ncertfile c.pem\nkeyfile k.pem\n");
+    assert!(c.listeners.iter().all(|l| l.is_tls()));
+    let c = config("listener 8080\nprotocol websockets\nlistener 1883\nprotocol mqtt\n");
+    assert_eq!(c.listeners[0].protocol, ListenerProtocol::Websockets);
+    assert_eq!(c.listeners[2].protocol, ListenerProtocol::Mqtt);
+}
+
+#[test]
+fn tls_errors_name_the_line() {
+    assert_eq!(
+        error("listener 8883\ncertfile c.pem\n"),
+        "mosquitto.conf:1: listener: a TLS listener needs both certfile and keyfile: keyfile \
+         is missing"
+    );
+    assert_eq!(
+        error("listener 8883\ncafile ca.pem\n"),
+        "mosquitto.conf:1: listener: is a TLS setting: give certfile and keyfile too"
+    );
+    assert_eq!(
+        error("listener 8883\ncertfile c\nkeyfile k\nrequire_certificate true\n"),
+        "mosquitto.conf:1: listener: needs cafile or capath to check client certificates against"
+    );
+    assert_eq!(
+        error("listener 8883\ntls_version tlsv1.1\n"),
+        "mosquitto.conf:2: tls_version: TLS 1.1 and older are not supported by Midge: use \
+         tlsv1.2 or tlsv1.3"
+    );
+    assert_eq!(
+        error("listener 8883\ncertfile\n"),
+        "mosquitto.conf:2: certfile: missing path"
+    );
 }
 
 #[test]
