@@ -213,7 +213,6 @@ async fn capath_directory_of_cas_checks_client_certificates() {
 /// is the credential). A client without a certificate is refused with 0x86 (5.0) / 4.
 #[tokio::test]
 async fn identity_as_username_uses_the_common_name() {
-    // conformance: v5 MQTT-3.2.2-7, MQTT-3.1.4-2
     let dir = pki::temp_dir("tls-identity");
     let ca = Ca::new("Midge test CA");
     let ca_file = ca.write(&dir.join("ca.pem"));

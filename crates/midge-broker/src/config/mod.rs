@@ -49,6 +49,10 @@ pub struct ListenerConfig {
     /// `mqtt` (default) or `websockets` (MQTT over WebSockets; `wss` with a `certfile`).
     #[serde(default)]
     pub protocol: ListenerProtocol,
+    /// For `websockets`: the only HTTP path upgraded, e.g. `/mqtt`; other paths get 404.
+    /// Default: none (every path, as Mosquitto).
+    #[serde(default)]
+    pub websockets_path: Option<String>,
     /// PEM file with the server certificate chain, leaf first. Makes this a TLS
     /// listener. Reloaded on SIGHUP. Default: none (plain TCP).
     #[serde(default)]
@@ -87,6 +91,7 @@ impl ListenerConfig {
         ListenerConfig {
             bind,
             protocol: ListenerProtocol::Mqtt,
+            websockets_path: None,
             certfile: None,
             keyfile: None,
             cafile: None,
@@ -123,6 +128,19 @@ impl ListenerConfig {
                     "a TLS listener needs both certfile and keyfile: {missing} is missing"
                 ),
             });
+        }
+        if self.websockets_path.is_some() && self.protocol != ListenerProtocol::Websockets {
+            return Err(invalid(
+                "listener.websockets_path",
+                "is for a listener with protocol = \"websockets\"",
+            ));
+        }
+        if self
+            .websockets_path
+            .as_deref()
+            .is_some_and(|p| !p.starts_with('/'))
+        {
+            return Err(invalid("listener.websockets_path", "must start with `/`"));
         }
         if !self.is_tls() {
             let tls_only = [

@@ -92,9 +92,11 @@ fn example_file_listener_keys_parse() {
             }
         })
         .collect();
-    let config = parse(&uncommented.join("\n"), Path::new("example"))
-        .unwrap()
-        .config;
+    // websockets_path goes with a WebSocket listener.
+    let text = uncommented
+        .join("\n")
+        .replace("\nprotocol = \"mqtt\"", "\nprotocol = \"websockets\"");
+    let config = parse(&text, Path::new("example")).unwrap().config;
     let listener = &config.listeners[1];
     assert!(listener.is_tls());
     assert_eq!(
@@ -102,6 +104,7 @@ fn example_file_listener_keys_parse() {
         Some(Path::new("/etc/midge/ca.d"))
     );
     assert_eq!(listener.tls_version, Some(super::TlsVersion::Tls12));
+    assert_eq!(listener.websockets_path.as_deref(), Some("/mqtt"));
 }
 
 /// The field names serde knows a struct by (after renames): a deserializer that only

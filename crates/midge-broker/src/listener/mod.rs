@@ -10,6 +10,7 @@
 
 pub(crate) mod tcp;
 pub(crate) mod tls;
+pub(crate) mod ws;
 
 use std::fmt;
 use std::io;
@@ -319,11 +320,7 @@ async fn establish(socket: Socket, peer: Peer, context: &ListenerContext) -> io:
             let (rd, wr) = tokio::io::split(stream);
             (Reader::new(rd), Writer::new(wr))
         }
-        ListenerProtocol::Websockets => {
-            return Err(io::Error::other(
-                "WebSocket listeners come in the next commit",
-            ));
-        }
+        ListenerProtocol::Websockets => split_buffered(ws::accept(stream, config).await?),
     };
     Ok(Accepted {
         reader,
