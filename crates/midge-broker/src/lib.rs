@@ -53,8 +53,9 @@ pub(crate) struct Shared {
     pub(crate) session_config: session::SessionConfig,
     pub(crate) router: router::Router,
     pub(crate) registry: registry::Registry,
-    /// The password file and ACL in force (reloaded by [`BrokerHandle::reload_auth`]).
-    pub(crate) security: Arc<security::Security>,
+    /// The password files and ACLs in force, one per distinct listener setting
+    /// (reloaded by [`BrokerHandle::reload_auth`]).
+    pub(crate) securities: Vec<Arc<security::Security>>,
     /// Limits connections (`max_connections`); `None`: unlimited.
     pub(crate) connection_permits: Option<Arc<tokio::sync::Semaphore>>,
 }
@@ -71,9 +72,24 @@ impl Broker {
         let invalid = |e: &dyn std::fmt::Display| {
             std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())
         };
-        let security = security::Security::load(&config).map_err(|e| invalid(&e))?;
+        // Listeners with the same settings share one `Security` (and one reload).
+        let mut loaded: Vec<(config::SecuritySettings, Arc<security::Security>)> = Vec::new();
+        let mut listener_security = Vec::new();
+        for index in 0..config.listeners.len() {
+            let settings = config.listener_security(index);
+            let security = match loaded.iter().find(|(s, _)| *s == settings) {
+                Some((_, security)) => security.clone(),
+                None => {
+                    let security =
+                        Arc::new(security::Security::load(&settings).map_err(|e| invalid(&e))?);
+                    loaded.push((settings, security.clone()));
+                    security
+                }
+            };
+            listener_security.push(security);
+        }
         let shared = Arc::new(Shared {
-            security: Arc::new(security),
+            securities: loaded.into_iter().map(|(_, s)| s).collect(),
             session_config: config.session_config(),
             router: router::Router::new(config.upgrade_outgoing_qos),
             registry: registry::Registry::default(),
@@ -85,7 +101,7 @@ impl Broker {
         let mut tasks = JoinSet::new();
         let mut addrs = Vec::new();
         let mut listeners = Vec::new();
-        for listener_config in &shared.config.listeners {
+        for (listener_config, security) in shared.config.listeners.iter().zip(listener_security) {
             let tls = match listener_config.is_tls() {
                 true => {
                     Some(listener::tls::TlsServer::load(listener_config).map_err(|e| invalid(&e))?)
@@ -95,7 +111,7 @@ impl Broker {
             let context = Arc::new(listener::ListenerContext {
                 config: listener_config.clone(),
                 tls,
-                security: shared.security.clone(),
+                security,
             });
             let bound = listener::tcp::bind(listener_config.bind)?;
             addrs.push(bound.local_addr()?);
@@ -140,23 +156,26 @@ impl BrokerHandle {
         self.addrs[0]
     }
 
-    /// Reads the password file and the ACL file again and puts them in force together,
-    /// for new connections and for every check made on connected clients from now on
-    /// (SIGHUP in `midge serve`, as Mosquitto). If either fails to load, the previous
-    /// ones stay, the error (file and line) is logged at warn level and returned.
+    /// Reads the password files and ACL files again and puts them in force (each
+    /// listener's pair together), for new connections and for every check made on
+    /// connected clients from now on (SIGHUP in `midge serve`, as Mosquitto). A pair
+    /// that fails to load keeps the previous one; the error (file and line) is logged
+    /// at warn level, and the first one is returned.
     pub fn reload_auth(&self) -> Result<(), SecurityError> {
-        let security = &self.shared.security;
-        let (passwords, acl) = security.files();
-        match security.reload() {
-            Ok(()) => {
-                tracing::info!(password_file = ?passwords, acl_file = ?acl, "security files reloaded");
-                Ok(())
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "security files not reloaded: keeping the previous ones");
-                Err(e)
+        let mut first_error = None;
+        for security in &self.shared.securities {
+            let (passwords, acl) = security.files();
+            match security.reload() {
+                Ok(()) => {
+                    tracing::info!(password_file = ?passwords, acl_file = ?acl, "security files reloaded");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "security files not reloaded: keeping the previous ones");
+                    first_error.get_or_insert(e);
+                }
             }
         }
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Reads every TLS listener's certificate, key and CA files again and puts them in

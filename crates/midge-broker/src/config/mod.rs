@@ -83,6 +83,28 @@ pub struct ListenerConfig {
     /// Lowest TLS version accepted: `tlsv1.2` (default: 1.2 and 1.3) or `tlsv1.3`.
     #[serde(default)]
     pub tls_version: Option<TlsVersion>,
+    /// This listener's `allow_anonymous`, with `per_listener_settings`; unset: the
+    /// global one.
+    #[serde(default)]
+    pub allow_anonymous: Option<bool>,
+    /// This listener's `password_file`, with `per_listener_settings`; unset: the global
+    /// one.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// This listener's `acl_file`, with `per_listener_settings`; unset: the global one.
+    #[serde(default)]
+    pub acl_file: Option<PathBuf>,
+}
+
+/// The security settings in force on one listener: [`Config::listener_security`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecuritySettings {
+    /// Whether clients without a user name may connect.
+    pub allow_anonymous: bool,
+    /// The password file, if any.
+    pub password_file: Option<PathBuf>,
+    /// The ACL file, if any.
+    pub acl_file: Option<PathBuf>,
 }
 
 impl ListenerConfig {
@@ -100,6 +122,9 @@ impl ListenerConfig {
             use_identity_as_username: false,
             use_subject_as_username: false,
             tls_version: None,
+            allow_anonymous: None,
+            password_file: None,
+            acl_file: None,
         }
     }
 
@@ -223,10 +248,10 @@ pub struct Config {
     /// checked on every publish, subscribe and delivery. Without it every topic is allowed
     /// (except writing `$SYS/…`). Reloaded on SIGHUP. Default: none.
     pub acl_file: Option<PathBuf>,
-    /// Mosquitto's `per_listener_settings`, kept from a mosquitto.conf. Midge has one set
-    /// of security settings for all listeners today, so it changes nothing yet: the
-    /// mosquitto.conf reader merges per-listener `allow_anonymous` values (refusing
-    /// anonymous clients everywhere if they differ). Default: false.
+    /// Mosquitto's `per_listener_settings`: when true, each listener may set its own
+    /// `allow_anonymous`, `password_file` and `acl_file` (those it leaves out are the
+    /// global ones), and a client is checked against its listener's. When false, the
+    /// listeners may not set them. Default: false.
     pub per_listener_settings: bool,
     /// Most simultaneous connections, all listeners together; 0: no limit. Default: 0.
     pub max_connections: usize,
@@ -372,6 +397,7 @@ impl Config {
         }
         for (index, listener) in self.listeners.iter().enumerate() {
             listener.validate_tls(index)?;
+            self.validate_listener_security(index)?;
             if let Some(other) = self.listeners[..index]
                 .iter()
                 .find(|other| overlaps(other.bind, listener.bind))
@@ -442,6 +468,50 @@ impl Config {
             return Err(InvalidValue::new("log.file", "the file name is empty"));
         }
         Ok(())
+    }
+
+    /// The security settings of listener `index`: its own where `per_listener_settings`
+    /// is true and it sets them, else the global ones.
+    pub fn listener_security(&self, index: usize) -> SecuritySettings {
+        let global = SecuritySettings {
+            allow_anonymous: self.allow_anonymous,
+            password_file: self.password_file.clone(),
+            acl_file: self.acl_file.clone(),
+        };
+        let Some(listener) = self
+            .listeners
+            .get(index)
+            .filter(|_| self.per_listener_settings)
+        else {
+            return global;
+        };
+        SecuritySettings {
+            allow_anonymous: listener.allow_anonymous.unwrap_or(global.allow_anonymous),
+            password_file: listener.password_file.clone().or(global.password_file),
+            acl_file: listener.acl_file.clone().or(global.acl_file),
+        }
+    }
+
+    fn validate_listener_security(&self, index: usize) -> Result<(), InvalidValue> {
+        let listener = &self.listeners[index];
+        let set = [
+            (
+                "listener.allow_anonymous",
+                listener.allow_anonymous.is_some(),
+            ),
+            ("listener.password_file", listener.password_file.is_some()),
+            ("listener.acl_file", listener.acl_file.is_some()),
+        ];
+        match set.into_iter().find(|(_, set)| *set) {
+            Some((key, _)) if !self.per_listener_settings => Err(InvalidValue {
+                key,
+                listener: Some(index),
+                problem: "is a per-listener setting: set per_listener_settings = true \
+                          (or set it globally)"
+                    .to_string(),
+            }),
+            _ => Ok(()),
+        }
     }
 
     pub(crate) fn session_config(&self) -> SessionConfig {

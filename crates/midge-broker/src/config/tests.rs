@@ -55,8 +55,8 @@ fn example_file_commented_values_parse() {
             "persistent_client_expiration = ",
         )
         .replace("# file = ", "file = ")
-        .replace("# password_file = ", "password_file = ")
-        .replace("# acl_file = ", "acl_file = ");
+        .replacen("# password_file = ", "password_file = ", 1)
+        .replacen("# acl_file = ", "acl_file = ", 1);
     let config = parse(&uncommented, Path::new("example")).unwrap().config;
     assert_eq!(config.persistent_client_expiration, Some(14 * 86_400));
     assert_eq!(
@@ -95,7 +95,11 @@ fn example_file_listener_keys_parse() {
     // websockets_path goes with a WebSocket listener.
     let text = uncommented
         .join("\n")
-        .replace("\nprotocol = \"mqtt\"", "\nprotocol = \"websockets\"");
+        .replace("\nprotocol = \"mqtt\"", "\nprotocol = \"websockets\"")
+        .replace(
+            "per_listener_settings = false",
+            "per_listener_settings = true",
+        );
     let config = parse(&text, Path::new("example")).unwrap().config;
     let listener = &config.listeners[1];
     assert!(listener.is_tls());
@@ -105,6 +109,11 @@ fn example_file_listener_keys_parse() {
     );
     assert_eq!(listener.tls_version, Some(super::TlsVersion::Tls12));
     assert_eq!(listener.websockets_path.as_deref(), Some("/mqtt"));
+    assert_eq!(listener.allow_anonymous, Some(false));
+    assert_eq!(
+        config.listener_security(1).acl_file.as_deref(),
+        Some(Path::new("/etc/midge/acl-tls"))
+    );
 }
 
 /// The field names serde knows a struct by (after renames): a deserializer that only

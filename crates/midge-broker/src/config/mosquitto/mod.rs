@@ -10,8 +10,10 @@
 //! `max_connections` or `socket_domain` given before the first `listener`; a file with no
 //! listener runs local only (127.0.0.1 and ::1, port 1883) with anonymous clients.
 //!
-//! Midge has one set of settings for all listeners, so per-listener values are merged
-//! (with a warning where they differ). Keys that Mosquitto 2.0 has and Midge does not
+//! With `per_listener_settings true`, `allow_anonymous`, `password_file` and
+//! `acl_file` belong to their listener, as in Mosquitto. Other per-listener limits
+//! (`max_connections`, `max_topic_alias`) are merged (with a warning where they
+//! differ): Midge has one value of those for all listeners. Keys that Mosquitto 2.0 has and Midge does not
 //! support yet are warnings (`keys.rs`); unknown keys and bad values are errors naming the
 //! file and line. Values are checked more strictly than Mosquitto's `atoi` does: `10x` is
 //! an error, not 10. Paths (`include_dir`, `log_dest file`) are taken as Mosquitto takes
@@ -101,11 +103,9 @@ impl Reader {
         Ok(())
     }
 
-    /// `password_file` / `acl_file`: the path as given (Mosquitto opens it relative to
-    /// the working directory). Mosquitto refuses a second value for the same security
-    /// settings; with `per_listener_settings` each listener may name its own file, but
-    /// Midge has one set of security settings: different files are refused rather than
-    /// some listener left with weaker checks than its configuration asks for.
+    /// `password_file` / `acl_file` without `per_listener_settings`: the path as given
+    /// (Mosquitto opens it relative to the working directory). Mosquitto refuses a second
+    /// value for the same security settings.
     fn security_file(
         line: &Line<'_>,
         slot: &mut Option<PathBuf>,
@@ -228,6 +228,14 @@ impl Reader {
                 }
             }
             "per_listener_settings" => self.per_listener_settings = line.bool(w)?,
+            "password_file" | "acl_file" if self.per_listener_settings => {
+                let path = Some(PathBuf::from(line.value(w)?));
+                let settings = &mut self.current_listener().settings;
+                match line.key {
+                    "password_file" => settings.password_file = path,
+                    _ => settings.acl_file = path,
+                }
+            }
             "password_file" => {
                 let path = line.value(w)?;
                 Self::security_file(line, &mut c.password_file, path)?;
@@ -488,6 +496,18 @@ impl Reader {
             }
         }
         self.config.allow_anonymous = self.merge_allow_anonymous(&specs, explicit);
+        if self.per_listener_settings {
+            // Each listener gets its own; Mosquitto 2's default once a listener is
+            // defined is false.
+            let mut index = 0;
+            for spec in &specs {
+                let allow = spec.allow_anonymous.as_ref().map_or(!explicit, |a| a.value);
+                for _ in spec.addresses(local_only)? {
+                    self.config.listeners[index].allow_anonymous = Some(allow);
+                    index += 1;
+                }
+            }
+        }
         self.config.per_listener_settings = self.per_listener_settings;
         self.config.max_connections = self.merge_max_connections(&specs);
         self.config.max_topic_alias = self.merge_max_topic_alias(&specs);
@@ -557,32 +577,12 @@ impl Reader {
         }
     }
 
-    fn merge_allow_anonymous(&mut self, specs: &[ListenerSpec], explicit: bool) -> bool {
-        // Mosquitto 2: false once a listener is defined, else true (local only).
+    /// The global `allow_anonymous`: Mosquitto 2's default is false once a listener is
+    /// defined, else true (local only). With `per_listener_settings` each listener has
+    /// its own and this one is not used.
+    fn merge_allow_anonymous(&mut self, _specs: &[ListenerSpec], explicit: bool) -> bool {
         let default = !explicit;
-        if !self.per_listener_settings {
-            return self.allow_anonymous.as_ref().map_or(default, |s| s.value);
-        }
-        let values: Vec<bool> = specs
-            .iter()
-            .map(|s| s.allow_anonymous.as_ref().map_or(default, |a| a.value))
-            .collect();
-        if values.iter().all(|&v| v == values[0]) {
-            return values[0];
-        }
-        let at = specs
-            .iter()
-            .find_map(|s| s.allow_anonymous.as_ref().filter(|a| a.value))
-            .map(|a| a.at.clone())
-            .or_else(|| specs.iter().find_map(|s| s.at.clone()))
-            .unwrap_or_else(|| Location::new(&self.main_path, 1));
-        self.warnings.push(ConfigWarning {
-            at,
-            message: "`allow_anonymous` differs between listeners: Midge has one setting for \
-                      all listeners, so anonymous clients are refused on every listener"
-                .to_string(),
-        });
-        false
+        self.allow_anonymous.as_ref().map_or(default, |s| s.value)
     }
 
     /// Mosquitto limits each listener; Midge limits all listeners together.

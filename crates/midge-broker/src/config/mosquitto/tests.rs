@@ -294,34 +294,39 @@ fn log_errors() {
 }
 
 #[test]
-fn per_listener_allow_anonymous() {
-    // Same everywhere: that value.
+fn per_listener_security_settings() {
     let c = config(
-        "per_listener_settings true\nlistener 1884\nallow_anonymous true\nlistener 1885\n\
-         allow_anonymous true\n",
+        "per_listener_settings true\nlistener 1884 127.0.0.1\nallow_anonymous true\n\
+         password_file /etc/m/passwd-a\nlistener 1885 127.0.0.1\nacl_file /etc/m/acl-b\n",
     );
-    assert!(c.allow_anonymous);
     assert!(c.per_listener_settings);
-    // Different: refused everywhere, with a warning at the `true`.
-    let loaded =
-        load("per_listener_settings true\nlistener 1884\nallow_anonymous true\nlistener 1885\n");
-    assert!(!loaded.config.allow_anonymous);
-    assert_eq!(loaded.warnings.len(), 1);
-    assert!(
-        loaded.warnings[0]
-            .to_string()
-            .starts_with("mosquitto.conf:3: `allow_anonymous` differs between listeners"),
-        "{}",
-        loaded.warnings[0]
+    let a = c.listener_security(0);
+    assert!(a.allow_anonymous);
+    assert_eq!(
+        a.password_file.as_deref(),
+        Some(Path::new("/etc/m/passwd-a"))
     );
+    assert_eq!(a.acl_file, None);
+    // Unset: Mosquitto 2's default once listeners are defined.
+    let b = c.listener_security(1);
+    assert!(!b.allow_anonymous);
+    assert_eq!(b.password_file, None);
+    assert_eq!(b.acl_file.as_deref(), Some(Path::new("/etc/m/acl-b")));
+    // Every address of a listener gets its settings.
+    let c = config("per_listener_settings true\nlistener 1884\nallow_anonymous true\n");
+    assert_eq!(c.listeners.len(), 2);
+    assert!((0..2).all(|i| c.listener_security(i).allow_anonymous));
     // Above the first listener it is the (unstarted) default listener's.
     let loaded = load("per_listener_settings true\nallow_anonymous true\nlistener 1884\n");
-    assert!(!loaded.config.allow_anonymous);
+    assert!(!loaded.config.listener_security(0).allow_anonymous);
     assert_eq!(
         loaded.warnings[0].to_string(),
         "mosquitto.conf:2: `allow_anonymous` is ignored: above the first `listener` it sets \
          Mosquitto's default listener, which this file does not start"
     );
+    // Without per_listener_settings: one setting for all.
+    let c = config("listener 1884 127.0.0.1\nallow_anonymous true\nlistener 1885 127.0.0.1\n");
+    assert!(c.listener_security(0).allow_anonymous && c.listener_security(1).allow_anonymous);
 }
 
 #[test]
@@ -695,12 +700,18 @@ fn password_and_acl_files_are_read_as_given() {
     assert_eq!(c.acl_file.as_deref(), Some(std::path::Path::new("acl.txt")));
     assert!(!c.allow_anonymous);
 
-    // The same file for several listeners is one setting; different ones are refused.
+    // With per_listener_settings each listener has its own.
     let c = config(
         "per_listener_settings true\nlistener 1884\npassword_file p\nlistener 1885\n\
-         password_file p\n",
+         password_file q\n",
     );
-    assert_eq!(c.password_file.as_deref(), Some(std::path::Path::new("p")));
+    assert_eq!(c.password_file, None);
+    let files: Vec<_> = (0..4)
+        .map(|i| c.listener_security(i).password_file)
+        .collect();
+    let (p, q) = (Some("p".into()), Some("q".into()));
+    assert_eq!(files, [p.clone(), p, q.clone(), q]);
+    // Without it, a second, different file is refused.
     let e = error("listener 1884\nacl_file a\nlistener 1885\nacl_file b\n");
     assert!(
         e.starts_with("mosquitto.conf:4: acl_file: a different file (`a`) is already set"),
