@@ -113,11 +113,26 @@ impl Broker {
                 tls,
                 security,
             });
-            let bound = listener::tcp::bind(listener_config.bind)?;
-            addrs.push(bound.local_addr()?);
+            let bound = match (listener_config.bind, &listener_config.unix_socket) {
+                (Some(addr), _) => {
+                    let bound = listener::tcp::bind(addr)?;
+                    addrs.push(bound.local_addr()?);
+                    listener::Bound::Tcp(bound)
+                }
+                #[cfg(unix)]
+                (None, Some(path)) => {
+                    listener::Bound::Unix(listener::unix::UnixListener::bind(path)?)
+                }
+                _ => {
+                    return Err(invalid(&format!(
+                        "listener {}: no address",
+                        listener_config.name()
+                    )));
+                }
+            };
             listeners.push(context.clone());
             tasks.spawn(listener::accept_loop(
-                listener::Bound::Tcp(bound),
+                bound,
                 context,
                 shared.clone(),
                 shutdown_rx.clone(),
@@ -146,7 +161,8 @@ pub struct BrokerHandle {
 }
 
 impl BrokerHandle {
-    /// The bound addresses, one per listener, in configuration order.
+    /// The bound addresses, one per IP listener, in configuration order (Unix socket
+    /// listeners are at their configured paths).
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.addrs
     }

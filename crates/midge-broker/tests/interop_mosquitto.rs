@@ -697,3 +697,30 @@ async fn tls_mutual_with_mosquitto_clients() {
     assert!(!finished.status.success(), "{}", finished.transcript);
     broker.shutdown().await;
 }
+
+/// mosquitto_sub and mosquitto_pub through a Unix socket listener (`--unix`): the
+/// broker has no TCP listener, and the `-p` given to the clients is a closed port.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn unix_socket_with_mosquitto_clients() {
+    let dir = pki::temp_dir("interop-unix");
+    let path = dir.join("mqtt.sock");
+    let mut config = Config::local_ephemeral();
+    config.listeners = vec![midge_broker::ListenerConfig::unix(&path)];
+    let broker = Broker::start(config).await.expect("broker starts");
+    let closed: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let unix = ["--unix", path.to_str().unwrap()];
+    let mut sub_args = vec!["-t", "unix/#", "-q", "1", "-C", "2"];
+    sub_args.extend_from_slice(&unix);
+    let sub = Client::subscriber(closed, Version::V5, &sub_args).await;
+    publish_one(closed, Version::V5, "unix/a", 1, "one", &unix).await;
+    publish_one(closed, Version::V311, "unix/b", 0, "two", &unix).await;
+    assert_eq!(
+        sub.finish().await.ok(),
+        vec![
+            msg("unix/a", 1, false, "one"),
+            msg("unix/b", 0, false, "two")
+        ]
+    );
+    broker.shutdown().await;
+}

@@ -150,10 +150,13 @@ async fn serve(mut config: Config, local_only: bool) -> anyhow::Result<()> {
     // `listener PORT`) are skipped on a machine without IPv6, as Mosquitto skips them.
     if std::net::TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).is_err() {
         config.listeners.retain(|listener| {
-            let ip = listener.bind.ip();
+            let Some(addr) = listener.bind else {
+                return true; // a Unix socket
+            };
+            let ip = addr.ip();
             let skip = ip.is_ipv6() && (ip.is_loopback() || ip.is_unspecified());
             if skip {
-                tracing::warn!(addr = %listener.bind, "IPv6 is not available; listener skipped");
+                tracing::warn!(%addr, "IPv6 is not available; listener skipped");
             }
             !skip
         });

@@ -44,8 +44,20 @@ pub const MIN_PACKET_SIZE: u32 = 20;
 pub struct ListenerConfig {
     /// Address and port to bind, e.g. `127.0.0.1:1883` or `[::]:1883`; port 0 picks a
     /// free port. An IPv6 socket is IPv6-only, so `0.0.0.0:1883` and `[::]:1883` are two
-    /// listeners that together cover every interface (as Mosquitto binds them).
-    pub bind: SocketAddr,
+    /// listeners that together cover every interface (as Mosquitto binds them). Give
+    /// either this or `unix_socket`.
+    #[serde(default)]
+    pub bind: Option<SocketAddr>,
+    /// Path of a Unix domain socket to listen on instead of `bind` (mosquitto.conf:
+    /// `listener 0 PATH`). A socket file left there is replaced; another file is an
+    /// error. Default: none.
+    #[serde(default)]
+    pub unix_socket: Option<PathBuf>,
+    /// Expect a PROXY protocol header (version 1 or 2, as HAProxy and most load
+    /// balancers send) at the start of every connection, and take the client's address
+    /// from it; a connection without one is closed. Default: false.
+    #[serde(default)]
+    pub proxy_protocol: bool,
     /// `mqtt` (default) or `websockets` (MQTT over WebSockets; `wss` with a `certfile`).
     #[serde(default)]
     pub protocol: ListenerProtocol,
@@ -111,7 +123,9 @@ impl ListenerConfig {
     /// A plain MQTT listener on `bind`.
     pub fn new(bind: SocketAddr) -> Self {
         ListenerConfig {
-            bind,
+            bind: Some(bind),
+            unix_socket: None,
+            proxy_protocol: false,
             protocol: ListenerProtocol::Mqtt,
             websockets_path: None,
             certfile: None,
@@ -125,6 +139,24 @@ impl ListenerConfig {
             allow_anonymous: None,
             password_file: None,
             acl_file: None,
+        }
+    }
+
+    /// A plain MQTT listener on the Unix socket at `path`.
+    pub fn unix(path: impl Into<PathBuf>) -> Self {
+        ListenerConfig {
+            bind: None,
+            unix_socket: Some(path.into()),
+            ..ListenerConfig::new(SocketAddr::from(([0, 0, 0, 0], 0)))
+        }
+    }
+
+    /// `127.0.0.1:1883`, or `unix:/run/midge.sock`: for log lines and errors.
+    pub fn name(&self) -> String {
+        match (&self.bind, &self.unix_socket) {
+            (Some(addr), _) => addr.to_string(),
+            (None, Some(path)) => format!("unix:{}", path.display()),
+            (None, None) => "(no address)".to_string(),
         }
     }
 
@@ -398,20 +430,7 @@ impl Config {
         for (index, listener) in self.listeners.iter().enumerate() {
             listener.validate_tls(index)?;
             self.validate_listener_security(index)?;
-            if let Some(other) = self.listeners[..index]
-                .iter()
-                .find(|other| overlaps(other.bind, listener.bind))
-            {
-                return Err(InvalidValue {
-                    key: "listener.bind",
-                    listener: Some(index),
-                    problem: if other.bind == listener.bind {
-                        format!("{} is already a listener", listener.bind)
-                    } else {
-                        format!("{} overlaps the listener on {}", listener.bind, other.bind)
-                    },
-                });
-            }
+            self.validate_address(index)?;
         }
         let max = midge_codec::MAX_PACKET_SIZE as u32;
         if !(MIN_PACKET_SIZE..=max).contains(&self.max_packet_size) {
@@ -468,6 +487,58 @@ impl Config {
             return Err(InvalidValue::new("log.file", "the file name is empty"));
         }
         Ok(())
+    }
+
+    /// Exactly one of `bind` and `unix_socket`, and no two listeners on the same one.
+    fn validate_address(&self, index: usize) -> Result<(), InvalidValue> {
+        let listener = &self.listeners[index];
+        let invalid = |key: &'static str, problem: String| InvalidValue {
+            key,
+            listener: Some(index),
+            problem,
+        };
+        match (listener.bind, &listener.unix_socket) {
+            (Some(_), Some(_)) => Err(invalid(
+                "listener.unix_socket",
+                "give either bind or unix_socket, not both".into(),
+            )),
+            (None, None) => Err(invalid(
+                "listener.bind",
+                "missing: give an address and port, or a unix_socket".into(),
+            )),
+            (None, Some(path)) => {
+                if path.as_os_str().is_empty() {
+                    return Err(invalid("listener.unix_socket", "the path is empty".into()));
+                }
+                match self.listeners[..index]
+                    .iter()
+                    .any(|other| other.unix_socket.as_ref() == Some(path))
+                {
+                    true => Err(invalid(
+                        "listener.unix_socket",
+                        format!("{} is already a listener", path.display()),
+                    )),
+                    false => Ok(()),
+                }
+            }
+            (Some(bind), None) => {
+                let other = self.listeners[..index]
+                    .iter()
+                    .filter_map(|other| other.bind)
+                    .find(|other| overlaps(*other, bind));
+                match other {
+                    Some(other) if other == bind => Err(invalid(
+                        "listener.bind",
+                        format!("{bind} is already a listener"),
+                    )),
+                    Some(other) => Err(invalid(
+                        "listener.bind",
+                        format!("{bind} overlaps the listener on {other}"),
+                    )),
+                    None => Ok(()),
+                }
+            }
+        }
     }
 
     /// The security settings of listener `index`: its own where `per_listener_settings`

@@ -183,6 +183,19 @@ fn validation_refuses_out_of_range_values() {
     refused(|c| c.connect_timeout = 0, "connect_timeout");
     refused(|c| c.listeners.clear(), "listener");
     refused(|c| c.log.file = Some("".into()), "log.file");
+    refused(|c| c.listeners[0].bind = None, "listener.bind");
+    refused(
+        |c| c.listeners[0].unix_socket = Some("/run/m.sock".into()),
+        "listener.unix_socket",
+    );
+    refused(
+        |c| c.listeners[0] = ListenerConfig::unix(""),
+        "listener.unix_socket",
+    );
+    refused(
+        |c| c.listeners[0].websockets_path = Some("/mqtt".into()),
+        "listener.websockets_path",
+    );
     refused(
         |c| c.listeners[0].certfile = Some("c".into()),
         "listener.certfile",

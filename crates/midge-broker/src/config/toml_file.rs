@@ -248,6 +248,27 @@ password_file = "/etc/midge/passwd-1885"
     }
 
     #[test]
+    fn unix_socket_and_proxy_protocol_listeners() {
+        let text = r#"
+[[listener]]
+unix_socket = "/run/midge/mqtt.sock"
+
+[[listener]]
+bind = "127.0.0.1:1883"
+proxy_protocol = true
+"#;
+        let c = parse(text, Path::new("midge.toml")).unwrap().config;
+        assert_eq!(c.listeners[0].bind, None);
+        assert_eq!(c.listeners[0].name(), "unix:/run/midge/mqtt.sock");
+        assert!(c.listeners[1].proxy_protocol && !c.listeners[0].proxy_protocol);
+        let e = error("[[listener]]\nproxy_protocol = true\n");
+        assert_eq!(
+            e.to_string(),
+            "midge.toml:1: listener[0].bind: missing: give an address and port, or a unix_socket"
+        );
+    }
+
+    #[test]
     fn every_key_is_read() {
         let text = r#"
 allow_anonymous = false
@@ -281,7 +302,7 @@ file = "/tmp/midge.log"
         let loaded = parse(text, Path::new("midge.toml")).unwrap();
         assert!(loaded.listeners_defined);
         let c = loaded.config;
-        let binds: Vec<String> = c.listeners.iter().map(|l| l.bind.to_string()).collect();
+        let binds: Vec<String> = c.listeners.iter().map(|l| l.name()).collect();
         assert_eq!(binds, ["0.0.0.0:1884", "[::]:1884"]);
         assert!(!c.allow_anonymous);
         assert!(c.per_listener_settings);

@@ -8,13 +8,17 @@
 //! [`Accepted`]: the two halves of the stream, who the peer is, and the listener's
 //! security settings.
 
+pub(crate) mod proxy;
 pub(crate) mod tcp;
 pub(crate) mod tls;
+#[cfg(unix)]
+pub(crate) mod unix;
 pub(crate) mod ws;
 
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
+use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -33,12 +37,15 @@ use crate::security::Security;
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Peer {
     Ip(SocketAddr),
+    /// A Unix socket client: the listener's path.
+    Unix(Arc<Path>),
 }
 
 impl fmt::Display for Peer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Peer::Ip(addr) => addr.fmt(f),
+            Peer::Unix(path) => write!(f, "unix:{}", path.display()),
         }
     }
 }
@@ -205,12 +212,16 @@ pub(crate) struct ListenerContext {
 #[derive(Debug)]
 pub(crate) enum Socket {
     Tcp(tokio::net::TcpStream),
+    #[cfg(unix)]
+    Unix(tokio::net::UnixStream),
 }
 
 /// A bound listening socket.
 #[derive(Debug)]
 pub(crate) enum Bound {
     Tcp(tokio::net::TcpListener),
+    #[cfg(unix)]
+    Unix(unix::UnixListener),
 }
 
 impl Bound {
@@ -220,6 +231,11 @@ impl Bound {
                 let (stream, addr) = listener.accept().await?;
                 let _ = stream.set_nodelay(true);
                 Ok((Socket::Tcp(stream), Peer::Ip(addr)))
+            }
+            #[cfg(unix)]
+            Bound::Unix(listener) => {
+                let stream = listener.accept().await?;
+                Ok((Socket::Unix(stream), Peer::Unix(listener.path())))
             }
         }
     }
@@ -288,12 +304,16 @@ async fn serve(
 }
 
 /// PROXY header, TLS and WebSocket handshakes, as the listener has them.
-async fn establish(socket: Socket, peer: Peer, context: &ListenerContext) -> io::Result<Accepted> {
+async fn establish(
+    socket: Socket,
+    mut peer: Peer,
+    context: &ListenerContext,
+) -> io::Result<Accepted> {
     let config = &context.config;
     let plain_tcp = context.tls.is_none() && config.protocol == ListenerProtocol::Mqtt;
     let stream: Box<dyn StreamBox> = match socket {
         // The fast path: no lock between the halves.
-        Socket::Tcp(stream) if plain_tcp => {
+        Socket::Tcp(stream) if plain_tcp && !config.proxy_protocol => {
             let (rd, wr) = stream.into_split();
             return Ok(Accepted {
                 reader: Reader::new(rd),
@@ -304,7 +324,15 @@ async fn establish(socket: Socket, peer: Peer, context: &ListenerContext) -> io:
             });
         }
         Socket::Tcp(stream) => Box::new(stream),
+        #[cfg(unix)]
+        Socket::Unix(stream) => Box::new(stream),
     };
+    let mut stream = stream;
+    if config.proxy_protocol {
+        if let Some(addr) = proxy::read_header(&mut stream).await? {
+            peer = Peer::Ip(addr);
+        }
+    }
     let mut cert_username = CertUsername::NotUsed;
     let stream: Box<dyn StreamBox> = match &context.tls {
         Some(tls) => {

@@ -77,7 +77,7 @@ impl TlsServer {
 
     /// The listener's address, for log lines.
     pub(crate) fn bind(&self) -> String {
-        self.settings.bind.to_string()
+        self.settings.name()
     }
 
     /// The server side of a TLS handshake over `stream`, and the user name the client
@@ -126,7 +126,7 @@ fn server_config(settings: &ListenerConfig) -> Result<ServerConfig, TlsError> {
         Some(TlsVersion::Tls12) | None => &[&rustls::version::TLS13, &rustls::version::TLS12],
     };
     let rustls_error = |e: &dyn std::fmt::Display| TlsError::Settings {
-        bind: settings.bind.to_string(),
+        bind: settings.name(),
         problem: e.to_string(),
     };
     let builder = ServerConfig::builder_with_provider(provider.clone())

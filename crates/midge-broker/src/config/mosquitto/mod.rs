@@ -31,8 +31,8 @@ use line::{Line, mosquitto_order, parse_duration};
 use listener::{Domain, ListenerSpec, Setting};
 
 use super::{
-    Config, ConfigError, ConfigFormat, ConfigWarning, ListenerConfig, ListenerProtocol,
-    LoadedConfig, Location, LogLevel, MAX_PAYLOAD_SIZE, MIN_PACKET_SIZE, TlsVersion,
+    Config, ConfigError, ConfigFormat, ConfigWarning, ListenerProtocol, LoadedConfig, Location,
+    LogLevel, MAX_PAYLOAD_SIZE, MIN_PACKET_SIZE, TlsVersion,
 };
 
 /// Mosquitto's default listener port.
@@ -195,6 +195,14 @@ impl Reader {
                     _ => settings.capath = path,
                 }
             }
+            "enable_proxy_protocol" => {
+                // Mosquitto 2.1's key: the PROXY protocol version. Midge takes either
+                // version on a listener that has it.
+                match line.value(w)? {
+                    "1" | "2" => self.current_listener().settings.proxy_protocol = true,
+                    other => return Err(line.bad(format!("expected 1 or 2, not `{other}`"))),
+                }
+            }
             "require_certificate" => {
                 self.current_listener().settings.require_certificate = line.bool(w)?;
             }
@@ -333,18 +341,18 @@ impl Reader {
         if host.is_some() {
             line.no_more(words, &mut self.warnings);
         }
-        if port == 0 {
-            return Err(line.bad(match host {
-                Some(path) => format!(
-                    "port 0 makes `{path}` a Unix socket in Mosquitto; Unix socket listeners are \
-                     not supported by Midge yet"
-                ),
-                None => "port 0 is for Unix sockets in Mosquitto, which Midge does not support \
-                         yet; give a port from 1 to 65535"
-                    .to_string(),
-            }));
+        if port == 0 && host.is_none() {
+            return Err(line.bad(
+                "port 0 needs a path: `listener 0 /path/to/socket` is a Unix socket listener",
+            ));
         }
         let mut spec = ListenerSpec::new(Some(line.at.clone()), port);
+        if port == 0 {
+            // `listener 0 PATH`: a Unix domain socket.
+            spec.unix = host.map(PathBuf::from);
+            self.listeners.push(spec);
+            return Ok(());
+        }
         spec.host = host.and_then(|h| Self::setting(line, h.to_string()));
         self.listeners.push(spec);
         Ok(())
@@ -485,27 +493,22 @@ impl Reader {
         }
 
         let mut listener_at = Vec::new();
+        let mut spec_of = Vec::new();
         self.config.listeners.clear();
-        for spec in &specs {
-            for bind in spec.addresses(local_only)? {
-                self.config.listeners.push(ListenerConfig {
-                    bind,
-                    ..spec.settings.clone()
-                });
+        for (index, spec) in specs.iter().enumerate() {
+            for listener in spec.listeners(local_only)? {
+                self.config.listeners.push(listener);
                 listener_at.push(spec.location(default_at.as_ref()));
+                spec_of.push(index);
             }
         }
         self.config.allow_anonymous = self.merge_allow_anonymous(&specs, explicit);
         if self.per_listener_settings {
             // Each listener gets its own; Mosquitto 2's default once a listener is
             // defined is false.
-            let mut index = 0;
-            for spec in &specs {
-                let allow = spec.allow_anonymous.as_ref().map_or(!explicit, |a| a.value);
-                for _ in spec.addresses(local_only)? {
-                    self.config.listeners[index].allow_anonymous = Some(allow);
-                    index += 1;
-                }
+            for (listener, &spec) in self.config.listeners.iter_mut().zip(&spec_of) {
+                let allow = specs[spec].allow_anonymous.as_ref();
+                listener.allow_anonymous = Some(allow.map_or(!explicit, |a| a.value));
             }
         }
         self.config.per_listener_settings = self.per_listener_settings;

@@ -26,11 +26,7 @@ fn error(text: &str) -> String {
 }
 
 fn binds(config: &Config) -> Vec<String> {
-    config
-        .listeners
-        .iter()
-        .map(|l| l.bind.to_string())
-        .collect()
+    config.listeners.iter().map(|l| l.name()).collect()
 }
 
 fn warnings(text: &str) -> Vec<String> {
@@ -64,7 +60,11 @@ fn listener_with_address_binds_it() {
 fn listener_with_host_name_is_resolved() {
     let c = config("listener 1884 localhost\n");
     assert!(!c.listeners.is_empty());
-    assert!(c.listeners.iter().all(|l| l.bind.ip().is_loopback()));
+    assert!(
+        c.listeners
+            .iter()
+            .all(|l| l.bind.is_some_and(|b| b.ip().is_loopback()))
+    );
 }
 
 #[test]
@@ -408,6 +408,30 @@ fn tls_keys_belong_to_their_listener() {
 }
 
 #[test]
+fn unix_socket_and_proxy_protocol_listeners() {
+    let c = config(
+        "listener 0 /run/midge/mqtt.sock\nallow_anonymous true\nlistener 1883 127.0.0.1\n\
+         enable_proxy_protocol 2\n",
+    );
+    assert_eq!(binds(&c), ["unix:/run/midge/mqtt.sock", "127.0.0.1:1883"]);
+    assert_eq!(
+        c.listeners[0].unix_socket.as_deref(),
+        Some(Path::new("/run/midge/mqtt.sock"))
+    );
+    assert!(!c.listeners[0].proxy_protocol);
+    assert!(c.listeners[1].proxy_protocol);
+    assert_eq!(
+        error("listener 0\n"),
+        "mosquitto.conf:1: listener: port 0 needs a path: `listener 0 /path/to/socket` is a \
+         Unix socket listener"
+    );
+    assert_eq!(
+        error("listener 1883\nenable_proxy_protocol 3\n"),
+        "mosquitto.conf:2: enable_proxy_protocol: expected 1 or 2, not `3`"
+    );
+}
+
+#[test]
 fn tls_errors_name_the_line() {
     assert_eq!(
         error("listener 8883\ncertfile c.pem\n"),
@@ -537,9 +561,8 @@ fn errors_name_file_line_and_problem() {
             "mosquitto.conf:1: protocol: expected mqtt or websockets, not `http`",
         ),
         (
-            "listener 0 /tmp/mosquitto.sock\n",
-            "mosquitto.conf:1: listener: port 0 makes `/tmp/mosquitto.sock` a Unix socket in \
-             Mosquitto; Unix socket listeners are not supported by Midge yet",
+            "listener 0 /tmp/m.sock\nlistener 0 /tmp/m.sock\n",
+            "mosquitto.conf:2: listener: /tmp/m.sock is already a listener",
         ),
         (
             "listener 1884\nlistener 1884\n",
