@@ -112,6 +112,7 @@ impl Broker {
                 config: listener_config.clone(),
                 tls,
                 security,
+                max_packet_size: shared.config.max_packet_size as usize,
             });
             let bound = match (listener_config.bind, &listener_config.unix_socket) {
                 (Some(addr), _) => {

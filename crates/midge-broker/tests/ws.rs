@@ -301,3 +301,18 @@ async fn secure_websockets() {
     }
     broker.shutdown().await;
 }
+
+/// A frame larger than `max_packet_size` closes the connection: it could only carry a
+/// packet the broker refuses.
+#[tokio::test]
+async fn frame_larger_than_max_packet_size_closes_the_connection() {
+    let mut config = test_config();
+    config.listeners[0].protocol = ListenerProtocol::Websockets;
+    config.max_packet_size = 1000;
+    let broker = start_with(config).await;
+    let mut client = open_ws(broker.local_addr(), "/", V5).await;
+    client.connect("big-frame").await;
+    client.send_frames(&[&[0u8; 2000]]).await;
+    assert!(client.recv().await.is_none());
+    broker.shutdown().await;
+}

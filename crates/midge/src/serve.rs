@@ -162,6 +162,11 @@ async fn serve(mut config: Config, local_only: bool) -> anyhow::Result<()> {
         });
         anyhow::ensure!(!config.listeners.is_empty(), "no listener is left to start");
     }
+    let unix_sockets: Vec<_> = config
+        .listeners
+        .iter()
+        .filter_map(|l| l.unix_socket.clone())
+        .collect();
     let broker = Broker::start(config)
         .await
         .context("cannot start the broker")?;
@@ -178,6 +183,9 @@ async fn serve(mut config: Config, local_only: bool) -> anyhow::Result<()> {
     }
     for addr in broker.local_addrs() {
         tracing::info!(%addr, "listening");
+    }
+    for path in unix_sockets {
+        tracing::info!(path = %path.display(), "listening on a Unix socket");
     }
     let stop = shutdown_signal();
     tokio::pin!(stop);

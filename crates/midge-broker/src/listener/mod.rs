@@ -206,6 +206,8 @@ pub(crate) struct ListenerContext {
     /// The TLS server configuration (reloadable), for a TLS listener.
     pub(crate) tls: Option<tls::TlsServer>,
     pub(crate) security: Arc<Security>,
+    /// The broker's `max_packet_size`: also the largest WebSocket frame taken.
+    pub(crate) max_packet_size: usize,
 }
 
 /// An accepted socket, before PROXY, TLS and WebSocket.
@@ -348,7 +350,9 @@ async fn establish(
             let (rd, wr) = tokio::io::split(stream);
             (Reader::new(rd), Writer::new(wr))
         }
-        ListenerProtocol::Websockets => split_buffered(ws::accept(stream, config).await?),
+        ListenerProtocol::Websockets => {
+            split_buffered(ws::accept(stream, config, context.max_packet_size).await?)
+        }
     };
     Ok(Accepted {
         reader,

@@ -18,6 +18,7 @@ use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode, header};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use super::StreamBox;
@@ -26,10 +27,13 @@ use crate::config::ListenerConfig;
 /// The subprotocols of MQTT over WebSockets, in order of preference.
 const SUBPROTOCOLS: [&str; 2] = ["mqtt", "mqttv3.1"];
 
-/// The server side of the WebSocket handshake over `stream`.
+/// The server side of the WebSocket handshake over `stream`. Frames and messages are
+/// limited to `max_packet_size` (a bigger one could only carry a packet the broker
+/// refuses anyway).
 pub(crate) async fn accept<S: StreamBox>(
     stream: S,
     listener: &ListenerConfig,
+    max_packet_size: usize,
 ) -> io::Result<WsStream<S>> {
     let path = listener.websockets_path.clone();
     // The Err type is tungstenite's (an HTTP response), not ours to box.
@@ -61,7 +65,10 @@ pub(crate) async fn accept<S: StreamBox>(
         }
         Ok(response)
     };
-    let ws = tokio_tungstenite::accept_hdr_async(stream, callback)
+    let limits = WebSocketConfig::default()
+        .max_message_size(Some(max_packet_size))
+        .max_frame_size(Some(max_packet_size));
+    let ws = tokio_tungstenite::accept_hdr_async_with_config(stream, callback, Some(limits))
         .await
         .map_err(ws_error)?;
     Ok(WsStream {
