@@ -312,18 +312,26 @@ async fn establish(
     context: &ListenerContext,
 ) -> io::Result<Accepted> {
     let config = &context.config;
-    let plain_tcp = context.tls.is_none() && config.protocol == ListenerProtocol::Mqtt;
+    let plain = context.tls.is_none()
+        && config.protocol == ListenerProtocol::Mqtt
+        && !config.proxy_protocol;
+    let accepted = |reader, writer, peer| Accepted {
+        reader,
+        writer,
+        peer,
+        security: context.security.clone(),
+        cert_username: CertUsername::NotUsed,
+    };
     let stream: Box<dyn StreamBox> = match socket {
-        // The fast path: no lock between the halves.
-        Socket::Tcp(stream) if plain_tcp && !config.proxy_protocol => {
+        // The fast paths: no lock between the halves.
+        Socket::Tcp(stream) if plain => {
             let (rd, wr) = stream.into_split();
-            return Ok(Accepted {
-                reader: Reader::new(rd),
-                writer: Writer::new(wr),
-                peer,
-                security: context.security.clone(),
-                cert_username: CertUsername::NotUsed,
-            });
+            return Ok(accepted(Reader::new(rd), Writer::new(wr), peer));
+        }
+        #[cfg(unix)]
+        Socket::Unix(stream) if plain => {
+            let (rd, wr) = stream.into_split();
+            return Ok(accepted(Reader::new(rd), Writer::new(wr), peer));
         }
         Socket::Tcp(stream) => Box::new(stream),
         #[cfg(unix)]
