@@ -228,6 +228,21 @@ impl ListenerConfig {
                 "needs cafile or capath to check client certificates against",
             ));
         }
+        if (self.use_identity_as_username || self.use_subject_as_username)
+            && self.cafile.is_none()
+            && self.capath.is_none()
+        {
+            let key = if self.use_identity_as_username {
+                "listener.use_identity_as_username"
+            } else {
+                "listener.use_subject_as_username"
+            };
+            return Err(invalid(
+                key,
+                "needs cafile or capath: client certificates are requested and checked \
+                 against them",
+            ));
+        }
         if self.use_identity_as_username && self.use_subject_as_username {
             return Err(invalid(
                 "listener.use_subject_as_username",

@@ -224,10 +224,19 @@ fn validation_refuses_out_of_range_values() {
         |c| {
             c.listeners[0].certfile = Some("c".into());
             c.listeners[0].keyfile = Some("k".into());
+            c.listeners[0].cafile = Some("ca".into());
             c.listeners[0].use_identity_as_username = true;
             c.listeners[0].use_subject_as_username = true;
         },
         "listener.use_subject_as_username",
+    );
+    refused(
+        |c| {
+            c.listeners[0].certfile = Some("c".into());
+            c.listeners[0].keyfile = Some("k".into());
+            c.listeners[0].use_identity_as_username = true;
+        },
+        "listener.use_identity_as_username",
     );
 }
 

@@ -392,7 +392,9 @@ fn tls_keys_belong_to_their_listener() {
     assert_eq!(tls.tls_version, Some(TlsVersion::Tls13));
     assert!(!c.listeners[1].is_tls());
     // Every address of a listener gets its settings.
-    let c = config("listener 8883\ncertfile c.pem\nkeyfile k.pem\nuse_subject_as_username true\n");
+    let c = config(
+        "listener 8883\ncertfile c.pem\nkeyfile k.pem\ncafile ca.pem\nuse_subject_as_username true\n",
+    );
     assert_eq!(c.listeners.len(), 2);
     assert!(
         c.listeners
