@@ -5,7 +5,6 @@
 //! the timers and the session's slot, and cleans up when the connection ends (will,
 //! session expiry, take-over).
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -16,15 +15,14 @@ use midge_codec::{
     ReasonCode, TopicFilter,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
-use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::sync::{oneshot, watch};
 
 use crate::Shared;
 use crate::auth::Access;
+use crate::listener::{Accepted, CertUsername, Peer, Reader, Writer};
 use crate::message::Message;
 use crate::registry::{PendingWill, SessionEntry, SessionSlot};
-use crate::security::ClientAuthorizer;
+use crate::security::{ClientAuthorizer, Security};
 use crate::session::{Action, Session};
 
 /// Deliveries taken from the mailbox per wake-up, so one busy session cannot make its
@@ -56,14 +54,19 @@ struct Ending {
     publish_will: bool,
 }
 
-/// Serves one accepted socket until it closes.
+/// Serves one accepted connection (any transport) until it closes.
 pub(crate) async fn run(
-    stream: TcpStream,
-    peer: SocketAddr,
+    accepted: Accepted,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let (mut rd, mut wr) = stream.into_split();
+    let Accepted {
+        reader: mut rd,
+        writer: mut wr,
+        peer,
+        security,
+        cert_username,
+    } = accepted;
     let mut decoder =
         Decoder::server().with_max_packet_size(shared.config.max_packet_size as usize);
     let mut rbuf = BytesMut::with_capacity(1024);
@@ -91,13 +94,14 @@ pub(crate) async fn run(
     };
     let assigned = connect.client_id.is_empty().then(assign_client_id);
     let client_id = assigned.as_deref().unwrap_or(&connect.client_id);
-    let authorizer = Arc::new(
-        shared
-            .security
-            .authorizer(client_id, connect.username.as_deref()),
-    );
+    let username = match &cert_username {
+        CertUsername::NotUsed => connect.username.as_deref(),
+        CertUsername::Name(name) => Some(name.as_str()),
+        CertUsername::Missing => None,
+    };
+    let authorizer = Arc::new(security.authorizer(client_id, username));
     let checked = match check_connect(&connect, &shared) {
-        Ok(()) => authorize_connect(&connect, &shared, &authorizer).await,
+        Ok(()) => authorize_connect(&connect, &security, &cert_username, &authorizer).await,
         Err(reason) => Err(reason),
     };
     if let Err(reason) = checked {
@@ -139,15 +143,26 @@ struct Client {
 /// a will the client may not publish (as Mosquitto's `connect__on_authorised` refuses
 /// it). It runs before any session is touched; a refusal closes the connection after
 /// the CONNACK ([MQTT-3.1.4-2], [MQTT-3.2.2-7] of 5.0).
+///
+/// On a listener that takes the user name from the client certificate, the verified
+/// certificate is the credential: the CONNECT's user name and password are not looked
+/// at, and a client without a certificate (or without a Common Name) gets 0x86 / 4, as
+/// Mosquitto answers it.
 async fn authorize_connect(
     connect: &Connect,
-    shared: &Shared,
+    security: &Security,
+    cert_username: &CertUsername,
     authorizer: &ClientAuthorizer,
 ) -> Result<(), ReasonCode> {
-    shared
-        .security
-        .authenticate(connect.username.as_deref(), connect.password.as_deref())
-        .await?;
+    match cert_username {
+        CertUsername::NotUsed => {
+            security
+                .authenticate(connect.username.as_deref(), connect.password.as_deref())
+                .await?;
+        }
+        CertUsername::Name(_) => {}
+        CertUsername::Missing => return Err(ReasonCode::BadUserNameOrPassword),
+    }
     match &connect.will {
         Some(will) if !authorizer.check(Access::Write, &will.topic) => {
             Err(ReasonCode::NotAuthorized)
@@ -179,7 +194,7 @@ enum ReadError {
 }
 
 async fn read_connect(
-    rd: &mut OwnedReadHalf,
+    rd: &mut Reader,
     decoder: &mut Decoder,
     rbuf: &mut BytesMut,
 ) -> Result<Box<Connect>, ReadError> {
@@ -285,13 +300,13 @@ fn assign_client_id() -> String {
 async fn serve(
     connect: Box<Connect>,
     client: Client,
-    peer: SocketAddr,
+    peer: Peer,
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
     mut decoder: Decoder,
     rbuf: BytesMut,
-    rd: OwnedReadHalf,
-    wr: OwnedWriteHalf,
+    rd: Reader,
+    wr: Writer,
 ) {
     let assigned = client.assigned;
     let client_id: &str = assigned.as_deref().unwrap_or(&connect.client_id);
@@ -392,8 +407,8 @@ async fn serve(
 /// lost when a branch is cancelled (STYLE.md rule 10).
 #[derive(Debug)]
 struct Io {
-    rd: OwnedReadHalf,
-    wr: OwnedWriteHalf,
+    rd: Reader,
+    wr: Writer,
     decoder: Decoder,
     /// Bytes read and not yet decoded.
     rbuf: BytesMut,

@@ -12,7 +12,8 @@
 //! - `registry.rs`: sessions by client id, take-over, expiry.
 //! - `connection.rs`: the tokio shell around a session: read → decode → session →
 //!   encode → one batched write.
-//! - `listener/`: accept loops.
+//! - `listener/`: accept loops and transports (TCP, TLS, WebSockets, Unix sockets, the
+//!   PROXY protocol) that hand a byte stream to `connection.rs`.
 //! - `config/`: typed configuration and its two readers (Midge TOML, mosquitto.conf).
 //!
 //! # Example
@@ -42,6 +43,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 
 pub use config::{Config, ListenerConfig};
+pub use listener::tls::TlsError;
 pub use security::SecurityError;
 
 /// State shared by every connection: an explicit, cheap-to-clone handle (no globals).
@@ -51,8 +53,9 @@ pub(crate) struct Shared {
     pub(crate) session_config: session::SessionConfig,
     pub(crate) router: router::Router,
     pub(crate) registry: registry::Registry,
-    /// The password file and ACL in force (reloaded by [`BrokerHandle::reload_auth`]).
-    pub(crate) security: security::Security,
+    /// The password files and ACLs in force, one per distinct listener setting
+    /// (reloaded by [`BrokerHandle::reload_auth`]).
+    pub(crate) securities: Vec<Arc<security::Security>>,
     /// Limits connections (`max_connections`); `None`: unlimited.
     pub(crate) connection_permits: Option<Arc<tokio::sync::Semaphore>>,
 }
@@ -62,14 +65,31 @@ pub(crate) struct Shared {
 pub struct Broker;
 
 impl Broker {
-    /// Loads the password and ACL files, binds every listener of `config` and starts
-    /// serving on the current runtime. A file that does not load fails the start with an
-    /// `InvalidData` error naming the file and line.
+    /// Loads the password, ACL, certificate and key files, binds every listener of
+    /// `config` and starts serving on the current runtime. A file that does not load
+    /// fails the start with an `InvalidData` error naming the file (and line).
     pub async fn start(config: Config) -> std::io::Result<BrokerHandle> {
-        let security = security::Security::load(&config)
-            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        let invalid = |e: &dyn std::fmt::Display| {
+            std::io::Error::new(std::io::ErrorKind::InvalidData, e.to_string())
+        };
+        // Listeners with the same settings share one `Security` (and one reload).
+        let mut loaded: Vec<(config::SecuritySettings, Arc<security::Security>)> = Vec::new();
+        let mut listener_security = Vec::new();
+        for index in 0..config.listeners.len() {
+            let settings = config.listener_security(index);
+            let security = match loaded.iter().find(|(s, _)| *s == settings) {
+                Some((_, security)) => security.clone(),
+                None => {
+                    let security =
+                        Arc::new(security::Security::load(&settings).map_err(|e| invalid(&e))?);
+                    loaded.push((settings, security.clone()));
+                    security
+                }
+            };
+            listener_security.push(security);
+        }
         let shared = Arc::new(Shared {
-            security,
+            securities: loaded.into_iter().map(|(_, s)| s).collect(),
             session_config: config.session_config(),
             router: router::Router::new(config.upgrade_outgoing_qos),
             registry: registry::Registry::default(),
@@ -80,18 +100,48 @@ impl Broker {
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let mut addrs = Vec::new();
-        for listener_config in &shared.config.listeners {
-            let listener = listener::tcp::bind(listener_config.bind)?;
-            let addr = listener.local_addr()?;
-            addrs.push(addr);
-            tasks.spawn(listener::tcp::accept_loop(
-                listener,
+        let mut listeners = Vec::new();
+        for (listener_config, security) in shared.config.listeners.iter().zip(listener_security) {
+            let tls = match listener_config.is_tls() {
+                true => {
+                    Some(listener::tls::TlsServer::load(listener_config).map_err(|e| invalid(&e))?)
+                }
+                false => None,
+            };
+            let context = Arc::new(listener::ListenerContext {
+                config: listener_config.clone(),
+                tls,
+                security,
+                max_packet_size: shared.config.max_packet_size as usize,
+            });
+            let bound = match (listener_config.bind, &listener_config.unix_socket) {
+                (Some(addr), _) => {
+                    let bound = listener::tcp::bind(addr)?;
+                    addrs.push(bound.local_addr()?);
+                    listener::Bound::Tcp(bound)
+                }
+                #[cfg(unix)]
+                (None, Some(path)) => {
+                    listener::Bound::Unix(listener::unix::UnixListener::bind(path)?)
+                }
+                _ => {
+                    return Err(invalid(&format!(
+                        "listener {}: no address",
+                        listener_config.name()
+                    )));
+                }
+            };
+            listeners.push(context.clone());
+            tasks.spawn(listener::accept_loop(
+                bound,
+                context,
                 shared.clone(),
                 shutdown_rx.clone(),
             ));
         }
         Ok(BrokerHandle {
             shared,
+            listeners,
             addrs,
             shutdown: shutdown_tx,
             tasks,
@@ -115,13 +165,16 @@ pub struct Stats {
 pub struct BrokerHandle {
     /// For reloading the password and ACL files.
     shared: Arc<Shared>,
+    /// For reloading the TLS certificates.
+    listeners: Vec<Arc<listener::ListenerContext>>,
     addrs: Vec<SocketAddr>,
     shutdown: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
 
 impl BrokerHandle {
-    /// The bound addresses, one per listener, in configuration order.
+    /// The bound addresses, one per IP listener, in configuration order (Unix socket
+    /// listeners are at their configured paths).
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.addrs
     }
@@ -139,23 +192,45 @@ impl BrokerHandle {
         }
     }
 
-    /// Reads the password file and the ACL file again and puts them in force together,
-    /// for new connections and for every check made on connected clients from now on
-    /// (SIGHUP in `midge serve`, as Mosquitto). If either fails to load, the previous
-    /// ones stay, the error (file and line) is logged at warn level and returned.
+    /// Reads the password files and ACL files again and puts them in force (each
+    /// listener's pair together), for new connections and for every check made on
+    /// connected clients from now on (SIGHUP in `midge serve`, as Mosquitto). A pair
+    /// that fails to load keeps the previous one; the error (file and line) is logged
+    /// at warn level, and the first one is returned.
     pub fn reload_auth(&self) -> Result<(), SecurityError> {
-        let security = &self.shared.security;
-        let (passwords, acl) = security.files();
-        match security.reload() {
-            Ok(()) => {
-                tracing::info!(password_file = ?passwords, acl_file = ?acl, "security files reloaded");
-                Ok(())
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "security files not reloaded: keeping the previous ones");
-                Err(e)
+        let mut first_error = None;
+        for security in &self.shared.securities {
+            let (passwords, acl) = security.files();
+            match security.reload() {
+                Ok(()) => {
+                    tracing::info!(password_file = ?passwords, acl_file = ?acl, "security files reloaded");
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "security files not reloaded: keeping the previous ones");
+                    first_error.get_or_insert(e);
+                }
             }
         }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// Reads every TLS listener's certificate, key and CA files again and puts them in
+    /// force for new connections; connections already made keep theirs and stay up
+    /// (SIGHUP in `midge serve`). A listener whose files fail to load keeps its previous
+    /// ones; its error (naming the file) is logged at warn level, and the first one is
+    /// returned.
+    pub fn reload_tls(&self) -> Result<(), TlsError> {
+        let mut first_error = None;
+        for tls in self.listeners.iter().filter_map(|l| l.tls.as_ref()) {
+            match tls.reload() {
+                Ok(()) => tracing::info!(listener = %tls.bind(), "TLS certificates reloaded"),
+                Err(e) => {
+                    tracing::warn!(listener = %tls.bind(), error = %e, "TLS certificates not reloaded: keeping the previous ones");
+                    first_error.get_or_insert(e);
+                }
+            }
+        }
+        first_error.map_or(Ok(()), Err)
     }
 
     /// Stops accepting, closes every connection (5.0 clients get DISCONNECT 0x8B) and

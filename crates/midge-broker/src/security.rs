@@ -1,4 +1,7 @@
-//! The broker's live password file and ACL, and the per-client access decisions.
+//! The broker's live password files and ACLs, and the per-client access decisions.
+//!
+//! One [`Security`] per distinct set of listener security settings: one for all
+//! listeners, unless `per_listener_settings` gives listeners their own.
 //!
 //! [`Security`] loads `password_file` and `acl_file` (the pure parsers of `auth/`) at
 //! start, keeps them behind one swappable handle, and reloads them on request (SIGHUP in
@@ -14,7 +17,7 @@ use midge_codec::ReasonCode;
 
 use crate::auth::acl::{self, Access, Acl, AclError, ClientIdentity};
 use crate::auth::passwd::{PasswdError, PasswordFile};
-use crate::config::Config;
+use crate::config::SecuritySettings;
 use crate::session::Authorizer;
 
 /// Why a password file or an ACL file could not be loaded; the message names the file
@@ -48,12 +51,12 @@ pub(crate) struct Security {
 }
 
 impl Security {
-    /// Loads the files `config` names.
-    pub(crate) fn load(config: &Config) -> Result<Self, SecurityError> {
+    /// Loads the files `settings` names (a listener's: `Config::listener_security`).
+    pub(crate) fn load(settings: &SecuritySettings) -> Result<Self, SecurityError> {
         let security = Security {
-            password_file: config.password_file.clone(),
-            acl_file: config.acl_file.clone(),
-            allow_anonymous: config.allow_anonymous,
+            password_file: settings.password_file.clone(),
+            acl_file: settings.acl_file.clone(),
+            allow_anonymous: settings.allow_anonymous,
             current: Arc::default(),
         };
         *security.current.write().expect("security lock poisoned") = Arc::new(security.read()?);

@@ -643,3 +643,84 @@ async fn v311_persistent_session_queues_qos1() {
 async fn v5_persistent_session_queues_qos1() {
     persistent_session_queues_qos1(Version::V5).await;
 }
+
+// ---------------------------------------------------------------------------------------
+// TLS: mosquitto_pub / mosquitto_sub with --cafile, --cert, --key
+// ---------------------------------------------------------------------------------------
+
+#[path = "common/pki.rs"]
+mod pki;
+
+/// mosquitto_sub and mosquitto_pub over mutual TLS: the broker checks their certificate
+/// against its `cafile`, they check the broker's against theirs (the server certificate
+/// names 127.0.0.1); a client without a certificate cannot publish.
+#[tokio::test(flavor = "multi_thread")]
+async fn tls_mutual_with_mosquitto_clients() {
+    let dir = pki::temp_dir("interop-tls");
+    let ca = pki::Ca::new("Midge interop CA");
+    let ca_file = ca.write(&dir.join("ca.pem"));
+    let server = ca.server(&dir, "server");
+    let client = ca.client(&dir, "client", "mosquitto-client");
+    let mut config = Config::local_ephemeral();
+    let listener = &mut config.listeners[0];
+    listener.certfile = Some(server.cert);
+    listener.keyfile = Some(server.key);
+    listener.cafile = Some(ca_file.clone());
+    listener.require_certificate = true;
+    let broker = Broker::start(config).await.expect("TLS broker starts");
+    let addr = broker.local_addr();
+    let ca_arg = ca_file.to_str().unwrap();
+    let (cert, key) = (client.cert.to_str().unwrap(), client.key.to_str().unwrap());
+    let tls = ["--cafile", ca_arg, "--cert", cert, "--key", key];
+    for version in [Version::V311, Version::V5] {
+        let mut sub_args = vec!["-t", "tls/#", "-q", "1", "-C", "2"];
+        sub_args.extend_from_slice(&tls);
+        let sub = Client::subscriber(addr, version, &sub_args).await;
+        for (qos, payload) in [(1, "one"), (2, "two")] {
+            publish_one(addr, version, "tls/x", qos, payload, &tls).await;
+        }
+        assert_eq!(
+            sub.finish().await.ok(),
+            vec![msg("tls/x", 1, false, "one"), msg("tls/x", 1, false, "two")],
+            "{version:?}"
+        );
+    }
+    // Without a client certificate: refused, mosquitto_pub fails.
+    let mut refused = Client::spawn(
+        "mosquitto_pub",
+        addr,
+        Version::V311,
+        &["-t", "tls/x", "-m", "no", "--cafile", ca_arg],
+    );
+    drop(refused.child.stdin.take());
+    let finished = refused.finish().await;
+    assert!(!finished.status.success(), "{}", finished.transcript);
+    broker.shutdown().await;
+}
+
+/// mosquitto_sub and mosquitto_pub through a Unix socket listener (`--unix`): the
+/// broker has no TCP listener, and the `-p` given to the clients is a closed port.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread")]
+async fn unix_socket_with_mosquitto_clients() {
+    let dir = pki::temp_dir("interop-unix");
+    let path = dir.join("mqtt.sock");
+    let mut config = Config::local_ephemeral();
+    config.listeners = vec![midge_broker::ListenerConfig::unix(&path)];
+    let broker = Broker::start(config).await.expect("broker starts");
+    let closed: SocketAddr = "127.0.0.1:9".parse().unwrap();
+    let unix = ["--unix", path.to_str().unwrap()];
+    let mut sub_args = vec!["-t", "unix/#", "-q", "1", "-C", "2"];
+    sub_args.extend_from_slice(&unix);
+    let sub = Client::subscriber(closed, Version::V5, &sub_args).await;
+    publish_one(closed, Version::V5, "unix/a", 1, "one", &unix).await;
+    publish_one(closed, Version::V311, "unix/b", 0, "two", &unix).await;
+    assert_eq!(
+        sub.finish().await.ok(),
+        vec![
+            msg("unix/a", 1, false, "one"),
+            msg("unix/b", 0, false, "two")
+        ]
+    );
+    broker.shutdown().await;
+}

@@ -258,7 +258,7 @@ async fn survives_a_broker_restart() {
     assert!(!pending.is_finished());
 
     let mut config = Config::local_ephemeral();
-    config.listeners[0].bind = addr;
+    config.listeners[0].bind = Some(addr);
     let broker = broker_with(config).await;
     match next_connection_event(&mut events).await {
         Event::Connected(ack) => assert!(!ack.session_present),

@@ -104,9 +104,7 @@ fn loopback_listeners(ports: &[u16]) -> Vec<ListenerConfig> {
                 IpAddr::V4(Ipv4Addr::LOCALHOST),
                 IpAddr::V6(Ipv6Addr::LOCALHOST),
             ]
-            .map(|ip| ListenerConfig {
-                bind: SocketAddr::new(ip, port),
-            })
+            .map(|ip| ListenerConfig::new(SocketAddr::new(ip, port)))
         })
         .collect()
 }
@@ -152,15 +150,23 @@ async fn serve(mut config: Config, local_only: bool) -> anyhow::Result<()> {
     // `listener PORT`) are skipped on a machine without IPv6, as Mosquitto skips them.
     if std::net::TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).is_err() {
         config.listeners.retain(|listener| {
-            let ip = listener.bind.ip();
+            let Some(addr) = listener.bind else {
+                return true; // a Unix socket
+            };
+            let ip = addr.ip();
             let skip = ip.is_ipv6() && (ip.is_loopback() || ip.is_unspecified());
             if skip {
-                tracing::warn!(addr = %listener.bind, "IPv6 is not available; listener skipped");
+                tracing::warn!(%addr, "IPv6 is not available; listener skipped");
             }
             !skip
         });
         anyhow::ensure!(!config.listeners.is_empty(), "no listener is left to start");
     }
+    let unix_sockets: Vec<_> = config
+        .listeners
+        .iter()
+        .filter_map(|l| l.unix_socket.clone())
+        .collect();
     let broker = Broker::start(config)
         .await
         .context("cannot start the broker")?;
@@ -178,17 +184,22 @@ async fn serve(mut config: Config, local_only: bool) -> anyhow::Result<()> {
     for addr in broker.local_addrs() {
         tracing::info!(%addr, "listening");
     }
+    for path in unix_sockets {
+        tracing::info!(path = %path.display(), "listening on a Unix socket");
+    }
     let stop = shutdown_signal();
     tokio::pin!(stop);
-    // SIGHUP reloads the password and ACL files, as it makes Mosquitto do; a file that
-    // fails to load keeps the previous one (`reload_auth` logs the outcome).
+    // SIGHUP reloads the password and ACL files and the TLS certificates, as it makes
+    // Mosquitto do; a file that fails to load keeps the previous one (`reload_auth` and
+    // `reload_tls` log the outcome). Connections stay up.
     #[cfg(unix)]
     loop {
         tokio::select! {
             _ = &mut stop => break,
             _ = hangup.recv() => {
-                tracing::info!("SIGHUP: reloading the password and ACL files");
+                tracing::info!("SIGHUP: reloading the password, ACL and certificate files");
                 let _ = broker.reload_auth();
+                let _ = broker.reload_tls();
             }
         }
     }

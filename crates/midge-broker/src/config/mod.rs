@@ -36,14 +36,244 @@ pub const MAX_PAYLOAD_SIZE: u32 = 268_435_455;
 /// longer fit (Mosquitto's bound).
 pub const MIN_PACKET_SIZE: u32 = 20;
 
-/// One listening socket.
+/// One listening socket: where, which protocol (MQTT, or MQTT over WebSockets), with or
+/// without TLS. The TLS keys are Mosquitto's, with their meaning: a listener with a
+/// `certfile` is a TLS listener.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ListenerConfig {
     /// Address and port to bind, e.g. `127.0.0.1:1883` or `[::]:1883`; port 0 picks a
     /// free port. An IPv6 socket is IPv6-only, so `0.0.0.0:1883` and `[::]:1883` are two
-    /// listeners that together cover every interface (as Mosquitto binds them).
-    pub bind: SocketAddr,
+    /// listeners that together cover every interface (as Mosquitto binds them). Give
+    /// either this or `unix_socket`.
+    #[serde(default)]
+    pub bind: Option<SocketAddr>,
+    /// Path of a Unix domain socket to listen on instead of `bind` (mosquitto.conf:
+    /// `listener 0 PATH`). A socket file left there is replaced; another file is an
+    /// error. Default: none.
+    #[serde(default)]
+    pub unix_socket: Option<PathBuf>,
+    /// Expect a PROXY protocol header (version 1 or 2, as HAProxy and most load
+    /// balancers send) at the start of every connection, and take the client's address
+    /// from it; a connection without one is closed. Default: false.
+    #[serde(default)]
+    pub proxy_protocol: bool,
+    /// `mqtt` (default) or `websockets` (MQTT over WebSockets; `wss` with a `certfile`).
+    #[serde(default)]
+    pub protocol: ListenerProtocol,
+    /// For `websockets`: the only HTTP path upgraded, e.g. `/mqtt`; other paths get 404.
+    /// Default: none (every path, as Mosquitto).
+    #[serde(default)]
+    pub websockets_path: Option<String>,
+    /// PEM file with the server certificate chain, leaf first. Makes this a TLS
+    /// listener. Reloaded on SIGHUP. Default: none (plain TCP).
+    #[serde(default)]
+    pub certfile: Option<PathBuf>,
+    /// PEM file with the server's private key (PKCS#8, PKCS#1 or SEC1). Needed with
+    /// `certfile`. Reloaded on SIGHUP.
+    #[serde(default)]
+    pub keyfile: Option<PathBuf>,
+    /// PEM file of CA certificates that client certificates are checked against.
+    #[serde(default)]
+    pub cafile: Option<PathBuf>,
+    /// Directory of PEM CA certificate files (every file in it is read), as `cafile`.
+    #[serde(default)]
+    pub capath: Option<PathBuf>,
+    /// Refuse clients without a certificate signed by `cafile` / `capath` (mutual TLS).
+    /// Without it a client may still present one, which is then checked. Default: false.
+    #[serde(default)]
+    pub require_certificate: bool,
+    /// The client certificate's Common Name is the client's user name; the CONNECT's
+    /// user name and password are ignored and no password is checked. A client without
+    /// a certificate is refused (0x86 / 4). Default: false.
+    #[serde(default)]
+    pub use_identity_as_username: bool,
+    /// As `use_identity_as_username`, with the whole subject in RFC 2253 form
+    /// (`CN=client,O=Example,C=DE`) as the user name. Default: false.
+    #[serde(default)]
+    pub use_subject_as_username: bool,
+    /// Lowest TLS version accepted: `tlsv1.2` (default: 1.2 and 1.3) or `tlsv1.3`.
+    #[serde(default)]
+    pub tls_version: Option<TlsVersion>,
+    /// This listener's `allow_anonymous`, with `per_listener_settings`; unset: the
+    /// global one.
+    #[serde(default)]
+    pub allow_anonymous: Option<bool>,
+    /// This listener's `password_file`, with `per_listener_settings`; unset: the global
+    /// one.
+    #[serde(default)]
+    pub password_file: Option<PathBuf>,
+    /// This listener's `acl_file`, with `per_listener_settings`; unset: the global one.
+    #[serde(default)]
+    pub acl_file: Option<PathBuf>,
+}
+
+/// The security settings in force on one listener: [`Config::listener_security`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecuritySettings {
+    /// Whether clients without a user name may connect.
+    pub allow_anonymous: bool,
+    /// The password file, if any.
+    pub password_file: Option<PathBuf>,
+    /// The ACL file, if any.
+    pub acl_file: Option<PathBuf>,
+}
+
+impl ListenerConfig {
+    /// A plain MQTT listener on `bind`.
+    pub fn new(bind: SocketAddr) -> Self {
+        ListenerConfig {
+            bind: Some(bind),
+            unix_socket: None,
+            proxy_protocol: false,
+            protocol: ListenerProtocol::Mqtt,
+            websockets_path: None,
+            certfile: None,
+            keyfile: None,
+            cafile: None,
+            capath: None,
+            require_certificate: false,
+            use_identity_as_username: false,
+            use_subject_as_username: false,
+            tls_version: None,
+            allow_anonymous: None,
+            password_file: None,
+            acl_file: None,
+        }
+    }
+
+    /// A plain MQTT listener on the Unix socket at `path`.
+    pub fn unix(path: impl Into<PathBuf>) -> Self {
+        ListenerConfig {
+            bind: None,
+            unix_socket: Some(path.into()),
+            ..ListenerConfig::new(SocketAddr::from(([0, 0, 0, 0], 0)))
+        }
+    }
+
+    /// `127.0.0.1:1883`, or `unix:/run/midge.sock`: for log lines and errors.
+    pub fn name(&self) -> String {
+        match (&self.bind, &self.unix_socket) {
+            (Some(addr), _) => addr.to_string(),
+            (None, Some(path)) => format!("unix:{}", path.display()),
+            (None, None) => "(no address)".to_string(),
+        }
+    }
+
+    /// Whether this is a TLS listener (it has a `certfile`).
+    pub fn is_tls(&self) -> bool {
+        self.certfile.is_some()
+    }
+
+    /// The TLS settings' own checks: what goes with what.
+    fn validate_tls(&self, index: usize) -> Result<(), InvalidValue> {
+        let invalid = |key: &'static str, problem: &str| InvalidValue {
+            key,
+            listener: Some(index),
+            problem: problem.to_string(),
+        };
+        if self.certfile.is_some() != self.keyfile.is_some() {
+            let (key, missing) = if self.certfile.is_some() {
+                ("listener.certfile", "keyfile")
+            } else {
+                ("listener.keyfile", "certfile")
+            };
+            return Err(InvalidValue {
+                key,
+                listener: Some(index),
+                problem: format!(
+                    "a TLS listener needs both certfile and keyfile: {missing} is missing"
+                ),
+            });
+        }
+        if self.websockets_path.is_some() && self.protocol != ListenerProtocol::Websockets {
+            return Err(invalid(
+                "listener.websockets_path",
+                "is for a listener with protocol = \"websockets\"",
+            ));
+        }
+        if self
+            .websockets_path
+            .as_deref()
+            .is_some_and(|p| !p.starts_with('/'))
+        {
+            return Err(invalid("listener.websockets_path", "must start with `/`"));
+        }
+        if !self.is_tls() {
+            let tls_only = [
+                ("listener.cafile", self.cafile.is_some()),
+                ("listener.capath", self.capath.is_some()),
+                ("listener.require_certificate", self.require_certificate),
+                (
+                    "listener.use_identity_as_username",
+                    self.use_identity_as_username,
+                ),
+                (
+                    "listener.use_subject_as_username",
+                    self.use_subject_as_username,
+                ),
+                ("listener.tls_version", self.tls_version.is_some()),
+            ];
+            if let Some((key, _)) = tls_only.into_iter().find(|(_, set)| *set) {
+                return Err(invalid(
+                    key,
+                    "is a TLS setting: give certfile and keyfile too",
+                ));
+            }
+            return Ok(());
+        }
+        if self.require_certificate && self.cafile.is_none() && self.capath.is_none() {
+            return Err(invalid(
+                "listener.require_certificate",
+                "needs cafile or capath to check client certificates against",
+            ));
+        }
+        if (self.use_identity_as_username || self.use_subject_as_username)
+            && self.cafile.is_none()
+            && self.capath.is_none()
+        {
+            let key = if self.use_identity_as_username {
+                "listener.use_identity_as_username"
+            } else {
+                "listener.use_subject_as_username"
+            };
+            return Err(invalid(
+                key,
+                "needs cafile or capath: client certificates are requested and checked \
+                 against them",
+            ));
+        }
+        if self.use_identity_as_username && self.use_subject_as_username {
+            return Err(invalid(
+                "listener.use_subject_as_username",
+                "use_identity_as_username is set too: choose one",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What a listener speaks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ListenerProtocol {
+    /// MQTT over TCP (or TLS).
+    #[default]
+    Mqtt,
+    /// MQTT over WebSockets (or secure WebSockets): binary frames, subprotocol `mqtt`
+    /// or `mqttv3.1`.
+    Websockets,
+}
+
+/// The lowest TLS version a listener accepts (Mosquitto's `tls_version`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum TlsVersion {
+    /// TLS 1.2 and 1.3.
+    #[serde(rename = "tlsv1.2")]
+    Tls12,
+    /// TLS 1.3 only.
+    #[serde(rename = "tlsv1.3")]
+    Tls13,
 }
 
 /// The broker's configuration. `Config::default()` is what `midge serve` runs with when
@@ -65,10 +295,10 @@ pub struct Config {
     /// checked on every publish, subscribe and delivery. Without it every topic is allowed
     /// (except writing `$SYS/…`). Reloaded on SIGHUP. Default: none.
     pub acl_file: Option<PathBuf>,
-    /// Mosquitto's `per_listener_settings`, kept from a mosquitto.conf. Midge has one set
-    /// of security settings for all listeners today, so it changes nothing yet: the
-    /// mosquitto.conf reader merges per-listener `allow_anonymous` values (refusing
-    /// anonymous clients everywhere if they differ). Default: false.
+    /// Mosquitto's `per_listener_settings`: when true, each listener may set its own
+    /// `allow_anonymous`, `password_file` and `acl_file` (those it leaves out are the
+    /// global ones), and a client is checked against its listener's. When false, the
+    /// listeners may not set them. Default: false.
     pub per_listener_settings: bool,
     /// Most simultaneous connections, all listeners together; 0: no limit. Default: 0.
     pub max_connections: usize,
@@ -167,12 +397,8 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listeners: vec![
-                ListenerConfig {
-                    bind: "127.0.0.1:1883".parse().expect("valid address"),
-                },
-                ListenerConfig {
-                    bind: "[::1]:1883".parse().expect("valid address"),
-                },
+                ListenerConfig::new("127.0.0.1:1883".parse().expect("valid address")),
+                ListenerConfig::new("[::1]:1883".parse().expect("valid address")),
             ],
             allow_anonymous: true,
             password_file: None,
@@ -200,9 +426,9 @@ impl Config {
     /// A configuration with one listener on `127.0.0.1:0` (a free port): for tests.
     pub fn local_ephemeral() -> Self {
         Config {
-            listeners: vec![ListenerConfig {
-                bind: "127.0.0.1:0".parse().expect("valid address"),
-            }],
+            listeners: vec![ListenerConfig::new(
+                "127.0.0.1:0".parse().expect("valid address"),
+            )],
             ..Config::default()
         }
     }
@@ -217,20 +443,9 @@ impl Config {
             ));
         }
         for (index, listener) in self.listeners.iter().enumerate() {
-            if let Some(other) = self.listeners[..index]
-                .iter()
-                .find(|other| overlaps(other.bind, listener.bind))
-            {
-                return Err(InvalidValue {
-                    key: "listener.bind",
-                    listener: Some(index),
-                    problem: if other.bind == listener.bind {
-                        format!("{} is already a listener", listener.bind)
-                    } else {
-                        format!("{} overlaps the listener on {}", listener.bind, other.bind)
-                    },
-                });
-            }
+            listener.validate_tls(index)?;
+            self.validate_listener_security(index)?;
+            self.validate_address(index)?;
         }
         let max = midge_codec::MAX_PACKET_SIZE as u32;
         if !(MIN_PACKET_SIZE..=max).contains(&self.max_packet_size) {
@@ -287,6 +502,102 @@ impl Config {
             return Err(InvalidValue::new("log.file", "the file name is empty"));
         }
         Ok(())
+    }
+
+    /// Exactly one of `bind` and `unix_socket`, and no two listeners on the same one.
+    fn validate_address(&self, index: usize) -> Result<(), InvalidValue> {
+        let listener = &self.listeners[index];
+        let invalid = |key: &'static str, problem: String| InvalidValue {
+            key,
+            listener: Some(index),
+            problem,
+        };
+        match (listener.bind, &listener.unix_socket) {
+            (Some(_), Some(_)) => Err(invalid(
+                "listener.unix_socket",
+                "give either bind or unix_socket, not both".into(),
+            )),
+            (None, None) => Err(invalid(
+                "listener.bind",
+                "missing: give an address and port, or a unix_socket".into(),
+            )),
+            (None, Some(path)) => {
+                if path.as_os_str().is_empty() {
+                    return Err(invalid("listener.unix_socket", "the path is empty".into()));
+                }
+                match self.listeners[..index]
+                    .iter()
+                    .any(|other| other.unix_socket.as_ref() == Some(path))
+                {
+                    true => Err(invalid(
+                        "listener.unix_socket",
+                        format!("{} is already a listener", path.display()),
+                    )),
+                    false => Ok(()),
+                }
+            }
+            (Some(bind), None) => {
+                let other = self.listeners[..index]
+                    .iter()
+                    .filter_map(|other| other.bind)
+                    .find(|other| overlaps(*other, bind));
+                match other {
+                    Some(other) if other == bind => Err(invalid(
+                        "listener.bind",
+                        format!("{bind} is already a listener"),
+                    )),
+                    Some(other) => Err(invalid(
+                        "listener.bind",
+                        format!("{bind} overlaps the listener on {other}"),
+                    )),
+                    None => Ok(()),
+                }
+            }
+        }
+    }
+
+    /// The security settings of listener `index`: its own where `per_listener_settings`
+    /// is true and it sets them, else the global ones.
+    pub fn listener_security(&self, index: usize) -> SecuritySettings {
+        let global = SecuritySettings {
+            allow_anonymous: self.allow_anonymous,
+            password_file: self.password_file.clone(),
+            acl_file: self.acl_file.clone(),
+        };
+        let Some(listener) = self
+            .listeners
+            .get(index)
+            .filter(|_| self.per_listener_settings)
+        else {
+            return global;
+        };
+        SecuritySettings {
+            allow_anonymous: listener.allow_anonymous.unwrap_or(global.allow_anonymous),
+            password_file: listener.password_file.clone().or(global.password_file),
+            acl_file: listener.acl_file.clone().or(global.acl_file),
+        }
+    }
+
+    fn validate_listener_security(&self, index: usize) -> Result<(), InvalidValue> {
+        let listener = &self.listeners[index];
+        let set = [
+            (
+                "listener.allow_anonymous",
+                listener.allow_anonymous.is_some(),
+            ),
+            ("listener.password_file", listener.password_file.is_some()),
+            ("listener.acl_file", listener.acl_file.is_some()),
+        ];
+        match set.into_iter().find(|(_, set)| *set) {
+            Some((key, _)) if !self.per_listener_settings => Err(InvalidValue {
+                key,
+                listener: Some(index),
+                problem: "is a per-listener setting: set per_listener_settings = true \
+                          (or set it globally)"
+                    .to_string(),
+            }),
+            _ => Ok(()),
+        }
     }
 
     pub(crate) fn session_config(&self) -> SessionConfig {

@@ -11,9 +11,7 @@ const EXAMPLE: &str = include_str!("../../../../midge.example.toml");
 fn listeners(binds: &[&str]) -> Vec<ListenerConfig> {
     binds
         .iter()
-        .map(|b| ListenerConfig {
-            bind: b.parse().unwrap(),
-        })
+        .map(|b| ListenerConfig::new(b.parse().unwrap()))
         .collect()
 }
 
@@ -57,8 +55,8 @@ fn example_file_commented_values_parse() {
             "persistent_client_expiration = ",
         )
         .replace("# file = ", "file = ")
-        .replace("# password_file = ", "password_file = ")
-        .replace("# acl_file = ", "acl_file = ");
+        .replacen("# password_file = ", "password_file = ", 1)
+        .replacen("# acl_file = ", "acl_file = ", 1);
     let config = parse(&uncommented, Path::new("example")).unwrap().config;
     assert_eq!(config.persistent_client_expiration, Some(14 * 86_400));
     assert_eq!(
@@ -72,6 +70,49 @@ fn example_file_commented_values_parse() {
     assert_eq!(
         config.log.file.as_deref(),
         Some(Path::new("/var/log/midge.log"))
+    );
+}
+
+#[test]
+fn example_file_listener_keys_parse() {
+    // The listener keys shown commented out after the last [[listener]] are valid there.
+    let mut in_listener_keys = false;
+    let uncommented: Vec<String> = EXAMPLE
+        .lines()
+        .map(|line| {
+            in_listener_keys |= line.starts_with("# Every listener also takes");
+            in_listener_keys &= !line.starts_with('[');
+            let assignment = line.strip_prefix("# ").filter(|rest| {
+                rest.split_once(" = ")
+                    .is_some_and(|(k, _)| !k.contains(' '))
+            });
+            match assignment {
+                Some(rest) if in_listener_keys => rest.to_string(),
+                _ => line.to_string(),
+            }
+        })
+        .collect();
+    // websockets_path goes with a WebSocket listener.
+    let text = uncommented
+        .join("\n")
+        .replace("\nprotocol = \"mqtt\"", "\nprotocol = \"websockets\"")
+        .replace(
+            "per_listener_settings = false",
+            "per_listener_settings = true",
+        );
+    let config = parse(&text, Path::new("example")).unwrap().config;
+    let listener = &config.listeners[1];
+    assert!(listener.is_tls());
+    assert_eq!(
+        listener.capath.as_deref(),
+        Some(Path::new("/etc/midge/ca.d"))
+    );
+    assert_eq!(listener.tls_version, Some(super::TlsVersion::Tls12));
+    assert_eq!(listener.websockets_path.as_deref(), Some("/mqtt"));
+    assert_eq!(listener.allow_anonymous, Some(false));
+    assert_eq!(
+        config.listener_security(1).acl_file.as_deref(),
+        Some(Path::new("/etc/midge/acl-tls"))
     );
 }
 
@@ -142,6 +183,61 @@ fn validation_refuses_out_of_range_values() {
     refused(|c| c.connect_timeout = 0, "connect_timeout");
     refused(|c| c.listeners.clear(), "listener");
     refused(|c| c.log.file = Some("".into()), "log.file");
+    refused(|c| c.listeners[0].bind = None, "listener.bind");
+    refused(
+        |c| c.listeners[0].unix_socket = Some("/run/m.sock".into()),
+        "listener.unix_socket",
+    );
+    refused(
+        |c| c.listeners[0] = ListenerConfig::unix(""),
+        "listener.unix_socket",
+    );
+    refused(
+        |c| c.listeners[0].websockets_path = Some("/mqtt".into()),
+        "listener.websockets_path",
+    );
+    refused(
+        |c| c.listeners[0].certfile = Some("c".into()),
+        "listener.certfile",
+    );
+    refused(
+        |c| c.listeners[0].keyfile = Some("k".into()),
+        "listener.keyfile",
+    );
+    refused(
+        |c| c.listeners[0].require_certificate = true,
+        "listener.require_certificate",
+    );
+    refused(
+        |c| c.listeners[0].use_identity_as_username = true,
+        "listener.use_identity_as_username",
+    );
+    refused(
+        |c| {
+            c.listeners[0].certfile = Some("c".into());
+            c.listeners[0].keyfile = Some("k".into());
+            c.listeners[0].require_certificate = true;
+        },
+        "listener.require_certificate",
+    );
+    refused(
+        |c| {
+            c.listeners[0].certfile = Some("c".into());
+            c.listeners[0].keyfile = Some("k".into());
+            c.listeners[0].cafile = Some("ca".into());
+            c.listeners[0].use_identity_as_username = true;
+            c.listeners[0].use_subject_as_username = true;
+        },
+        "listener.use_subject_as_username",
+    );
+    refused(
+        |c| {
+            c.listeners[0].certfile = Some("c".into());
+            c.listeners[0].keyfile = Some("k".into());
+            c.listeners[0].use_identity_as_username = true;
+        },
+        "listener.use_identity_as_username",
+    );
 }
 
 #[test]

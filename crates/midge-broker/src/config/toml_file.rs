@@ -10,16 +10,21 @@ use serde::de::IgnoredAny;
 use super::{Config, ConfigError, ConfigFormat, InvalidValue, LoadedConfig, Location};
 
 pub(super) fn parse(text: &str, path: &Path) -> Result<LoadedConfig, ConfigError> {
-    let config: Config = toml::from_str(text).map_err(|e| syntax_error(text, path, &e))?;
-    /// Whether `listener` is given (else the defaults stand, and `-p` may replace them).
+    let mut config: Config = toml::from_str(text).map_err(|e| syntax_error(text, path, &e))?;
+    /// Whether `listener` is given (else the defaults stand, and `-p` may replace them),
+    /// and `allow_anonymous`.
     #[derive(Deserialize)]
-    struct Listeners {
+    struct Given {
         listener: Option<IgnoredAny>,
+        allow_anonymous: Option<IgnoredAny>,
     }
-    let listeners_defined = toml::from_str::<Listeners>(text)
-        .map_err(|e| syntax_error(text, path, &e))?
-        .listener
-        .is_some();
+    let given = toml::from_str::<Given>(text).map_err(|e| syntax_error(text, path, &e))?;
+    let listeners_defined = given.listener.is_some();
+    if listeners_defined && given.allow_anonymous.is_none() {
+        // As Mosquitto 2: once listeners are defined, anonymous clients are refused
+        // unless allowed.
+        config.allow_anonymous = false;
+    }
     config
         .validate()
         .map_err(|invalid| locate(text, path, invalid))?;
@@ -182,6 +187,88 @@ mod tests {
     }
 
     #[test]
+    fn defined_listeners_refuse_anonymous_clients_unless_allowed() {
+        let listener = "[[listener]]\nbind = \"127.0.0.1:1884\"\n";
+        let c = parse(listener, Path::new("midge.toml")).unwrap().config;
+        assert!(!c.allow_anonymous);
+        let text = format!("allow_anonymous = true\n{listener}");
+        assert!(
+            parse(&text, Path::new("midge.toml"))
+                .unwrap()
+                .config
+                .allow_anonymous
+        );
+        // No listener: the local-only defaults, anonymous clients allowed.
+        let c = parse("max_connections = 3\n", Path::new("midge.toml"))
+            .unwrap()
+            .config;
+        assert!(c.allow_anonymous);
+    }
+
+    #[test]
+    fn per_listener_security_settings() {
+        let text = r#"
+per_listener_settings = true
+password_file = "/etc/midge/passwd"
+
+[[listener]]
+bind = "127.0.0.1:1884"
+allow_anonymous = true
+acl_file = "/etc/midge/acl-1884"
+
+[[listener]]
+bind = "127.0.0.1:1885"
+password_file = "/etc/midge/passwd-1885"
+"#;
+        let c = parse(text, Path::new("midge.toml")).unwrap().config;
+        let first = c.listener_security(0);
+        assert!(first.allow_anonymous);
+        assert_eq!(
+            first.password_file.as_deref(),
+            Some(Path::new("/etc/midge/passwd"))
+        );
+        assert_eq!(
+            first.acl_file.as_deref(),
+            Some(Path::new("/etc/midge/acl-1884"))
+        );
+        let second = c.listener_security(1);
+        assert!(!second.allow_anonymous);
+        assert_eq!(
+            second.password_file.as_deref(),
+            Some(Path::new("/etc/midge/passwd-1885"))
+        );
+        assert_eq!(second.acl_file, None);
+        // Without per_listener_settings a listener may not set them.
+        let e = error("[[listener]]\nbind = \"127.0.0.1:1884\"\nallow_anonymous = true\n");
+        assert_eq!(
+            e.to_string(),
+            "midge.toml:3: listener[0].allow_anonymous: is a per-listener setting: set \
+             per_listener_settings = true (or set it globally)"
+        );
+    }
+
+    #[test]
+    fn unix_socket_and_proxy_protocol_listeners() {
+        let text = r#"
+[[listener]]
+unix_socket = "/run/midge/mqtt.sock"
+
+[[listener]]
+bind = "127.0.0.1:1883"
+proxy_protocol = true
+"#;
+        let c = parse(text, Path::new("midge.toml")).unwrap().config;
+        assert_eq!(c.listeners[0].bind, None);
+        assert_eq!(c.listeners[0].name(), "unix:/run/midge/mqtt.sock");
+        assert!(c.listeners[1].proxy_protocol && !c.listeners[0].proxy_protocol);
+        let e = error("[[listener]]\nproxy_protocol = true\n");
+        assert_eq!(
+            e.to_string(),
+            "midge.toml:1: listener[0].bind: missing: give an address and port, or a unix_socket"
+        );
+    }
+
+    #[test]
     fn every_key_is_read() {
         let text = r#"
 allow_anonymous = false
@@ -215,7 +302,7 @@ file = "/tmp/midge.log"
         let loaded = parse(text, Path::new("midge.toml")).unwrap();
         assert!(loaded.listeners_defined);
         let c = loaded.config;
-        let binds: Vec<String> = c.listeners.iter().map(|l| l.bind.to_string()).collect();
+        let binds: Vec<String> = c.listeners.iter().map(|l| l.name()).collect();
         assert_eq!(binds, ["0.0.0.0:1884", "[::]:1884"]);
         assert!(!c.allow_anonymous);
         assert!(c.per_listener_settings);

@@ -1,4 +1,376 @@
-//! Accept loops. Each listener hands every accepted byte stream to
+//! Listeners: accept loops that turn each accepted socket into a byte stream for
 //! [`crate::connection::run`].
+//!
+//! A listener is a stack, built per connection in its own task (so that a slow
+//! handshake never holds up the accept loop), bounded by the connect timeout:
+//! socket (`tcp.rs`, `unix.rs`) → optional PROXY protocol header (`proxy.rs`) →
+//! optional TLS (`tls.rs`) → optional WebSocket (`ws.rs`) → MQTT. What comes out is an
+//! [`Accepted`]: the two halves of the stream, who the peer is, and the listener's
+//! security settings.
 
+pub(crate) mod proxy;
 pub(crate) mod tcp;
+pub(crate) mod tls;
+#[cfg(unix)]
+pub(crate) mod unix;
+pub(crate) mod ws;
+
+use std::fmt;
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::Shared;
+use crate::config::{ListenerConfig, ListenerProtocol};
+use crate::connection;
+use crate::security::Security;
+
+/// Who is at the other end of a connection, for log lines: an IP address and port (the
+/// client's own when a PROXY protocol header said so), or a Unix socket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum Peer {
+    Ip(SocketAddr),
+    /// A Unix socket client: the listener's path.
+    Unix(Arc<Path>),
+}
+
+impl fmt::Display for Peer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Peer::Ip(addr) => addr.fmt(f),
+            Peer::Unix(path) => write!(f, "unix:{}", path.display()),
+        }
+    }
+}
+
+/// The read half of a connection's byte stream, whatever the transport.
+pub(crate) struct Reader(Pin<Box<dyn AsyncRead + Send>>);
+
+/// The write half of a connection's byte stream, whatever the transport.
+pub(crate) struct Writer(Pin<Box<dyn AsyncWrite + Send>>);
+
+impl Reader {
+    pub(crate) fn new(inner: impl AsyncRead + Send + 'static) -> Self {
+        Reader(Box::pin(inner))
+    }
+}
+
+impl Writer {
+    pub(crate) fn new(inner: impl AsyncWrite + Send + 'static) -> Self {
+        Writer(Box::pin(inner))
+    }
+}
+
+impl fmt::Debug for Reader {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Reader")
+    }
+}
+
+impl fmt::Debug for Writer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Writer")
+    }
+}
+
+impl AsyncRead for Reader {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        self.0.as_mut().poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Writer {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.0.as_mut().poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.0.as_mut().poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.0.as_mut().poll_shutdown(cx)
+    }
+}
+
+/// Splits a buffering stream (TLS, WebSocket) into halves whose writes are not done
+/// until flushed: see [`WriteThrough`].
+pub(crate) fn split_buffered(stream: impl StreamBox + 'static) -> (Reader, Writer) {
+    let (rd, wr) = tokio::io::split(stream);
+    (Reader::new(rd), Writer::new(WriteThrough::new(wr)))
+}
+
+/// A writer whose `poll_write` completes only once the bytes are flushed to the socket.
+///
+/// The connection writes with `write`/`write_all` and never calls `flush`: right for a
+/// TCP socket, but TLS and WebSocket streams buffer what they are given (rustls keeps
+/// records it could not send yet; a WebSocket sink keeps its frame). A write that took
+/// the bytes but could not flush them all returns `Pending`, remembers how many it
+/// took, and reports them when called again once the flush is done. The caller must
+/// call again with the same bytes, as `write_all` and the connection's flush loop do; a
+/// caller that gives up instead loses nothing (the bytes are in the inner buffer) but
+/// must not send them again.
+#[derive(Debug)]
+pub(crate) struct WriteThrough<W> {
+    inner: W,
+    /// Bytes taken by the inner writer and not reported yet, waiting for its flush.
+    taken: Option<usize>,
+}
+
+impl<W> WriteThrough<W> {
+    pub(crate) fn new(inner: W) -> Self {
+        WriteThrough { inner, taken: None }
+    }
+}
+
+impl<W: AsyncWrite + Unpin> AsyncWrite for WriteThrough<W> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        if let Some(n) = this.taken {
+            ready!(Pin::new(&mut this.inner).poll_flush(cx))?;
+            this.taken = None;
+            return Poll::Ready(Ok(n.min(buf.len())));
+        }
+        let n = ready!(Pin::new(&mut this.inner).poll_write(cx, buf))?;
+        if n == 0 {
+            return Poll::Ready(Ok(0));
+        }
+        match Pin::new(&mut this.inner).poll_flush(cx) {
+            Poll::Ready(result) => Poll::Ready(result.map(|()| n)),
+            Poll::Pending => {
+                this.taken = Some(n);
+                Poll::Pending
+            }
+        }
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(Pin::new(&mut self.inner).poll_flush(cx))?;
+        self.taken = None;
+        Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.taken = None;
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+/// What the user name of a client comes from on a TLS listener with
+/// `use_identity_as_username` or `use_subject_as_username`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) enum CertUsername {
+    /// The listener takes the user name from the CONNECT.
+    NotUsed,
+    /// The listener takes it from the certificate, and the client sent none (or one
+    /// without a Common Name): refused.
+    Missing,
+    /// The name from the client's certificate.
+    Name(String),
+}
+
+/// A connection ready for MQTT.
+#[derive(Debug)]
+pub(crate) struct Accepted {
+    pub(crate) reader: Reader,
+    pub(crate) writer: Writer,
+    pub(crate) peer: Peer,
+    /// The listener's password file, ACL and `allow_anonymous`.
+    pub(crate) security: Arc<Security>,
+    pub(crate) cert_username: CertUsername,
+}
+
+/// One listener's settings in force: what every connection it accepts needs.
+#[derive(Debug)]
+pub(crate) struct ListenerContext {
+    pub(crate) config: ListenerConfig,
+    /// The TLS server configuration (reloadable), for a TLS listener.
+    pub(crate) tls: Option<tls::TlsServer>,
+    pub(crate) security: Arc<Security>,
+    /// The broker's `max_packet_size`: also the largest WebSocket frame taken.
+    pub(crate) max_packet_size: usize,
+}
+
+/// An accepted socket, before PROXY, TLS and WebSocket.
+#[derive(Debug)]
+pub(crate) enum Socket {
+    Tcp(tokio::net::TcpStream),
+    #[cfg(unix)]
+    Unix(tokio::net::UnixStream),
+}
+
+/// A bound listening socket.
+#[derive(Debug)]
+pub(crate) enum Bound {
+    Tcp(tokio::net::TcpListener),
+    #[cfg(unix)]
+    Unix(unix::UnixListener),
+}
+
+impl Bound {
+    async fn accept(&self) -> io::Result<(Socket, Peer)> {
+        match self {
+            Bound::Tcp(listener) => {
+                let (stream, addr) = listener.accept().await?;
+                let _ = stream.set_nodelay(true);
+                Ok((Socket::Tcp(stream), Peer::Ip(addr)))
+            }
+            #[cfg(unix)]
+            Bound::Unix(listener) => {
+                let stream = listener.accept().await?;
+                Ok((Socket::Unix(stream), Peer::Unix(listener.path())))
+            }
+        }
+    }
+}
+
+/// Accepts connections until shutdown, then waits for the connections to finish.
+pub(crate) async fn accept_loop(
+    bound: Bound,
+    context: Arc<ListenerContext>,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = bound.accept() => match accepted {
+                Ok((socket, peer)) => {
+                    let permit = match &shared.connection_permits {
+                        Some(permits) => match permits.clone().try_acquire_owned() {
+                            Ok(permit) => Some(permit),
+                            Err(_) => {
+                                tracing::info!(%peer, "connection refused: max_connections reached");
+                                continue;
+                            }
+                        },
+                        None => None,
+                    };
+                    let (context, shared, shutdown) = (context.clone(), shared.clone(), shutdown.clone());
+                    connections.spawn(async move {
+                        serve(socket, peer, context, shared, shutdown).await;
+                        // The permit is released when the connection ends (rule 7).
+                        drop(permit);
+                    });
+                }
+                Err(error) => {
+                    // EMFILE and friends: back off briefly instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    while connections.join_next().await.is_some() {}
+}
+
+/// Runs the handshakes (within the connect timeout, and giving way to a shutdown), then
+/// the MQTT connection.
+async fn serve(
+    socket: Socket,
+    peer: Peer,
+    context: Arc<ListenerContext>,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let accepted = tokio::select! {
+        accepted = tokio::time::timeout(shared.config.connect_timeout(), establish(socket, peer.clone(), &context)) => accepted,
+        _ = shutdown.changed() => return,
+    };
+    match accepted {
+        Ok(Ok(accepted)) => connection::run(accepted, shared, shutdown).await,
+        Ok(Err(error)) => tracing::info!(%peer, %error, "closed: handshake failed"),
+        Err(_) => tracing::info!(%peer, "closed: no handshake within the connect timeout"),
+    }
+}
+
+/// PROXY header, TLS and WebSocket handshakes, as the listener has them.
+async fn establish(
+    socket: Socket,
+    mut peer: Peer,
+    context: &ListenerContext,
+) -> io::Result<Accepted> {
+    let config = &context.config;
+    let plain = context.tls.is_none()
+        && config.protocol == ListenerProtocol::Mqtt
+        && !config.proxy_protocol;
+    let accepted = |reader, writer, peer| Accepted {
+        reader,
+        writer,
+        peer,
+        security: context.security.clone(),
+        cert_username: CertUsername::NotUsed,
+    };
+    let stream: Box<dyn StreamBox> = match socket {
+        // The fast paths: no lock between the halves.
+        Socket::Tcp(stream) if plain => {
+            let (rd, wr) = stream.into_split();
+            return Ok(accepted(Reader::new(rd), Writer::new(wr), peer));
+        }
+        #[cfg(unix)]
+        Socket::Unix(stream) if plain => {
+            let (rd, wr) = stream.into_split();
+            return Ok(accepted(Reader::new(rd), Writer::new(wr), peer));
+        }
+        Socket::Tcp(stream) => Box::new(stream),
+        #[cfg(unix)]
+        Socket::Unix(stream) => Box::new(stream),
+    };
+    let mut stream = stream;
+    if config.proxy_protocol {
+        if let Some(addr) = proxy::read_header(&mut stream).await? {
+            peer = Peer::Ip(addr);
+        }
+    }
+    let mut cert_username = CertUsername::NotUsed;
+    let stream: Box<dyn StreamBox> = match &context.tls {
+        Some(tls) => {
+            let (stream, username) = tls.accept(stream, config).await?;
+            cert_username = username;
+            Box::new(stream)
+        }
+        None => stream,
+    };
+    let (reader, writer) = match config.protocol {
+        ListenerProtocol::Mqtt if context.tls.is_some() => split_buffered(stream),
+        ListenerProtocol::Mqtt => {
+            let (rd, wr) = tokio::io::split(stream);
+            (Reader::new(rd), Writer::new(wr))
+        }
+        ListenerProtocol::Websockets => {
+            split_buffered(ws::accept(stream, config, context.max_packet_size).await?)
+        }
+    };
+    Ok(Accepted {
+        reader,
+        writer,
+        peer,
+        security: context.security.clone(),
+        cert_username,
+    })
+}
+
+/// A boxed stream: one type for every layer of the stack.
+pub(crate) trait StreamBox: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<S: AsyncRead + AsyncWrite + Send + Unpin> StreamBox for S {}

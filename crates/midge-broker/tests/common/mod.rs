@@ -20,7 +20,7 @@ use midge_codec::{
     Publish, QoS, ReasonCode, SubAck, Subscribe, SubscribeProperties, SubscriptionOptions,
     TopicFilter, TopicName, UnsubAck, Unsubscribe, UnsubscribeProperties,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 pub use ProtocolVersion::{V5, V31, V311};
@@ -101,12 +101,15 @@ pub enum Recv {
     Bad(DecodeError),
 }
 
+/// A byte stream to the broker: TCP, TLS, WebSocket, Unix socket.
+pub trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
+impl<S: AsyncRead + AsyncWrite + Send + Unpin> Stream for S {}
+
 /// One raw MQTT connection to the broker.
-#[derive(Debug)]
 pub struct Client {
     /// The version the client speaks.
     pub version: ProtocolVersion,
-    stream: TcpStream,
+    stream: Box<dyn Stream>,
     decoder: Decoder,
     rbuf: BytesMut,
     last_id: u16,
@@ -123,11 +126,11 @@ impl Client {
         Client::over(stream, version)
     }
 
-    /// A client over an already connected stream.
-    pub fn over(stream: TcpStream, version: ProtocolVersion) -> Client {
+    /// A client over an already connected stream (of any transport).
+    pub fn over(stream: impl Stream + 'static, version: ProtocolVersion) -> Client {
         Client {
             version,
-            stream,
+            stream: Box::new(stream),
             decoder: Decoder::client(version),
             rbuf: BytesMut::with_capacity(4096),
             last_id: 0,
@@ -178,6 +181,7 @@ impl Client {
     /// fail; that is ignored, the next read reports it.
     pub async fn send_raw(&mut self, bytes: &[u8]) {
         let _ = self.stream.write_all(bytes).await;
+        let _ = self.stream.flush().await;
     }
 
     /// The next packet, or what came instead, waiting at most `wait`.
@@ -406,9 +410,31 @@ impl Client {
         self.expect_closed().await;
     }
 
+    /// Connects over `stream` with a clean session; returns the CONNACK, whatever its
+    /// code.
+    pub async fn connect_over(
+        stream: impl Stream + 'static,
+        connect: Connect,
+    ) -> (Client, ConnAck) {
+        let mut client = Client::over(stream, connect.protocol);
+        client.send(Packet::Connect(Box::new(connect))).await;
+        match client.recv().await {
+            Packet::ConnAck(ack) => (client, *ack),
+            other => panic!("expected CONNACK, got {other:?}"),
+        }
+    }
+
     /// Drops the connection without DISCONNECT (an abnormal disconnection).
     pub fn drop_connection(self) {
         drop(self);
+    }
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client")
+            .field("version", &self.version)
+            .finish_non_exhaustive()
     }
 }
 

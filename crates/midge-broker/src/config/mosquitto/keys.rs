@@ -47,23 +47,15 @@ pub(super) const BRIDGE: &[&str] = &[
 ];
 
 const TLS: &[&str] = &[
-    "cafile",
-    "capath",
-    "certfile",
     "ciphers",
     "ciphers_tls1.3",
     "crlfile",
     "dhparamfile",
-    "keyfile",
     "psk_file",
     "psk_hint",
-    "require_certificate",
     "tls_engine",
     "tls_engine_kpass_sha1",
     "tls_keyform",
-    "tls_version",
-    "use_identity_as_username",
-    "use_subject_as_username",
 ];
 
 const AUTH: &[&str] = &["auth_plugin", "auth_plugin_deny_special_chars", "plugin"];
@@ -107,7 +99,7 @@ const OTHER: &[&str] = &[
 /// Why a known Mosquitto key is ignored, or `None` if Mosquitto 2.0 has no such key.
 pub(super) fn unsupported(key: &str) -> Option<&'static str> {
     if TLS.contains(&key) {
-        Some("TLS is not supported by Midge yet, so this listener serves plain TCP")
+        Some("Midge does not support this TLS setting (rustls chooses the cipher suites)")
     } else if AUTH.contains(&key) || key.starts_with("auth_opt_") || key.starts_with("plugin_opt_")
     {
         Some(
@@ -115,7 +107,7 @@ pub(super) fn unsupported(key: &str) -> Option<&'static str> {
              `acl_file` are)",
         )
     } else if WEBSOCKETS.contains(&key) {
-        Some("WebSockets are not supported by Midge yet")
+        Some("Midge does not support this WebSockets setting")
     } else if PERSISTENCE.contains(&key) {
         Some("persistence is not supported by Midge yet: state is kept in memory")
     } else if OTHER.contains(&key) {

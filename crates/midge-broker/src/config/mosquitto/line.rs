@@ -61,6 +61,14 @@ impl<'a> Line<'a> {
         }
     }
 
+    /// A path: the rest of the line, spaces included (as Mosquitto reads file names).
+    pub(super) fn path(&self) -> Result<&'a str, ConfigError> {
+        match self.rest {
+            "" => Err(self.bad("missing path")),
+            path => Ok(path),
+        }
+    }
+
     pub(super) fn int(
         &self,
         warnings: &mut Vec<ConfigWarning>,

@@ -1,8 +1,9 @@
 //! One Mosquitto listener as the reader collects it, and the addresses it binds.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
+use std::path::PathBuf;
 
-use crate::config::{ConfigError, Location};
+use crate::config::{ConfigError, ListenerConfig, Location};
 
 /// A value and the line that set it.
 #[derive(Debug, Clone)]
@@ -30,6 +31,11 @@ pub(super) struct ListenerSpec {
     pub(super) max_topic_alias: Option<Setting<u16>>,
     /// Used when `per_listener_settings` is true.
     pub(super) allow_anonymous: Option<Setting<bool>>,
+    /// `protocol` and the TLS keys, copied into each [`ListenerConfig`] this listener
+    /// becomes (its `bind` is a placeholder).
+    pub(super) settings: ListenerConfig,
+    /// `listener 0 PATH`: a Unix socket at PATH.
+    pub(super) unix: Option<PathBuf>,
 }
 
 impl ListenerSpec {
@@ -42,7 +48,28 @@ impl ListenerSpec {
             max_connections: None,
             max_topic_alias: None,
             allow_anonymous: None,
+            settings: ListenerConfig::new(SocketAddr::new(Ipv4Addr::UNSPECIFIED.into(), port)),
+            unix: None,
         }
+    }
+
+    /// The listeners this one becomes: one per address it binds, or its Unix socket.
+    pub(super) fn listeners(&self, local_only: bool) -> Result<Vec<ListenerConfig>, ConfigError> {
+        if let Some(path) = &self.unix {
+            return Ok(vec![ListenerConfig {
+                bind: None,
+                unix_socket: Some(path.clone()),
+                ..self.settings.clone()
+            }]);
+        }
+        Ok(self
+            .addresses(local_only)?
+            .into_iter()
+            .map(|bind| ListenerConfig {
+                bind: Some(bind),
+                ..self.settings.clone()
+            })
+            .collect())
     }
 
     /// The addresses this listener binds; `local_only` for Mosquitto's no-listener mode.

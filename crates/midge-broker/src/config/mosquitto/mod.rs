@@ -10,8 +10,10 @@
 //! `max_connections` or `socket_domain` given before the first `listener`; a file with no
 //! listener runs local only (127.0.0.1 and ::1, port 1883) with anonymous clients.
 //!
-//! Midge has one set of settings for all listeners, so per-listener values are merged
-//! (with a warning where they differ). Keys that Mosquitto 2.0 has and Midge does not
+//! With `per_listener_settings true`, `allow_anonymous`, `password_file` and
+//! `acl_file` belong to their listener, as in Mosquitto. Other per-listener limits
+//! (`max_connections`, `max_topic_alias`) are merged (with a warning where they
+//! differ): Midge has one value of those for all listeners. Keys that Mosquitto 2.0 has and Midge does not
 //! support yet are warnings (`keys.rs`); unknown keys and bad values are errors naming the
 //! file and line. Values are checked more strictly than Mosquitto's `atoi` does: `10x` is
 //! an error, not 10. Paths (`include_dir`, `log_dest file`) are taken as Mosquitto takes
@@ -29,8 +31,8 @@ use line::{Line, mosquitto_order, parse_duration};
 use listener::{Domain, ListenerSpec, Setting};
 
 use super::{
-    Config, ConfigError, ConfigFormat, ConfigWarning, ListenerConfig, LoadedConfig, Location,
-    LogLevel, MAX_PAYLOAD_SIZE, MIN_PACKET_SIZE,
+    Config, ConfigError, ConfigFormat, ConfigWarning, ListenerProtocol, LoadedConfig, Location,
+    LogLevel, MAX_PAYLOAD_SIZE, MIN_PACKET_SIZE, TlsVersion,
 };
 
 /// Mosquitto's default listener port.
@@ -101,11 +103,9 @@ impl Reader {
         Ok(())
     }
 
-    /// `password_file` / `acl_file`: the path as given (Mosquitto opens it relative to
-    /// the working directory). Mosquitto refuses a second value for the same security
-    /// settings; with `per_listener_settings` each listener may name its own file, but
-    /// Midge has one set of security settings: different files are refused rather than
-    /// some listener left with weaker checks than its configuration asks for.
+    /// `password_file` / `acl_file` without `per_listener_settings`: the path as given
+    /// (Mosquitto opens it relative to the working directory). Mosquitto refuses a second
+    /// value for the same security settings.
     fn security_file(
         line: &Line<'_>,
         slot: &mut Option<PathBuf>,
@@ -175,16 +175,58 @@ impl Reader {
                 };
                 self.current_listener().domain = Self::setting(line, domain);
             }
-            "protocol" => match line.value(w)? {
-                "mqtt" => {}
-                "websockets" => w.push(line.warning(
-                    "`protocol websockets` is ignored: WebSockets are not supported by Midge \
-                     yet, so this listener serves MQTT over plain TCP",
-                )),
-                other => {
-                    return Err(line.bad(format!("expected mqtt or websockets, not `{other}`")));
+            "protocol" => {
+                let protocol = match line.value(w)? {
+                    "mqtt" => ListenerProtocol::Mqtt,
+                    "websockets" => ListenerProtocol::Websockets,
+                    other => {
+                        return Err(line.bad(format!("expected mqtt or websockets, not `{other}`")));
+                    }
+                };
+                self.current_listener().settings.protocol = protocol;
+            }
+            "certfile" | "keyfile" | "cafile" | "capath" => {
+                let path = Some(PathBuf::from(line.path()?));
+                let settings = &mut self.current_listener().settings;
+                match line.key {
+                    "certfile" => settings.certfile = path,
+                    "keyfile" => settings.keyfile = path,
+                    "cafile" => settings.cafile = path,
+                    _ => settings.capath = path,
                 }
-            },
+            }
+            "enable_proxy_protocol" => {
+                // Mosquitto 2.1's key: the PROXY protocol version. Midge takes either
+                // version on a listener that has it.
+                match line.value(w)? {
+                    "1" | "2" => self.current_listener().settings.proxy_protocol = true,
+                    other => return Err(line.bad(format!("expected 1 or 2, not `{other}`"))),
+                }
+            }
+            "require_certificate" => {
+                self.current_listener().settings.require_certificate = line.bool(w)?;
+            }
+            "use_identity_as_username" => {
+                self.current_listener().settings.use_identity_as_username = line.bool(w)?;
+            }
+            "use_subject_as_username" => {
+                self.current_listener().settings.use_subject_as_username = line.bool(w)?;
+            }
+            "tls_version" => {
+                let version = match line.value(w)? {
+                    "tlsv1.2" => TlsVersion::Tls12,
+                    "tlsv1.3" => TlsVersion::Tls13,
+                    "tlsv1.1" | "tlsv1" => {
+                        return Err(line.bad(
+                            "TLS 1.1 and older are not supported by Midge: use tlsv1.2 or tlsv1.3",
+                        ));
+                    }
+                    other => {
+                        return Err(line.bad(format!("expected tlsv1.2 or tlsv1.3, not `{other}`")));
+                    }
+                };
+                self.current_listener().settings.tls_version = Some(version);
+            }
             "allow_anonymous" => {
                 let allow = Self::setting(line, line.bool(w)?);
                 if self.per_listener_settings {
@@ -194,6 +236,14 @@ impl Reader {
                 }
             }
             "per_listener_settings" => self.per_listener_settings = line.bool(w)?,
+            "password_file" | "acl_file" if self.per_listener_settings => {
+                let path = Some(PathBuf::from(line.value(w)?));
+                let settings = &mut self.current_listener().settings;
+                match line.key {
+                    "password_file" => settings.password_file = path,
+                    _ => settings.acl_file = path,
+                }
+            }
             "password_file" => {
                 let path = line.value(w)?;
                 Self::security_file(line, &mut c.password_file, path)?;
@@ -291,18 +341,18 @@ impl Reader {
         if host.is_some() {
             line.no_more(words, &mut self.warnings);
         }
-        if port == 0 {
-            return Err(line.bad(match host {
-                Some(path) => format!(
-                    "port 0 makes `{path}` a Unix socket in Mosquitto; Unix socket listeners are \
-                     not supported by Midge yet"
-                ),
-                None => "port 0 is for Unix sockets in Mosquitto, which Midge does not support \
-                         yet; give a port from 1 to 65535"
-                    .to_string(),
-            }));
+        if port == 0 && host.is_none() {
+            return Err(line.bad(
+                "port 0 needs a path: `listener 0 /path/to/socket` is a Unix socket listener",
+            ));
         }
         let mut spec = ListenerSpec::new(Some(line.at.clone()), port);
+        if port == 0 {
+            // `listener 0 PATH`: a Unix domain socket.
+            spec.unix = host.map(PathBuf::from);
+            self.listeners.push(spec);
+            return Ok(());
+        }
         spec.host = host.and_then(|h| Self::setting(line, h.to_string()));
         self.listeners.push(spec);
         Ok(())
@@ -443,14 +493,24 @@ impl Reader {
         }
 
         let mut listener_at = Vec::new();
+        let mut spec_of = Vec::new();
         self.config.listeners.clear();
-        for spec in &specs {
-            for bind in spec.addresses(local_only)? {
-                self.config.listeners.push(ListenerConfig { bind });
+        for (index, spec) in specs.iter().enumerate() {
+            for listener in spec.listeners(local_only)? {
+                self.config.listeners.push(listener);
                 listener_at.push(spec.location(default_at.as_ref()));
+                spec_of.push(index);
             }
         }
         self.config.allow_anonymous = self.merge_allow_anonymous(&specs, explicit);
+        if self.per_listener_settings {
+            // Each listener gets its own; Mosquitto 2's default once a listener is
+            // defined is false.
+            for (listener, &spec) in self.config.listeners.iter_mut().zip(&spec_of) {
+                let allow = specs[spec].allow_anonymous.as_ref();
+                listener.allow_anonymous = Some(allow.map_or(!explicit, |a| a.value));
+            }
+        }
         self.config.per_listener_settings = self.per_listener_settings;
         self.config.max_connections = self.merge_max_connections(&specs);
         self.config.max_topic_alias = self.merge_max_topic_alias(&specs);
@@ -520,32 +580,12 @@ impl Reader {
         }
     }
 
-    fn merge_allow_anonymous(&mut self, specs: &[ListenerSpec], explicit: bool) -> bool {
-        // Mosquitto 2: false once a listener is defined, else true (local only).
+    /// The global `allow_anonymous`: Mosquitto 2's default is false once a listener is
+    /// defined, else true (local only). With `per_listener_settings` each listener has
+    /// its own and this one is not used.
+    fn merge_allow_anonymous(&mut self, _specs: &[ListenerSpec], explicit: bool) -> bool {
         let default = !explicit;
-        if !self.per_listener_settings {
-            return self.allow_anonymous.as_ref().map_or(default, |s| s.value);
-        }
-        let values: Vec<bool> = specs
-            .iter()
-            .map(|s| s.allow_anonymous.as_ref().map_or(default, |a| a.value))
-            .collect();
-        if values.iter().all(|&v| v == values[0]) {
-            return values[0];
-        }
-        let at = specs
-            .iter()
-            .find_map(|s| s.allow_anonymous.as_ref().filter(|a| a.value))
-            .map(|a| a.at.clone())
-            .or_else(|| specs.iter().find_map(|s| s.at.clone()))
-            .unwrap_or_else(|| Location::new(&self.main_path, 1));
-        self.warnings.push(ConfigWarning {
-            at,
-            message: "`allow_anonymous` differs between listeners: Midge has one setting for \
-                      all listeners, so anonymous clients are refused on every listener"
-                .to_string(),
-        });
-        false
+        self.allow_anonymous.as_ref().map_or(default, |s| s.value)
     }
 
     /// Mosquitto limits each listener; Midge limits all listeners together.

@@ -5,7 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use super::{keys, mosquitto_order, parse, parse_duration};
-use crate::config::{Config, ConfigError, ConfigFormat, LoadedConfig, LogLevel};
+use crate::config::{
+    Config, ConfigError, ConfigFormat, ListenerProtocol, LoadedConfig, LogLevel, TlsVersion,
+};
 
 fn load(text: &str) -> LoadedConfig {
     let loaded = parse(text, Path::new("mosquitto.conf")).expect("valid");
@@ -24,11 +26,7 @@ fn error(text: &str) -> String {
 }
 
 fn binds(config: &Config) -> Vec<String> {
-    config
-        .listeners
-        .iter()
-        .map(|l| l.bind.to_string())
-        .collect()
+    config.listeners.iter().map(|l| l.name()).collect()
 }
 
 fn warnings(text: &str) -> Vec<String> {
@@ -62,7 +60,11 @@ fn listener_with_address_binds_it() {
 fn listener_with_host_name_is_resolved() {
     let c = config("listener 1884 localhost\n");
     assert!(!c.listeners.is_empty());
-    assert!(c.listeners.iter().all(|l| l.bind.ip().is_loopback()));
+    assert!(
+        c.listeners
+            .iter()
+            .all(|l| l.bind.is_some_and(|b| b.ip().is_loopback()))
+    );
 }
 
 #[test]
@@ -292,34 +294,39 @@ fn log_errors() {
 }
 
 #[test]
-fn per_listener_allow_anonymous() {
-    // Same everywhere: that value.
+fn per_listener_security_settings() {
     let c = config(
-        "per_listener_settings true\nlistener 1884\nallow_anonymous true\nlistener 1885\n\
-         allow_anonymous true\n",
+        "per_listener_settings true\nlistener 1884 127.0.0.1\nallow_anonymous true\n\
+         password_file /etc/m/passwd-a\nlistener 1885 127.0.0.1\nacl_file /etc/m/acl-b\n",
     );
-    assert!(c.allow_anonymous);
     assert!(c.per_listener_settings);
-    // Different: refused everywhere, with a warning at the `true`.
-    let loaded =
-        load("per_listener_settings true\nlistener 1884\nallow_anonymous true\nlistener 1885\n");
-    assert!(!loaded.config.allow_anonymous);
-    assert_eq!(loaded.warnings.len(), 1);
-    assert!(
-        loaded.warnings[0]
-            .to_string()
-            .starts_with("mosquitto.conf:3: `allow_anonymous` differs between listeners"),
-        "{}",
-        loaded.warnings[0]
+    let a = c.listener_security(0);
+    assert!(a.allow_anonymous);
+    assert_eq!(
+        a.password_file.as_deref(),
+        Some(Path::new("/etc/m/passwd-a"))
     );
+    assert_eq!(a.acl_file, None);
+    // Unset: Mosquitto 2's default once listeners are defined.
+    let b = c.listener_security(1);
+    assert!(!b.allow_anonymous);
+    assert_eq!(b.password_file, None);
+    assert_eq!(b.acl_file.as_deref(), Some(Path::new("/etc/m/acl-b")));
+    // Every address of a listener gets its settings.
+    let c = config("per_listener_settings true\nlistener 1884\nallow_anonymous true\n");
+    assert_eq!(c.listeners.len(), 2);
+    assert!((0..2).all(|i| c.listener_security(i).allow_anonymous));
     // Above the first listener it is the (unstarted) default listener's.
     let loaded = load("per_listener_settings true\nallow_anonymous true\nlistener 1884\n");
-    assert!(!loaded.config.allow_anonymous);
+    assert!(!loaded.config.listener_security(0).allow_anonymous);
     assert_eq!(
         loaded.warnings[0].to_string(),
         "mosquitto.conf:2: `allow_anonymous` is ignored: above the first `listener` it sets \
          Mosquitto's default listener, which this file does not start"
     );
+    // Without per_listener_settings: one setting for all.
+    let c = config("listener 1884 127.0.0.1\nallow_anonymous true\nlistener 1885 127.0.0.1\n");
+    assert!(c.listener_security(0).allow_anonymous && c.listener_security(1).allow_anonymous);
 }
 
 #[test]
@@ -359,8 +366,97 @@ fn unsupported_keys_are_warnings_naming_key_and_line() {
     assert_eq!(w.len(), 2);
     let w = warnings("persistence true\npersistence_location /var/lib/mosquitto/\n");
     assert_eq!(w.len(), 2);
-    let w = warnings("listener 8080\nprotocol websockets\n");
-    assert!(w[0].contains("`protocol websockets` is ignored"));
+}
+
+#[test]
+fn tls_keys_belong_to_their_listener() {
+    let c = config(
+        "listener 8883 127.0.0.1\ncertfile /etc/m/server.pem\nkeyfile /etc/m/server key.pem\n\
+         cafile /etc/m/ca.pem\ncapath /etc/m/cas\nrequire_certificate true\n\
+         use_identity_as_username true\ntls_version tlsv1.3\nlistener 1883 127.0.0.1\n",
+    );
+    let tls = &c.listeners[0];
+    assert_eq!(
+        tls.certfile.as_deref(),
+        Some(Path::new("/etc/m/server.pem"))
+    );
+    // A path is the rest of the line, spaces included.
+    assert_eq!(
+        tls.keyfile.as_deref(),
+        Some(Path::new("/etc/m/server key.pem"))
+    );
+    assert_eq!(tls.cafile.as_deref(), Some(Path::new("/etc/m/ca.pem")));
+    assert_eq!(tls.capath.as_deref(), Some(Path::new("/etc/m/cas")));
+    assert!(tls.require_certificate && tls.use_identity_as_username);
+    assert!(!tls.use_subject_as_username);
+    assert_eq!(tls.tls_version, Some(TlsVersion::Tls13));
+    assert!(!c.listeners[1].is_tls());
+    // Every address of a listener gets its settings.
+    let c = config(
+        "listener 8883\ncertfile c.pem\nkeyfile k.pem\ncafile ca.pem\nuse_subject_as_username true\n",
+    );
+    assert_eq!(c.listeners.len(), 2);
+    assert!(
+        c.listeners
+            .iter()
+            .all(|l| l.is_tls() && l.use_subject_as_username)
+    );
+    // Before any listener: the default listener's.
+    let c = config("port 8883\ncertfile c.pem\nkeyfile k.pem\n");
+    assert!(c.listeners.iter().all(|l| l.is_tls()));
+    let c = config("listener 8080\nprotocol websockets\nlistener 1883\nprotocol mqtt\n");
+    assert_eq!(c.listeners[0].protocol, ListenerProtocol::Websockets);
+    assert_eq!(c.listeners[2].protocol, ListenerProtocol::Mqtt);
+}
+
+#[test]
+fn unix_socket_and_proxy_protocol_listeners() {
+    let c = config(
+        "listener 0 /run/midge/mqtt.sock\nallow_anonymous true\nlistener 1883 127.0.0.1\n\
+         enable_proxy_protocol 2\n",
+    );
+    assert_eq!(binds(&c), ["unix:/run/midge/mqtt.sock", "127.0.0.1:1883"]);
+    assert_eq!(
+        c.listeners[0].unix_socket.as_deref(),
+        Some(Path::new("/run/midge/mqtt.sock"))
+    );
+    assert!(!c.listeners[0].proxy_protocol);
+    assert!(c.listeners[1].proxy_protocol);
+    assert_eq!(
+        error("listener 0\n"),
+        "mosquitto.conf:1: listener: port 0 needs a path: `listener 0 /path/to/socket` is a \
+         Unix socket listener"
+    );
+    assert_eq!(
+        error("listener 1883\nenable_proxy_protocol 3\n"),
+        "mosquitto.conf:2: enable_proxy_protocol: expected 1 or 2, not `3`"
+    );
+}
+
+#[test]
+fn tls_errors_name_the_line() {
+    assert_eq!(
+        error("listener 8883\ncertfile c.pem\n"),
+        "mosquitto.conf:1: listener: a TLS listener needs both certfile and keyfile: keyfile \
+         is missing"
+    );
+    assert_eq!(
+        error("listener 8883\ncafile ca.pem\n"),
+        "mosquitto.conf:1: listener: is a TLS setting: give certfile and keyfile too"
+    );
+    assert_eq!(
+        error("listener 8883\ncertfile c\nkeyfile k\nrequire_certificate true\n"),
+        "mosquitto.conf:1: listener: needs cafile or capath to check client certificates against"
+    );
+    assert_eq!(
+        error("listener 8883\ntls_version tlsv1.1\n"),
+        "mosquitto.conf:2: tls_version: TLS 1.1 and older are not supported by Midge: use \
+         tlsv1.2 or tlsv1.3"
+    );
+    assert_eq!(
+        error("listener 8883\ncertfile\n"),
+        "mosquitto.conf:2: certfile: missing path"
+    );
 }
 
 #[test]
@@ -467,9 +563,8 @@ fn errors_name_file_line_and_problem() {
             "mosquitto.conf:1: protocol: expected mqtt or websockets, not `http`",
         ),
         (
-            "listener 0 /tmp/mosquitto.sock\n",
-            "mosquitto.conf:1: listener: port 0 makes `/tmp/mosquitto.sock` a Unix socket in \
-             Mosquitto; Unix socket listeners are not supported by Midge yet",
+            "listener 0 /tmp/m.sock\nlistener 0 /tmp/m.sock\n",
+            "mosquitto.conf:2: listener: /tmp/m.sock is already a listener",
         ),
         (
             "listener 1884\nlistener 1884\n",
@@ -630,12 +725,18 @@ fn password_and_acl_files_are_read_as_given() {
     assert_eq!(c.acl_file.as_deref(), Some(std::path::Path::new("acl.txt")));
     assert!(!c.allow_anonymous);
 
-    // The same file for several listeners is one setting; different ones are refused.
+    // With per_listener_settings each listener has its own.
     let c = config(
         "per_listener_settings true\nlistener 1884\npassword_file p\nlistener 1885\n\
-         password_file p\n",
+         password_file q\n",
     );
-    assert_eq!(c.password_file.as_deref(), Some(std::path::Path::new("p")));
+    assert_eq!(c.password_file, None);
+    let files: Vec<_> = (0..4)
+        .map(|i| c.listener_security(i).password_file)
+        .collect();
+    let (p, q) = (Some("p".into()), Some("q".into()));
+    assert_eq!(files, [p.clone(), p, q.clone(), q]);
+    // Without it, a second, different file is refused.
     let e = error("listener 1884\nacl_file a\nlistener 1885\nacl_file b\n");
     assert!(
         e.starts_with("mosquitto.conf:4: acl_file: a different file (`a`) is already set"),
