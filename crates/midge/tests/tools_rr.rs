@@ -1,12 +1,12 @@
 //! `midge rr` against the broker, and against `mosquitto_rr` (Debian's
 //! mosquitto-clients 2.0): same output, messages and exit codes.
 
-mod tools_support;
+mod support;
 
 use std::thread::sleep;
 use std::time::Duration;
 
-use tools_support::*;
+use support::*;
 
 /// Runs the same `rr` command line with both tools; asserts identical output and exit.
 fn golden(args: &[&str]) {

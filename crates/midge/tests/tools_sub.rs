@@ -3,12 +3,12 @@
 //! give the same output and exit code. Messages are published retained by
 //! `mosquitto_pub`, so that both subscribers see the same ones, properties included.
 
-mod tools_support;
+mod support;
 
 use std::thread::sleep;
 use std::time::Duration;
 
-use tools_support::*;
+use support::*;
 
 /// Publishes the reference messages, retained, with MQTT 5.0 properties.
 fn publish_fixtures(port: &str, dir: &TempDir) -> bool {

@@ -177,7 +177,7 @@ fn requests_made_before_the_connection_go_out_after_connack() {
     h.state
         .subscribe(vec![filter("s")], SubscribeProperties::default(), 3);
     assert_eq!(h.state.queued_len(), 3);
-    h.state.connect(h.now);
+    h.state.connect(h.now).unwrap();
     assert!(matches!(h.sent().as_slice(), [Packet::Connect(_)]));
     assert_eq!(h.state.queued_len(), 3, "nothing before the CONNACK");
     h.recv(Packet::ConnAck(Box::default())).unwrap();
@@ -375,7 +375,7 @@ fn disconnect_sends_disconnect_and_fails_what_is_left() {
     h.publish("c", QoS::AtMostOnce, 3);
     assert!(h.completed()[0].1.as_ref().unwrap_err().is_closed());
     // A closed state does not connect again.
-    h.state.connect(h.now);
+    h.state.connect(h.now).unwrap();
     assert!(h.sent().is_empty());
 }
 

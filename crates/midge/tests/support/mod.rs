@@ -1,11 +1,18 @@
-//! Shared by `tools_pub.rs`, `tools_sub.rs`, `tools_rr.rs`: a broker on `127.0.0.1:0`
-//! (Midge in-process, or Debian's `/usr/sbin/mosquitto`) and runners for the `midge`
-//! binary and for Mosquitto's clients, whose output is the reference.
+//! Shared by the binary's integration tests (`tools_*.rs`, `serve*.rs`): a broker on
+//! `127.0.0.1:0` (Midge in-process, Debian's `/usr/sbin/mosquitto`, or a spawned
+//! `midge serve`), temporary directories, and runners for the `midge` binary and for
+//! Mosquitto's clients, whose output is the reference. Mosquitto's broker and clients are
+//! installed by `scripts/test`; a test that needs them fails if they are missing.
 #![allow(dead_code, unreachable_pub)]
 
-use std::path::Path;
+use std::io::Write as _;
+use std::net::{Ipv4Addr, TcpStream};
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
+
+/// The `midge` binary under test.
+pub const MIDGE: &str = env!("CARGO_BIN_EXE_midge");
 
 /// A running broker; stopped on drop.
 pub struct TestBroker {
@@ -39,7 +46,8 @@ impl TestBroker {
         }
     }
 
-    /// Debian's mosquitto with `extra` config lines (`allow_anonymous true` ...), or None if it is not installed.
+    /// Debian's mosquitto with `extra` config lines (`allow_anonymous true` ...). Always
+    /// `Some` (a missing binary fails the test); an `Option` for the callers' `let else`.
     pub fn mosquitto(extra: &str) -> Option<TestBroker> {
         TestBroker::mosquitto_on(free_port(), extra)
     }
@@ -47,10 +55,10 @@ impl TestBroker {
     /// Debian's mosquitto on `port`.
     pub fn mosquitto_on(port: u16, extra: &str) -> Option<TestBroker> {
         let binary = Path::new("/usr/sbin/mosquitto");
-        if !binary.exists() {
-            eprintln!("skipped: /usr/sbin/mosquitto is not installed");
-            return None;
-        }
+        assert!(
+            binary.exists(),
+            "/usr/sbin/mosquitto is not installed (scripts/test installs it)"
+        );
         let dir = TempDir::new();
         let conf = dir.path.join("mosquitto.conf");
         std::fs::write(&conf, format!("listener {port} 127.0.0.1\n{extra}")).unwrap();
@@ -85,7 +93,8 @@ impl Drop for TestBroker {
     }
 }
 
-fn free_port() -> u16 {
+/// A port on 127.0.0.1 that was free a moment ago.
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -103,8 +112,16 @@ impl TempDir {
         static COUNT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
         let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let path = std::env::temp_dir().join(format!("midge-tools-{}-{n}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).unwrap();
         TempDir { path }
+    }
+
+    /// Writes `text` to `name` in the directory; its path.
+    pub fn file(&self, name: &str, text: &str) -> PathBuf {
+        let path = self.path.join(name);
+        std::fs::write(&path, text).unwrap();
+        path
     }
 }
 
@@ -124,13 +141,14 @@ pub fn midge(tool: &str, args: &[&str]) -> Command {
     command
 }
 
-/// `mosquitto_<tool> args...`, or None if Mosquitto's clients are not installed.
+/// `mosquitto_<tool> args...`. Always `Some` (a missing binary fails the test); an
+/// `Option` for the callers' `let else`.
 pub fn mosquitto(tool: &str, args: &[&str]) -> Option<Command> {
     let binary = format!("/usr/bin/mosquitto_{tool}");
-    if !Path::new(&binary).exists() {
-        eprintln!("skipped: {binary} is not installed");
-        return None;
-    }
+    assert!(
+        Path::new(&binary).exists(),
+        "{binary} is not installed (scripts/test installs mosquitto-clients)"
+    );
     let mut command = Command::new(binary);
     command.args(args);
     command
@@ -188,4 +206,103 @@ pub fn ok(command: Command) -> Output {
 
 pub fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
+}
+
+/// Runs `command` with `input` on its standard input.
+pub fn with_stdin(mut command: Command, input: &[u8]) -> Output {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    wait(child)
+}
+
+/// Starts `midge sub -v -C count -q 2` on `topic` and gives it time to subscribe.
+pub fn listen(port: &str, topic: &str, count: u32) -> Child {
+    let count = count.to_string();
+    let child = spawn(midge(
+        "sub",
+        &["-p", port, "-t", topic, "-C", &count, "-v", "-q", "2"],
+    ));
+    std::thread::sleep(Duration::from_millis(500));
+    child
+}
+
+/// The retained message on `topic`, as `midge sub -C 1 -v` prints it.
+pub fn retained(port: &str, topic: &str) -> String {
+    text(&ok(midge("sub", &["-p", port, "-t", topic, "-C", "1", "-v"])).stdout)
+}
+
+/// A running `midge serve`, killed on drop; its log goes to a file in `dir`.
+pub struct Server {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Server {
+    /// `midge serve args...`.
+    pub fn start(dir: &TempDir, args: &[&str]) -> Server {
+        let log = dir.path.join("midge.log");
+        let child = Command::new(MIDGE)
+            .arg("serve")
+            .args(args)
+            .env_remove("RUST_LOG")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .expect("midge starts");
+        Server { child, log }
+    }
+
+    /// What it logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Connects to `port` on 127.0.0.1 once the broker listens (up to 10 s).
+    pub fn connect(&mut self, port: u16) -> TcpStream {
+        for _ in 0..200 {
+            if let Ok(stream) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) {
+                stream
+                    .set_read_timeout(Some(Duration::from_secs(5)))
+                    .unwrap();
+                return stream;
+            }
+            if let Some(status) = self.child.try_wait().unwrap() {
+                panic!("midge exited with {status}:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("midge does not listen on {port}:\n{}", self.log());
+    }
+
+    /// Sends SIGHUP and waits (up to 10 s) until the log has grown by a line containing
+    /// `expected`; returns what was logged since.
+    pub fn hangup(&self, expected: &str) -> String {
+        let before = self.log().len();
+        let status = Command::new("kill")
+            .args(["-HUP", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        for _ in 0..200 {
+            let log = self.log();
+            if log[before..].contains(expected) {
+                return log[before..].to_string();
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("no `{expected}` in the log after SIGHUP:\n{}", self.log());
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
