@@ -311,14 +311,33 @@ impl EventLoop {
     /// Serves one connection until it is lost (`Err`) or the client is closed (`Ok`).
     async fn serve(&mut self, stream: TcpStream) -> Result<(), ClientError> {
         let (mut rd, mut wr) = stream.into_split();
+        // With an observer, packets are taken one at a time and the application runs
+        // between them, so that a packet log and what the application prints interleave
+        // as the packets came (as in libmosquitto, whose callbacks run per packet).
+        let paced = self.options.observer.is_some();
         loop {
-            if let Err(e) = self.step() {
-                self.final_flush(&mut wr).await;
-                return Err(e);
+            if paced && let Ok(close) = self.close.try_recv() {
+                self.handle_close(Some(close));
             }
+            let handled = if self.state.is_closed() {
+                self.drain_state();
+                false
+            } else {
+                match self.step(paced) {
+                    Ok(handled) => handled,
+                    Err(e) => {
+                        self.final_flush(&mut wr).await;
+                        return Err(e);
+                    }
+                }
+            };
             if self.state.is_closed() {
                 self.final_flush(&mut wr).await;
                 return Ok(());
+            }
+            if paced && handled {
+                tokio::task::yield_now().await;
+                continue;
             }
             let deadline = self
                 .state
@@ -353,16 +372,21 @@ impl EventLoop {
         }
     }
 
-    /// Decodes and handles what was read, then collects the state's output. `Err`: the
-    /// connection must end.
-    fn step(&mut self) -> Result<(), ClientError> {
-        let mut result = Ok(());
+    /// Decodes and handles what was read (only one packet if `one`), then collects the
+    /// state's output. `Ok(true)` if a packet was handled; `Err`: the connection must
+    /// end.
+    fn step(&mut self, one: bool) -> Result<bool, ClientError> {
+        let mut result = Ok(false);
         loop {
             match self.decoder.decode(&mut self.rbuf) {
                 Ok(Some(packet)) => {
                     self.observe(Direction::Received, &packet);
                     if let Err(e) = self.state.handle_packet(packet, now()) {
                         result = Err(e);
+                        break;
+                    }
+                    result = Ok(true);
+                    if one {
                         break;
                     }
                 }

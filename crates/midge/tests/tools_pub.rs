@@ -167,6 +167,13 @@ fn errors_match_mosquitto_pub() {
         vec!["-t", "a", "-m", "x", "--will-retain"],
         vec!["-t", "a", "-m", "x", "-L", "mqtt://localhost"],
         vec!["-t", "a", "-m", "x", "-p", &closed_port],
+        vec!["-t", "a", "-m", "x", "-M", "0"],
+        vec!["-t", "a", "-m", "x", "-M", "many"],
+        vec!["-t", "a", "-m", "x", "-M"],
+        vec!["-t", "a", "-m", "x", "-A"],
+        vec!["-t", "a", "-m", "x", "-h", "127.0.0.1", "-A", "192.0.2.1"],
+        vec!["-t", "a", "-m", "x", "-A", "nonexistent.invalid"],
+        vec!["-t", "a", "-m", "x", "-h", "nonexistent.invalid"],
     ];
     for args in cases {
         let Some(reference) = mosquitto("pub", &args) else {

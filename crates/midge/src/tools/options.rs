@@ -103,6 +103,14 @@ pub(crate) struct Config {
     pub(crate) random_filter: u32,
     /// `-D`: MQTT 5.0 properties per packet.
     pub(crate) properties: super::properties::Properties,
+    /// `-d`: print every packet, as libmosquitto's debug log.
+    pub(crate) debug: bool,
+    /// `-M`: most QoS 1/2 publications in flight (libmosquitto's default, 20).
+    pub(crate) max_inflight: u16,
+    /// `-A`: local address to bind to.
+    pub(crate) bind_address: Option<String>,
+    /// `--nodelay`: turn Nagle's algorithm off (it is on by default, as in Mosquitto).
+    pub(crate) nodelay: bool,
 }
 
 /// Why parsing stopped.
@@ -162,6 +170,10 @@ impl Config {
             response_topic: None,
             random_filter: 10000,
             properties: Default::default(),
+            debug: false,
+            max_inflight: 20,
+            bind_address: None,
+            nodelay: false,
         }
     }
 
@@ -299,6 +311,25 @@ impl Config {
             "--quiet" => {
                 self.quiet = true;
                 return Ok(false);
+            }
+            "-d" | "--debug" => {
+                self.debug = true;
+                return Ok(false);
+            }
+            "--nodelay" => {
+                self.nodelay = true;
+                return Ok(false);
+            }
+            "-A" => self.bind_address = Some(need("address")?.to_owned()),
+            "-M" => {
+                let Some(value) = value else {
+                    return invalid("Error: -M argument given but max_inflight not specified.\n\n");
+                };
+                let max = atoi(value);
+                if max < 1 {
+                    return invalid("Error: Maximum inflight messages must be greater than 0.\n\n");
+                }
+                self.max_inflight = u16::try_from(max).unwrap_or(u16::MAX);
             }
             "--help" => return Err(ParseError::Help),
             "-t" | "--topic" => {
