@@ -99,9 +99,7 @@ fn auth(code: ReasonCode, data: &'static [u8]) -> Packet {
 /// CONNECT with method and data, AUTH 0x18 both ways, CONNACK; then a re-authentication
 /// (AUTH 0x19, 0x18 both ways, 0x00), and one the server refuses with DISCONNECT.
 ///
-/// conformance: v5 MQTT-4.12.0-2
 /// conformance: v5 MQTT-4.12.0-3
-/// conformance: v5 MQTT-4.12.0-5
 /// conformance: v5 MQTT-4.12.1-1
 #[tokio::test]
 async fn challenge_then_reauthentication_over_a_socket() {
@@ -202,7 +200,6 @@ async fn challenge_then_reauthentication_over_a_socket() {
 /// A server that refuses in its CONNACK fails the connection with its reason code, and
 /// a client without an authenticator cannot re-authenticate against the broker.
 ///
-/// conformance: v5 MQTT-4.12.0-1
 /// conformance: v5 MQTT-4.12.0-7
 #[tokio::test]
 async fn refusals() {

@@ -171,6 +171,54 @@ fn debug_log_of_a_refused_connection() {
     }
 }
 
+/// An Authentication Method the broker does not know (`-D connect
+/// authentication-method`): refused with 0x8C (140), as mosquitto_pub reports it.
+#[test]
+fn unknown_authentication_method_refused() {
+    let broker = TestBroker::midge();
+    let port = broker.port.to_string();
+    golden(
+        "pub",
+        &[
+            "-p",
+            &port,
+            "-i",
+            "dbg-auth",
+            "-d",
+            "-t",
+            "a",
+            "-m",
+            "x",
+            "-D",
+            "connect",
+            "authentication-method",
+            "x-unknown",
+            "-D",
+            "connect",
+            "authentication-data",
+            "abc",
+        ],
+        None,
+    );
+    let out = output(midge(
+        "pub",
+        &[
+            "-p",
+            &port,
+            "-t",
+            "a",
+            "-m",
+            "x",
+            "-D",
+            "connect",
+            "authentication-data",
+            "abc",
+        ],
+    ));
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("needs an authentication-method"));
+}
+
 /// `-M n`: never more than n QoS 1/2 publications unacknowledged, and with n > 1 the
 /// lines of `-l` do not wait for each other. Read from the `-d` log.
 #[test]

@@ -518,6 +518,12 @@ impl Config {
         if self.will_retain && self.will_topic.is_none() {
             return invalid("Error: Will retain given, but no will topic given.\n");
         }
+        let connect = &self.properties.connect;
+        if connect.authentication_data.is_some() && connect.authentication_method.is_none() {
+            return invalid(
+                "Error: the authentication-data property needs an authentication-method property.\n",
+            );
+        }
         let no_id = self.id_prefix.is_some() || self.id.is_none();
         if self.version == ProtocolVersion::V5 {
             if self.session_expiry() == u32::MAX && no_id {

@@ -83,7 +83,6 @@ fn connack_ok() -> Packet {
 /// The CONNECT names the method with the first data; each Continue Authentication is
 /// answered with one; nothing else goes out before the CONNACK.
 ///
-/// conformance: v5 MQTT-4.12.0-2
 /// conformance: v5 MQTT-4.12.0-3
 /// conformance: v5 MQTT-3.1.2-30
 #[test]
@@ -146,7 +145,6 @@ fn a_reconnect_starts_a_new_exchange() {
     assert_eq!(*doubler.calls.lock().unwrap(), ["start", "finish", "start"]);
 }
 
-/// conformance: v5 MQTT-4.12.0-5
 #[test]
 fn another_method_in_auth_or_connack_is_a_protocol_error() {
     let mut h = harness(&Doubler::default());
@@ -163,7 +161,6 @@ fn another_method_in_auth_or_connack_is_a_protocol_error() {
     assert!(!h.state.is_connected());
 }
 
-/// conformance: v5 MQTT-4.12.0-6
 #[test]
 fn auth_without_a_method_is_a_protocol_error() {
     let mut h = Harness::v5();
@@ -311,7 +308,6 @@ fn reauthentication_needs_an_authenticator_and_a_connection() {
 
 /// A lost connection or a server DISCONNECT fails the re-authentication under way.
 ///
-/// conformance: v5 MQTT-4.12.1-2
 #[test]
 fn reauthentication_fails_with_the_connection() {
     let mut h = harness(&Doubler::default());
