@@ -353,6 +353,12 @@ impl ConnectOptions {
 
     /// Calls `observer` with every packet sent and received (see [`PacketObserver`]).
     ///
+    /// With an observer, the connection task also takes incoming packets one at a time
+    /// and lets the application run between them (and takes a [`crate::Client::disconnect`]
+    /// before the next one), so that a packet log and what the application prints
+    /// interleave in the order the packets came. That costs throughput: it is meant for
+    /// debugging.
+    ///
     /// ```
     /// use midge_client::{ConnectOptions, Direction};
     /// use midge_codec::Packet;

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use midge_codec::{
-    Ack, ConnAck, ConnAckProperties, Disconnect, Packet, QoS, ReasonCode, SubAck,
+    Ack, ConnAck, ConnAckProperties, Disconnect, Packet, ProtocolVersion, QoS, ReasonCode, SubAck,
     SubscribeProperties, SubscriptionOptions, TopicFilter, TopicName, UnsubAck,
     UnsubscribeProperties,
 };
@@ -167,6 +167,36 @@ fn publications_beyond_the_servers_receive_maximum_wait_in_order() {
     // The QoS 0 message waited behind the QoS 1 one, and now follows it.
     assert_eq!(topics, ["3", "4"]);
     assert_eq!(h.state.queued_len(), 0);
+}
+
+/// `max_inflight` caps the window below the server's Receive Maximum, on 3.1.1 (no
+/// Receive Maximum at all) as on 5.0; the server's lower one still wins.
+#[test]
+fn max_inflight_caps_the_window() {
+    for (version, server, cap, open) in [
+        (ProtocolVersion::V311, None, 2, 2),
+        (ProtocolVersion::V5, Some(10), 3, 3),
+        (ProtocolVersion::V5, Some(1), 3, 1),
+    ] {
+        let mut h = Harness::new(
+            ConnectOptions::new()
+                .client_id("c")
+                .version(version)
+                .max_inflight(cap),
+        );
+        let mut ack = ConnAck::default();
+        ack.properties.receive_maximum = server;
+        h.connect_with(ack);
+        for n in 0..5 {
+            h.publish("t", QoS::AtLeastOnce, n);
+        }
+        assert_eq!(
+            publishes(&h.sent()).len(),
+            open,
+            "{version:?} {server:?} {cap}"
+        );
+        assert_eq!(h.state.inflight_len(), open);
+    }
 }
 
 #[test]
