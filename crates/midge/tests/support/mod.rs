@@ -1,7 +1,7 @@
-//! Shared by the binary's integration tests (`tools_*.rs`, `serve*.rs`): a broker on
-//! `127.0.0.1:0` (Midge in-process, Debian's `/usr/sbin/mosquitto`, or a spawned
-//! `midge serve`), temporary directories, and runners for the `midge` binary and for
-//! Mosquitto's clients, whose output is the reference. Mosquitto's broker and clients are
+//! Shared by the binary's integration tests (`tools_*.rs`, `serve*.rs`, `passwd.rs`,
+//! `bench.rs`): a broker on `127.0.0.1:0` (Midge in-process, Debian's
+//! `/usr/sbin/mosquitto`, or a spawned `midge serve`), temporary directories, and runners
+//! for the `midge` binary and for Mosquitto's clients, whose output is the reference. Mosquitto's broker and clients are
 //! installed by `scripts/test`; a test that needs them fails if they are missing.
 #![allow(dead_code, unreachable_pub)]
 
