@@ -12,35 +12,6 @@ use std::time::Duration;
 
 use support::*;
 
-/// Runs `tool args` with both clients (`stdin` on their standard input, if any) and
-/// asserts the same standard output, standard error and exit code.
-fn golden(tool: &str, args: &[&str], stdin: Option<&[u8]>) {
-    let run = |command| match stdin {
-        Some(input) => with_stdin(command, input),
-        None => output(command),
-    };
-    let Some(reference) = mosquitto(tool, args) else {
-        return;
-    };
-    let expected = run(reference);
-    let actual = run(midge(tool, args));
-    assert_eq!(
-        text(&actual.stdout),
-        text(&expected.stdout),
-        "stdout of {tool} {args:?}"
-    );
-    assert_eq!(
-        text(&actual.stderr),
-        text(&expected.stderr).replace(&format!("mosquitto_{tool}"), &format!("midge {tool}")),
-        "stderr of {tool} {args:?}"
-    );
-    assert_eq!(
-        actual.status.code(),
-        expected.status.code(),
-        "exit of {tool} {args:?}"
-    );
-}
-
 /// The packet log of publications at every QoS and version, retained, repeated, with
 /// properties, from standard input one per line with one in flight (`-M 1`), with
 /// `--nodelay`; of subscriptions (several filters, 5.0 options, `-U`, `-E`, `--quiet`)

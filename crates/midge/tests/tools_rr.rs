@@ -10,22 +10,7 @@ use support::*;
 
 /// Runs the same `rr` command line with both tools; asserts identical output and exit.
 fn golden(args: &[&str]) {
-    let Some(reference) = mosquitto("rr", args) else {
-        return;
-    };
-    let expected = output(reference);
-    let actual = output(midge("rr", args));
-    assert_eq!(actual.stdout, expected.stdout, "stdout of {args:?}");
-    assert_eq!(
-        text(&actual.stderr),
-        text(&expected.stderr).replace("mosquitto_rr", "midge rr"),
-        "stderr of {args:?}"
-    );
-    assert_eq!(
-        actual.status.code(),
-        expected.status.code(),
-        "exit of {args:?}"
-    );
+    support::golden("rr", args, None);
 }
 
 /// The response is printed as -v, -N and -F say; here it is a retained message on the

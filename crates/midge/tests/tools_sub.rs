@@ -61,32 +61,12 @@ fn publish_fixtures(port: &str, dir: &TempDir) -> bool {
     true
 }
 
-/// Runs the same `sub` command line with both tools and asserts identical stdout,
-/// stderr and exit code.
+/// Runs the same `sub` command line with both tools (`-p port` first) and asserts
+/// identical stdout, stderr and exit code.
 fn golden(port: &str, args: &[&str]) {
     let mut full = vec!["-p", port];
     full.extend_from_slice(args);
-    let Some(reference) = mosquitto("sub", &full) else {
-        return;
-    };
-    let expected = output(reference);
-    let actual = output(midge("sub", &full));
-    assert_eq!(
-        text(&actual.stdout),
-        text(&expected.stdout),
-        "stdout of {args:?}"
-    );
-    assert_eq!(actual.stdout, expected.stdout, "stdout bytes of {args:?}");
-    assert_eq!(
-        text(&actual.stderr),
-        text(&expected.stderr).replace("mosquitto_sub", "midge sub"),
-        "stderr of {args:?}"
-    );
-    assert_eq!(
-        actual.status.code(),
-        expected.status.code(),
-        "exit of {args:?}"
-    );
+    support::golden("sub", &full, None);
 }
 
 /// Every -F code that depends neither on the time nor on broker-chosen ids, with flags,

@@ -306,3 +306,37 @@ impl Drop for Server {
         let _ = self.child.wait();
     }
 }
+
+/// Runs `tool args` with Mosquitto's client and with ours (`stdin` on their standard
+/// input, if any), one after the other, and asserts the same standard output (byte for
+/// byte), standard error (the tool's name aside) and exit code.
+pub fn golden(tool: &str, args: &[&str], stdin: Option<&[u8]>) {
+    let run = |command| match stdin {
+        Some(input) => with_stdin(command, input),
+        None => output(command),
+    };
+    let Some(reference) = mosquitto(tool, args) else {
+        return;
+    };
+    let expected = run(reference);
+    let actual = run(midge(tool, args));
+    assert_eq!(
+        text(&actual.stdout),
+        text(&expected.stdout),
+        "stdout of {tool} {args:?}"
+    );
+    assert_eq!(
+        actual.stdout, expected.stdout,
+        "stdout bytes of {tool} {args:?}"
+    );
+    assert_eq!(
+        text(&actual.stderr),
+        text(&expected.stderr).replace(&format!("mosquitto_{tool}"), &format!("midge {tool}")),
+        "stderr of {tool} {args:?}"
+    );
+    assert_eq!(
+        actual.status.code(),
+        expected.status.code(),
+        "exit of {tool} {args:?}"
+    );
+}
