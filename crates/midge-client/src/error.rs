@@ -40,6 +40,7 @@ enum Kind {
     Io,
     Lookup,
     Auth,
+    Proxy,
     Timeout,
     Refused,
     Rejected,
@@ -94,6 +95,13 @@ impl ClientError {
     /// A name (the server's, or the local address to bind to) could not be resolved.
     pub(crate) fn lookup(name: &str, error: std::io::Error) -> Self {
         let mut e = ClientError::new(Kind::Lookup).with_detail(format!("cannot resolve {name}"));
+        e.inner.source = Some(Source::Io(Arc::new(error)));
+        e
+    }
+
+    /// The SOCKS5 proxy refused or failed.
+    pub(crate) fn proxy(error: std::io::Error) -> Self {
+        let mut e = ClientError::new(Kind::Proxy);
         e.inner.source = Some(Source::Io(Arc::new(error)));
         e
     }
@@ -172,6 +180,12 @@ impl ClientError {
     /// An I/O error on the socket: connecting, reading or writing.
     pub fn is_io(&self) -> bool {
         self.inner.kind == Kind::Io
+    }
+
+    /// The SOCKS5 proxy ([`crate::ConnectOptions::socks5_proxy`]) failed: it refused
+    /// the credentials or the connection to the server, or broke the handshake.
+    pub fn is_proxy(&self) -> bool {
+        self.inner.kind == Kind::Proxy
     }
 
     /// A name could not be resolved: the server's host, or the local bind address.
@@ -270,6 +284,7 @@ impl fmt::Display for ClientError {
             Kind::Io => "I/O error",
             Kind::Lookup => "name lookup failed",
             Kind::Auth => "enhanced authentication failed",
+            Kind::Proxy => "the proxy failed",
             Kind::Timeout => "timed out",
             Kind::Refused => "connection refused by the server",
             Kind::Rejected => "request rejected by the server",

@@ -196,9 +196,20 @@ impl EventLoop {
     }
 
     /// Resolves the server (and the bind address) and opens a TCP connection to the
-    /// first address that answers.
+    /// first address that answers; through the SOCKS5 proxy, if one is set.
     async fn open(&self) -> Result<TcpStream, ClientError> {
-        let server = &self.options.server;
+        let Some(proxy) = &self.options.proxy else {
+            return self.open_tcp(&self.options.server).await;
+        };
+        let mut stream = self.open_tcp(&proxy.server).await?;
+        crate::socks::handshake(&mut stream, proxy, &self.options.server)
+            .await
+            .map_err(ClientError::proxy)?;
+        Ok(stream)
+    }
+
+    /// Opens a TCP connection to `server` (`host:port`).
+    async fn open_tcp(&self, server: &str) -> Result<TcpStream, ClientError> {
         let addrs: Vec<_> = tokio::net::lookup_host(server)
             .await
             .map_err(|e| ClientError::lookup(server, e))?

@@ -16,8 +16,8 @@
 //! structs, [`ReasonCode`]); the Server Keep Alive, Assigned Client Identifier, Maximum
 //! QoS, Retain Available and Maximum Packet Size of the CONNACK; enhanced
 //! authentication (AUTH challenges and re-authentication, through an [`Authenticator`]);
-//! a packet log ([`ConnectOptions::observe_packets`]). Not yet: TLS, WebSocket, following
-//! a Server Reference.
+//! a packet log ([`ConnectOptions::observe_packets`]); a SOCKS5 proxy. Not yet: TLS,
+//! WebSocket, following a Server Reference.
 //!
 //! # Layout
 //! - [`state`]: the sans-I/O core, [`ClientState`]: packet ids, flows, Receive Maximum,
@@ -28,6 +28,7 @@
 //! - `client.rs`: [`Client`], [`Events`], [`Event`].
 //! - `options.rs`: [`ConnectOptions`], [`ReconnectPolicy`], [`PacketObserver`].
 //! - `auth.rs`: [`Authenticator`], the application's enhanced authentication method.
+//! - `socks.rs`: the SOCKS5 handshake, for [`ConnectOptions::socks5_proxy`].
 //! - `error.rs`: [`ClientError`], opaque, queried with `is_*()`.
 //!
 //! # Example
@@ -81,6 +82,7 @@ mod client;
 mod error;
 mod eventloop;
 mod options;
+mod socks;
 pub mod state;
 
 pub use auth::{AuthError, Authenticator};

@@ -76,6 +76,8 @@ pub struct ConnectOptions {
     pub(crate) bind_address: Option<String>,
     /// Whether Nagle's algorithm is off (`TCP_NODELAY`).
     pub(crate) tcp_nodelay: bool,
+    /// The SOCKS5 proxy to connect through, if any.
+    pub(crate) proxy: Option<crate::socks::Socks5Proxy>,
     /// Sees every packet sent and received.
     pub(crate) observer: Option<Arc<dyn PacketObserver>>,
     /// Answers the server's AUTH challenges (5.0 enhanced authentication).
@@ -140,6 +142,7 @@ impl ConnectOptions {
             max_inflight: None,
             bind_address: None,
             tcp_nodelay: true,
+            proxy: None,
             observer: None,
             authenticator: None,
         }
@@ -351,6 +354,20 @@ impl ConnectOptions {
         self
     }
 
+    /// Connects through a SOCKS5 proxy at `proxy` (`host:port`), with a user name and
+    /// password if it asks for them (RFC 1929). The proxy resolves the server's name.
+    pub fn socks5_proxy(
+        mut self,
+        proxy: impl ToString,
+        credentials: Option<(String, String)>,
+    ) -> Self {
+        self.proxy = Some(crate::socks::Socks5Proxy {
+            server: proxy.to_string(),
+            credentials,
+        });
+        self
+    }
+
     /// Calls `observer` with every packet sent and received (see [`PacketObserver`]).
     ///
     /// With an observer, the connection task also takes incoming packets one at a time
@@ -447,6 +464,7 @@ impl std::fmt::Debug for ConnectOptions {
             .field("max_inflight", &self.max_inflight)
             .field("bind_address", &self.bind_address)
             .field("tcp_nodelay", &self.tcp_nodelay)
+            .field("proxy", &self.proxy)
             .field("observer", &self.observer.as_ref().map(|_| "<fn>"))
             .field("authenticator", &self.authenticator.is_some())
             .finish()

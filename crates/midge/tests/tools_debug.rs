@@ -274,3 +274,71 @@ fn bind_address_is_the_source_of_the_connection() {
         assert_eq!(out.status.code(), Some(1), "{tool}");
     }
 }
+
+/// `--proxy socks5h://[user[:password]@]host[:port]`: through a SOCKS5 proxy, which is
+/// asked for the server by name; the same packet log as mosquitto_pub's and
+/// mosquitto_sub's through the same proxy, and the same error when it refuses.
+#[test]
+fn through_a_socks5_proxy() {
+    let broker = TestBroker::midge();
+    let port = broker.port.to_string();
+    let open = SocksProxy::start(None);
+    let url = format!("socks5h://127.0.0.1:{}", open.port);
+    golden(
+        "pub",
+        &[
+            "-p", &port, "-i", "px", "-d", "--proxy", &url, "-t", "px/a", "-m", "x", "-q", "1",
+            "-r",
+        ],
+        None,
+    );
+    golden(
+        "sub",
+        &[
+            "-p", &port, "-i", "px", "-d", "--proxy", &url, "-t", "px/a", "-C", "1", "-q", "1",
+        ],
+        None,
+    );
+    assert_eq!(
+        *open.requests.lock().unwrap(),
+        vec![format!("localhost:{port}"); 4]
+    );
+
+    let guarded = SocksProxy::start(Some(("user", "secret")));
+    let url = format!("socks5h://user:secret@127.0.0.1:{}", guarded.port);
+    golden(
+        "pub",
+        &[
+            "-h",
+            "127.0.0.1",
+            "-p",
+            &port,
+            "-i",
+            "px",
+            "-d",
+            "--proxy",
+            &url,
+            "-t",
+            "px/b",
+            "-m",
+            "y",
+        ],
+        None,
+    );
+    assert_eq!(
+        *guarded.requests.lock().unwrap(),
+        vec![format!("127.0.0.1:{port}"); 2]
+    );
+    // Refused credentials: "Proxy error.", status 16 (MOSQ_ERR_PROXY), for every tool.
+    let url = format!("socks5h://user:wrong@127.0.0.1:{}", guarded.port);
+    for args in [
+        &["pub", "-m", "x"][..],
+        &["sub", "-W", "2"],
+        &["rr", "-e", "px/r", "-m", "x", "-W", "2"],
+    ] {
+        let mut full = vec!["-p", &port, "--proxy", &url, "-t", "px/c"];
+        full.extend_from_slice(&args[1..]);
+        golden(args[0], &full, None);
+    }
+    ok(midge("pub", &["-p", &port, "-t", "px/a", "-n", "-r"]));
+}

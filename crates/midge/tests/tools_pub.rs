@@ -174,6 +174,18 @@ fn errors_match_mosquitto_pub() {
         vec!["-t", "a", "-m", "x", "-h", "127.0.0.1", "-A", "192.0.2.1"],
         vec!["-t", "a", "-m", "x", "-A", "nonexistent.invalid"],
         vec!["-t", "a", "-m", "x", "-h", "nonexistent.invalid"],
+        vec!["-t", "a", "-m", "x", "--proxy"],
+        vec!["-t", "a", "-m", "x", "--proxy", "socks5://127.0.0.1:1080"],
+        vec![
+            "-t",
+            "a",
+            "-m",
+            "x",
+            "--proxy",
+            "socks5h://127.0.0.1:1",
+            "-p",
+            &closed_port,
+        ],
     ];
     for args in cases {
         let Some(reference) = mosquitto("pub", &args) else {

@@ -107,6 +107,12 @@ async fn connect(config: &Config, reconnect: bool) -> Result<(Client, Events), i
         } else {
             ReconnectPolicy::never()
         });
+    if let Some((proxy, credentials)) = &config.proxy {
+        let credentials = credentials
+            .as_ref()
+            .map(|(user, password)| (user.clone(), password.0.clone()));
+        options = options.socks5_proxy(proxy, credentials);
+    }
     if let Some(address) = &config.bind_address {
         options = options.bind_address(address.as_str());
     }
@@ -192,6 +198,11 @@ fn report_connect_error(config: &Config, e: &ClientError) -> i32 {
             }
             code.into()
         }
+        None if e.is_proxy() => {
+            err_print(config, "Error: Proxy error.\n");
+            // MOSQ_ERR_PROXY.
+            16
+        }
         None if e.is_lookup() => {
             err_print(config, "Unable to connect (Lookup error.).\n");
             1
@@ -266,7 +277,7 @@ fn usage(tool: Tool) -> String {
     let common = "[-h host] [-p port] [-L mqtt://[user[:password]@]host[:port]/topic]\n\
                   \x20      [-i id] [-I id_prefix] [-k keepalive] [-c] [-q qos] [-x session-expiry]\n\
                   \x20      [-V mqttv31|mqttv311|mqttv5] [-u username [-P password]] [--quiet]\n\
-                  \x20      [-d] [-A bind_address] [--nodelay] [-M max_inflight]\n\
+                  \x20      [-d] [-A bind_address] [--nodelay] [-M max_inflight] [--proxy socks-url]\n\
                   \x20      [--will-topic topic [--will-payload payload] [--will-qos qos] [--will-retain]]\n";
     let own = match tool {
         Tool::Pub => {

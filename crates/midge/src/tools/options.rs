@@ -111,6 +111,9 @@ pub(crate) struct Config {
     pub(crate) bind_address: Option<String>,
     /// `--nodelay`: turn Nagle's algorithm off (it is on by default, as in Mosquitto).
     pub(crate) nodelay: bool,
+    /// `--proxy socks5h://[user[:password]@]host[:port]`: the proxy's `host:port` and
+    /// credentials.
+    pub(crate) proxy: Option<(String, Option<(String, Secret)>)>,
 }
 
 /// Why parsing stopped.
@@ -174,6 +177,7 @@ impl Config {
             max_inflight: 20,
             bind_address: None,
             nodelay: false,
+            proxy: None,
         }
     }
 
@@ -321,6 +325,7 @@ impl Config {
                 return Ok(false);
             }
             "-A" => self.bind_address = Some(need("address")?.to_owned()),
+            "--proxy" => self.proxy = Some(parse_proxy(need("proxy url")?)?),
             "-M" => {
                 let Some(value) = value else {
                     return invalid("Error: -M argument given but max_inflight not specified.\n\n");
@@ -600,6 +605,35 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// `socks5h://[user[:password]@]host[:port]`, the port 1080 by default; the only scheme
+/// mosquitto's clients take.
+fn parse_proxy(url: &str) -> Result<(String, Option<(String, Secret)>), ParseError> {
+    let Some(rest) = url.strip_prefix("socks5h://") else {
+        return invalid(format!("Error: Unsupported proxy protocol: {url}\n"));
+    };
+    let (credentials, host_port) = match rest.rsplit_once('@') {
+        Some((user, host_port)) => {
+            let (name, password) = user.split_once(':').unwrap_or((user, ""));
+            (
+                Some((name.to_owned(), Secret(password.to_owned()))),
+                host_port,
+            )
+        }
+        None => (None, rest),
+    };
+    let host_port = host_port.trim_end_matches('/');
+    let has_port = match host_port.rsplit_once(':') {
+        Some((host, port)) => !host.ends_with(':') && port.bytes().all(|b| b.is_ascii_digit()),
+        None => false,
+    };
+    let server = if has_port {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:1080")
+    };
+    Ok((server, credentials))
 }
 
 fn invalid<T>(message: impl Into<String>) -> Result<T, ParseError> {

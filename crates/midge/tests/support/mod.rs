@@ -340,3 +340,103 @@ pub fn golden(tool: &str, args: &[&str], stdin: Option<&[u8]>) {
         "exit of {tool} {args:?}"
     );
 }
+
+/// A SOCKS5 proxy on 127.0.0.1 for `--proxy` tests: no authentication, or only the
+/// user name and password given; it connects every request to the target's port on
+/// loopback, whatever the name, and records each request (`host:port`).
+pub struct SocksProxy {
+    pub port: u16,
+    pub requests: std::sync::Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl SocksProxy {
+    pub fn start(credentials: Option<(&str, &str)>) -> SocksProxy {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let log = requests.clone();
+        let credentials = credentials.map(|(u, p)| (u.to_owned(), p.to_owned()));
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let log = log.clone();
+                let credentials = credentials.clone();
+                std::thread::spawn(move || {
+                    let _ = socks_session(stream, credentials.as_ref(), &log);
+                });
+            }
+        });
+        SocksProxy { port, requests }
+    }
+}
+
+fn socks_session(
+    mut client: TcpStream,
+    credentials: Option<&(String, String)>,
+    log: &std::sync::Mutex<Vec<String>>,
+) -> std::io::Result<()> {
+    use std::io::Read as _;
+    let mut head = [0u8; 2];
+    client.read_exact(&mut head)?;
+    let mut methods = vec![0u8; usize::from(head[1])];
+    client.read_exact(&mut methods)?;
+    match credentials {
+        Some((user, password)) => {
+            if !methods.contains(&2) {
+                return client.write_all(&[5, 0xff]);
+            }
+            client.write_all(&[5, 2])?;
+            let mut b = [0u8; 2];
+            client.read_exact(&mut b)?;
+            let mut name = vec![0u8; usize::from(b[1])];
+            client.read_exact(&mut name)?;
+            let mut len = [0u8; 1];
+            client.read_exact(&mut len)?;
+            let mut pass = vec![0u8; usize::from(len[0])];
+            client.read_exact(&mut pass)?;
+            if name != user.as_bytes() || pass != password.as_bytes() {
+                return client.write_all(&[1, 1]);
+            }
+            client.write_all(&[1, 0])?;
+        }
+        None => client.write_all(&[5, 0])?,
+    }
+    let mut request = [0u8; 4];
+    client.read_exact(&mut request)?;
+    let host = match request[3] {
+        1 => {
+            let mut ip = [0u8; 4];
+            client.read_exact(&mut ip)?;
+            std::net::Ipv4Addr::from(ip).to_string()
+        }
+        4 => {
+            let mut ip = [0u8; 16];
+            client.read_exact(&mut ip)?;
+            format!("[{}]", std::net::Ipv6Addr::from(ip))
+        }
+        _ => {
+            let mut len = [0u8; 1];
+            client.read_exact(&mut len)?;
+            let mut name = vec![0u8; usize::from(len[0])];
+            client.read_exact(&mut name)?;
+            String::from_utf8_lossy(&name).into_owned()
+        }
+    };
+    let mut port = [0u8; 2];
+    client.read_exact(&mut port)?;
+    let port = u16::from_be_bytes(port);
+    log.lock().unwrap().push(format!("{host}:{port}"));
+    let Ok(upstream) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) else {
+        return client.write_all(&[5, 5, 0, 1, 0, 0, 0, 0, 0, 0]);
+    };
+    client.write_all(&[5, 0, 0, 1, 127, 0, 0, 1, 0, 0])?;
+    let (mut c2, mut u2) = (client.try_clone()?, upstream.try_clone()?);
+    let (mut c1, mut u1) = (client, upstream);
+    let up = std::thread::spawn(move || {
+        let _ = std::io::copy(&mut c1, &mut u1);
+        let _ = u1.shutdown(std::net::Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut u2, &mut c2);
+    let _ = c2.shutdown(std::net::Shutdown::Write);
+    let _ = up.join();
+    Ok(())
+}
