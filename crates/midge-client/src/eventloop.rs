@@ -327,8 +327,10 @@ impl EventLoop {
         // as the packets came (as in libmosquitto, whose callbacks run per packet).
         let paced = self.options.observer.is_some();
         loop {
-            if paced && let Ok(close) = self.close.try_recv() {
-                self.handle_close(Some(close));
+            if paced {
+                if let Ok(close) = self.close.try_recv() {
+                    self.handle_close(Some(close));
+                }
             }
             let handled = if self.state.is_closed() {
                 self.drain_state();
