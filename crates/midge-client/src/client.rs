@@ -31,6 +31,7 @@ pub(crate) enum Request {
         Responder,
     ),
     Unsubscribe(Vec<TopicFilter>, UnsubscribeProperties, Responder),
+    Reauthenticate(Responder),
 }
 
 /// Ends the connection: sent on its own channel, so that it overtakes requests that
@@ -245,6 +246,19 @@ impl Client {
             .await?
         {
             Completion::Unsubscribed(ack) => Ok(ack),
+            _ => Err(ClientError::closed()),
+        }
+    }
+
+    /// Re-authenticates on the live connection (5.0, §4.12.1): sends AUTH
+    /// Re-authenticate with the [`crate::Authenticator`]'s first data, answers the
+    /// server's challenges, and resolves with the server's AUTH Success. Other requests
+    /// go on meanwhile. Fails with [`ClientError::is_invalid`] without an authenticator
+    /// or on MQTT 3.x, with [`ClientError::is_auth`] when the authenticator gives up
+    /// (the client then disconnects), and with the server's DISCONNECT when it refuses.
+    pub async fn reauthenticate(&self) -> Result<midge_codec::Auth, ClientError> {
+        match self.request(Request::Reauthenticate).await? {
+            Completion::Reauthenticated(auth) => Ok(*auth),
             _ => Err(ClientError::closed()),
         }
     }

@@ -38,6 +38,9 @@ struct Inner {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
     Io,
+    Lookup,
+    Auth,
+    Proxy,
     Timeout,
     Refused,
     Rejected,
@@ -87,6 +90,27 @@ impl ClientError {
         let mut e = ClientError::new(Kind::Io);
         e.inner.source = Some(Source::Io(Arc::new(error)));
         e
+    }
+
+    /// A name (the server's, or the local address to bind to) could not be resolved.
+    pub(crate) fn lookup(name: &str, error: std::io::Error) -> Self {
+        let mut e = ClientError::new(Kind::Lookup).with_detail(format!("cannot resolve {name}"));
+        e.inner.source = Some(Source::Io(Arc::new(error)));
+        e
+    }
+
+    /// The SOCKS5 proxy refused or failed.
+    pub(crate) fn proxy(error: std::io::Error) -> Self {
+        let mut e = ClientError::new(Kind::Proxy);
+        e.inner.source = Some(Source::Io(Arc::new(error)));
+        e
+    }
+
+    /// The application's [`crate::Authenticator`] gave up.
+    pub(crate) fn auth(error: crate::auth::AuthError) -> Self {
+        ClientError::new(Kind::Auth)
+            .with_reason(error.reason_code())
+            .with_detail(error.detail())
     }
 
     pub(crate) fn timeout(what: impl Into<String>) -> Self {
@@ -156,6 +180,25 @@ impl ClientError {
     /// An I/O error on the socket: connecting, reading or writing.
     pub fn is_io(&self) -> bool {
         self.inner.kind == Kind::Io
+    }
+
+    /// The SOCKS5 proxy ([`crate::ConnectOptions::socks5_proxy`]) failed: it refused
+    /// the credentials or the connection to the server, or broke the handshake.
+    pub fn is_proxy(&self) -> bool {
+        self.inner.kind == Kind::Proxy
+    }
+
+    /// A name could not be resolved: the server's host, or the local bind address.
+    pub fn is_lookup(&self) -> bool {
+        self.inner.kind == Kind::Lookup
+    }
+
+    /// Our [`crate::Authenticator`] gave up during enhanced authentication (on
+    /// connecting or re-authenticating); [`ClientError::reason_code`] is the one our
+    /// DISCONNECT carried. A server that refuses the authentication answers with a CONNACK
+    /// ([`ClientError::is_refused`]) or a DISCONNECT ([`ClientError::is_server_disconnect`]).
+    pub fn is_auth(&self) -> bool {
+        self.inner.kind == Kind::Auth
     }
 
     /// Something took too long: the TCP connection or the CONNACK (the connect timeout),
@@ -239,6 +282,9 @@ impl fmt::Display for ClientError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self.inner.kind {
             Kind::Io => "I/O error",
+            Kind::Lookup => "name lookup failed",
+            Kind::Auth => "enhanced authentication failed",
+            Kind::Proxy => "the proxy failed",
             Kind::Timeout => "timed out",
             Kind::Refused => "connection refused by the server",
             Kind::Rejected => "request rejected by the server",

@@ -14,13 +14,13 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use midge_codec::{Decoder, Disconnect, ReasonCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpStream;
 use tokio::net::tcp::OwnedWriteHalf;
+use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::client::{Close, Event, Request, Responder};
 use crate::error::ClientError;
-use crate::options::{ConnectOptions, random_u64};
+use crate::options::{ConnectOptions, Direction, random_u64};
 use crate::state::{ClientState, DeliveryAck, Output};
 
 /// Stop taking requests while this many encoded bytes wait for the socket.
@@ -46,6 +46,7 @@ fn now() -> Instant {
 /// CONNACK refusals that another attempt will not cure: reconnecting stops.
 fn is_permanent(error: &ClientError) -> bool {
     error.is_invalid()
+        || error.is_auth()
         || (error.is_refused()
             && matches!(
                 error.reason_code(),
@@ -194,11 +195,70 @@ impl EventLoop {
         result
     }
 
-    async fn handshake(&mut self) -> Result<TcpStream, ClientError> {
-        let mut stream = TcpStream::connect(&self.options.server)
+    /// Resolves the server (and the bind address) and opens a TCP connection to the
+    /// first address that answers; through the SOCKS5 proxy, if one is set.
+    async fn open(&self) -> Result<TcpStream, ClientError> {
+        let Some(proxy) = &self.options.proxy else {
+            return self.open_tcp(&self.options.server).await;
+        };
+        let mut stream = self.open_tcp(&proxy.server).await?;
+        crate::socks::handshake(&mut stream, proxy, &self.options.server)
             .await
+            .map_err(ClientError::proxy)?;
+        Ok(stream)
+    }
+
+    /// Opens a TCP connection to `server` (`host:port`).
+    async fn open_tcp(&self, server: &str) -> Result<TcpStream, ClientError> {
+        let addrs: Vec<_> = tokio::net::lookup_host(server)
+            .await
+            .map_err(|e| ClientError::lookup(server, e))?
+            .collect();
+        let bind = match &self.options.bind_address {
+            Some(host) => {
+                let mut found = tokio::net::lookup_host((host.as_str(), 0))
+                    .await
+                    .map_err(|e| ClientError::lookup(host, e))?;
+                Some(found.next().ok_or_else(|| {
+                    ClientError::lookup(host, std::io::ErrorKind::NotFound.into())
+                })?)
+            }
+            None => None,
+        };
+        let mut last = None;
+        for addr in addrs {
+            let socket = if addr.is_ipv4() {
+                TcpSocket::new_v4()
+            } else {
+                TcpSocket::new_v6()
+            }
             .map_err(ClientError::io)?;
-        stream.set_nodelay(true).map_err(ClientError::io)?;
+            let connected = match bind {
+                Some(local) => match socket.bind(local) {
+                    Ok(()) => socket.connect(addr).await,
+                    Err(e) => Err(e),
+                },
+                None => socket.connect(addr).await,
+            };
+            match connected {
+                Ok(stream) => {
+                    stream
+                        .set_nodelay(self.options.tcp_nodelay)
+                        .map_err(ClientError::io)?;
+                    return Ok(stream);
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(match last {
+            Some(e) => ClientError::io(e),
+            None => ClientError::lookup(server, std::io::ErrorKind::NotFound.into()),
+        })
+    }
+
+    /// Connects and exchanges CONNECT, any AUTH challenges, and the CONNACK.
+    async fn handshake(&mut self) -> Result<TcpStream, ClientError> {
+        let mut stream = self.open().await?;
         let mut decoder = Decoder::client(self.options.version);
         if let Some(max) = self.options.properties.maximum_packet_size {
             decoder.set_max_packet_size(max as usize);
@@ -206,30 +266,45 @@ impl EventLoop {
         self.decoder = decoder;
         self.rbuf.clear();
         self.wbuf.clear();
-        self.state.connect(now());
-        self.encode_transmit();
-        stream
-            .write_all(&self.wbuf)
-            .await
-            .map_err(ClientError::io)?;
-        self.wbuf.clear();
+        self.state.connect(now())?;
         loop {
-            if stream
-                .read_buf(&mut self.rbuf)
-                .await
-                .map_err(ClientError::io)?
-                == 0
-            {
-                return Err(ClientError::io(std::io::ErrorKind::UnexpectedEof.into()));
+            self.encode_transmit();
+            if !self.wbuf.is_empty() {
+                stream
+                    .write_all(&self.wbuf)
+                    .await
+                    .map_err(ClientError::io)?;
+                self.wbuf.clear();
             }
-            // Only the CONNACK is taken here; what follows it stays in `rbuf` for
-            // `serve`.
-            if let Some(packet) = self
-                .decoder
-                .decode(&mut self.rbuf)
-                .map_err(ClientError::decode)?
-            {
-                self.state.handle_packet(packet, now())?;
+            // Packets are taken one at a time up to the CONNACK; what follows it stays
+            // in `rbuf` for `serve`.
+            let packet = loop {
+                if let Some(packet) = self
+                    .decoder
+                    .decode(&mut self.rbuf)
+                    .map_err(ClientError::decode)?
+                {
+                    break packet;
+                }
+                if stream
+                    .read_buf(&mut self.rbuf)
+                    .await
+                    .map_err(ClientError::io)?
+                    == 0
+                {
+                    return Err(ClientError::io(std::io::ErrorKind::UnexpectedEof.into()));
+                }
+            };
+            self.observe(Direction::Received, &packet);
+            if let Err(e) = self.state.handle_packet(packet, now()) {
+                // What the state queued (a DISCONNECT with the reason) goes out first.
+                self.encode_transmit();
+                let _ =
+                    tokio::time::timeout(FINAL_WRITE_TIMEOUT, stream.write_all(&self.wbuf)).await;
+                self.wbuf.clear();
+                return Err(e);
+            }
+            if self.state.is_connected() {
                 tracing::info!(client_id = %self.state.client_id(), server = %self.options.server,
                     version = %self.options.version, "connected");
                 return Ok(stream);
@@ -237,17 +312,45 @@ impl EventLoop {
         }
     }
 
+    /// Shows `packet` to the application's observer, if any.
+    fn observe(&self, direction: Direction, packet: &midge_codec::Packet) {
+        if let Some(observer) = &self.options.observer {
+            observer.packet(direction, self.state.client_id(), packet);
+        }
+    }
+
     /// Serves one connection until it is lost (`Err`) or the client is closed (`Ok`).
     async fn serve(&mut self, stream: TcpStream) -> Result<(), ClientError> {
         let (mut rd, mut wr) = stream.into_split();
+        // With an observer, packets are taken one at a time and the application runs
+        // between them, so that a packet log and what the application prints interleave
+        // as the packets came (as in libmosquitto, whose callbacks run per packet).
+        let paced = self.options.observer.is_some();
         loop {
-            if let Err(e) = self.step() {
-                self.final_flush(&mut wr).await;
-                return Err(e);
+            if paced {
+                if let Ok(close) = self.close.try_recv() {
+                    self.handle_close(Some(close));
+                }
             }
+            let handled = if self.state.is_closed() {
+                self.drain_state();
+                false
+            } else {
+                match self.step(paced) {
+                    Ok(handled) => handled,
+                    Err(e) => {
+                        self.final_flush(&mut wr).await;
+                        return Err(e);
+                    }
+                }
+            };
             if self.state.is_closed() {
                 self.final_flush(&mut wr).await;
                 return Ok(());
+            }
+            if paced && handled {
+                tokio::task::yield_now().await;
+                continue;
             }
             let deadline = self
                 .state
@@ -282,15 +385,21 @@ impl EventLoop {
         }
     }
 
-    /// Decodes and handles what was read, then collects the state's output. `Err`: the
-    /// connection must end.
-    fn step(&mut self) -> Result<(), ClientError> {
-        let mut result = Ok(());
+    /// Decodes and handles what was read (only one packet if `one`), then collects the
+    /// state's output. `Ok(true)` if a packet was handled; `Err`: the connection must
+    /// end.
+    fn step(&mut self, one: bool) -> Result<bool, ClientError> {
+        let mut result = Ok(false);
         loop {
             match self.decoder.decode(&mut self.rbuf) {
                 Ok(Some(packet)) => {
+                    self.observe(Direction::Received, &packet);
                     if let Err(e) = self.state.handle_packet(packet, now()) {
                         result = Err(e);
+                        break;
+                    }
+                    result = Ok(true);
+                    if one {
                         break;
                     }
                 }
@@ -327,6 +436,7 @@ impl EventLoop {
         let now = now();
         let version = self.options.version;
         while let Some(packet) = self.state.poll_transmit(now) {
+            self.observe(Direction::Sent, &packet);
             if let Err(e) = packet.encode(version, &mut self.wbuf) {
                 // The state checks sizes before queueing; this is a bug, not an input.
                 tracing::error!(packet = %packet.packet_type(), error = %e, "cannot encode; dropped");
@@ -439,6 +549,7 @@ impl EventLoop {
             Some(Request::Unsubscribe(filters, properties, r)) => {
                 self.state.unsubscribe(filters, properties, r)
             }
+            Some(Request::Reauthenticate(r)) => self.state.reauthenticate(r),
             // Unreachable while a handle holds the close channel, which is also watched.
             None => {}
         }
@@ -502,7 +613,8 @@ impl EventLoop {
         while let Ok(request) = self.requests.try_recv() {
             let (Request::Publish(_, r)
             | Request::Subscribe(_, _, r)
-            | Request::Unsubscribe(_, _, r)) = request;
+            | Request::Unsubscribe(_, _, r)
+            | Request::Reauthenticate(r)) = request;
             let _ = r.send(Err(ClientError::closed()));
         }
         for waiter in self.close_waiters.drain(..) {

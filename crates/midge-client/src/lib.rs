@@ -14,8 +14,10 @@
 //! PINGREQ and a PINGRESP deadline; the will; every MQTT 5.0 property, through the
 //! `midge-codec` types ([`Publish`], [`SubscriptionOptions`], the `*Properties`
 //! structs, [`ReasonCode`]); the Server Keep Alive, Assigned Client Identifier, Maximum
-//! QoS, Retain Available and Maximum Packet Size of the CONNACK. Not yet: TLS,
-//! WebSocket, extended authentication (AUTH packets), following a Server Reference.
+//! QoS, Retain Available and Maximum Packet Size of the CONNACK; enhanced
+//! authentication (AUTH challenges and re-authentication, through an [`Authenticator`]);
+//! a packet log ([`ConnectOptions::observe_packets`]); a SOCKS5 proxy. Not yet: TLS,
+//! WebSocket, following a Server Reference.
 //!
 //! # Layout
 //! - [`state`]: the sans-I/O core, [`ClientState`]: packet ids, flows, Receive Maximum,
@@ -24,7 +26,9 @@
 //! - `eventloop.rs`: the tokio task around it: read → decode → state → encode → one
 //!   batched write; reconnect with backoff. The only code that reads the clock.
 //! - `client.rs`: [`Client`], [`Events`], [`Event`].
-//! - `options.rs`: [`ConnectOptions`], [`ReconnectPolicy`].
+//! - `options.rs`: [`ConnectOptions`], [`ReconnectPolicy`], [`PacketObserver`].
+//! - `auth.rs`: [`Authenticator`], the application's enhanced authentication method.
+//! - `socks.rs`: the SOCKS5 handshake, for [`ConnectOptions::socks5_proxy`].
 //! - `error.rs`: [`ClientError`], opaque, queried with `is_*()`.
 //!
 //! # Example
@@ -59,7 +63,7 @@
 //!
 //! let mut state = ClientState::new(&ConnectOptions::new());
 //! let now = Instant::now();
-//! state.connect(now);
+//! state.connect(now).unwrap();
 //! assert!(matches!(state.poll_transmit(now), Some(Packet::Connect(_))));
 //! state.handle_packet(Packet::ConnAck(Box::default()), now).unwrap();
 //!
@@ -73,15 +77,18 @@
 //! ```
 #![warn(missing_docs)]
 
+mod auth;
 mod client;
 mod error;
 mod eventloop;
 mod options;
+mod socks;
 pub mod state;
 
+pub use auth::{AuthError, Authenticator};
 pub use client::{Client, Event, Events};
 pub use error::ClientError;
-pub use options::{ConnectOptions, ReconnectPolicy};
+pub use options::{ConnectOptions, Direction, PacketObserver, ReconnectPolicy};
 pub use state::{ClientState, Completion, Published};
 
 #[doc(no_inline)]

@@ -4,10 +4,11 @@
 //! (`eventloop.rs`) reads the address, timeouts and reconnect policy.
 
 use std::hash::{BuildHasher, Hasher};
+use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
-use midge_codec::{ByteString, ConnectProperties, LastWill, ProtocolVersion};
+use midge_codec::{ByteString, ConnectProperties, LastWill, Packet, ProtocolVersion};
 
 use crate::error::ClientError;
 
@@ -67,6 +68,48 @@ pub struct ConnectOptions {
     /// Most requests queued inside the client (waiting for the connection or for room
     /// in the server's Receive Maximum) before `publish` and friends wait.
     pub(crate) max_queued_requests: usize,
+    /// Most QoS 1 and 2 publications in flight at once, below the server's Receive
+    /// Maximum; `None`: the server's alone.
+    pub(crate) max_inflight: Option<u16>,
+    /// Local address the socket is bound to before connecting; `None`: the system's
+    /// choice.
+    pub(crate) bind_address: Option<String>,
+    /// Whether Nagle's algorithm is off (`TCP_NODELAY`).
+    pub(crate) tcp_nodelay: bool,
+    /// The SOCKS5 proxy to connect through, if any.
+    pub(crate) proxy: Option<crate::socks::Socks5Proxy>,
+    /// Sees every packet sent and received.
+    pub(crate) observer: Option<Arc<dyn PacketObserver>>,
+    /// Answers the server's AUTH challenges (5.0 enhanced authentication).
+    pub(crate) authenticator: Option<crate::state::SharedAuthenticator>,
+}
+
+/// Which way a packet went, for a [`PacketObserver`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Direction {
+    /// Written to the server (reported when it is queued for the socket).
+    Sent,
+    /// Read from the server (reported before the client acts on it).
+    Received,
+}
+
+/// Sees every packet the client sends and receives, in order, on the connection task:
+/// for packet logs such as `midge sub -d`'s. Keep it quick; it must not block.
+///
+/// Any `Fn(Direction, &str, &Packet) + Send + Sync` closure is one; its `&str` is the
+/// client identifier in effect (the server's assigned one once known).
+pub trait PacketObserver: Send + Sync {
+    /// One packet went `direction`.
+    fn packet(&self, direction: Direction, client_id: &str, packet: &Packet);
+}
+
+impl<F> PacketObserver for F
+where
+    F: Fn(Direction, &str, &Packet) + Send + Sync,
+{
+    fn packet(&self, direction: Direction, client_id: &str, packet: &Packet) {
+        self(direction, client_id, packet)
+    }
 }
 
 impl Default for ConnectOptions {
@@ -96,6 +139,12 @@ impl ConnectOptions {
             resubscribe: true,
             event_capacity: 256,
             max_queued_requests: 1000,
+            max_inflight: None,
+            bind_address: None,
+            tcp_nodelay: true,
+            proxy: None,
+            observer: None,
+            authenticator: None,
         }
     }
 
@@ -209,11 +258,27 @@ impl ConnectOptions {
         self
     }
 
-    /// Authentication Method and Data (5.0). Only methods that complete in CONNECT and
-    /// CONNACK are supported: the client answers no AUTH packets yet.
+    /// Authentication Method and Data (5.0) for a method that completes in CONNECT and
+    /// CONNACK. For a method with challenges (AUTH packets), use
+    /// [`ConnectOptions::authenticator`] instead.
     pub fn authentication(mut self, method: impl Into<ByteString>, data: Option<Bytes>) -> Self {
         self.properties.authentication_method = Some(method.into());
         self.properties.authentication_data = data;
+        self
+    }
+
+    /// Enhanced authentication (5.0, §4.12): `authenticator` names the Authentication
+    /// Method and gives the Authentication Data of each CONNECT, then answers each AUTH
+    /// challenge (Continue Authentication, 0x18) of the server until its CONNACK; it also
+    /// answers the challenges of a re-authentication started with
+    /// [`crate::Client::reauthenticate`]. See [`crate::Authenticator`].
+    pub fn authenticator(
+        mut self,
+        authenticator: impl crate::auth::Authenticator + 'static,
+    ) -> Self {
+        self.properties.authentication_method = Some(authenticator.method());
+        self.properties.authentication_data = None;
+        self.authenticator = Some(Arc::new(std::sync::Mutex::new(authenticator)));
         self
     }
 
@@ -264,6 +329,66 @@ impl ConnectOptions {
     /// Maximum is full (default 1000); beyond that, requests wait.
     pub fn max_queued_requests(mut self, max: usize) -> Self {
         self.max_queued_requests = max.max(1);
+        self
+    }
+
+    /// Most QoS 1 and 2 publications in flight (sent, not yet completed) at once; the
+    /// server's Receive Maximum still applies when lower. Default: the server's alone.
+    /// Zero is taken as one.
+    pub fn max_inflight(mut self, max: u16) -> Self {
+        self.max_inflight = Some(max.max(1));
+        self
+    }
+
+    /// Binds the socket to this local address (an IP address or a host name, port 0)
+    /// before connecting, to choose the interface. Default: the system's choice.
+    pub fn bind_address(mut self, address: impl Into<String>) -> Self {
+        self.bind_address = Some(address.into());
+        self
+    }
+
+    /// Whether Nagle's algorithm is turned off (`TCP_NODELAY`, default `true`): small
+    /// packets go out at once rather than being coalesced.
+    pub fn tcp_nodelay(mut self, nodelay: bool) -> Self {
+        self.tcp_nodelay = nodelay;
+        self
+    }
+
+    /// Connects through a SOCKS5 proxy at `proxy` (`host:port`), with a user name and
+    /// password if it asks for them (RFC 1929). The proxy resolves the server's name.
+    pub fn socks5_proxy(
+        mut self,
+        proxy: impl ToString,
+        credentials: Option<(String, String)>,
+    ) -> Self {
+        self.proxy = Some(crate::socks::Socks5Proxy {
+            server: proxy.to_string(),
+            credentials,
+        });
+        self
+    }
+
+    /// Calls `observer` with every packet sent and received (see [`PacketObserver`]).
+    ///
+    /// With an observer, the connection task also takes incoming packets one at a time
+    /// and lets the application run between them (and takes a [`crate::Client::disconnect`]
+    /// before the next one), so that a packet log and what the application prints
+    /// interleave in the order the packets came. That costs throughput: it is meant for
+    /// debugging.
+    ///
+    /// ```
+    /// use midge_client::{ConnectOptions, Direction};
+    /// use midge_codec::Packet;
+    ///
+    /// let options = ConnectOptions::new().observe_packets(
+    ///     |direction: Direction, id: &str, packet: &Packet| {
+    ///         println!("{id} {direction:?} {}", packet.packet_type());
+    ///     },
+    /// );
+    /// # let _ = options;
+    /// ```
+    pub fn observe_packets(mut self, observer: impl PacketObserver + 'static) -> Self {
+        self.observer = Some(Arc::new(observer));
         self
     }
 
@@ -336,6 +461,12 @@ impl std::fmt::Debug for ConnectOptions {
             .field("resubscribe", &self.resubscribe)
             .field("event_capacity", &self.event_capacity)
             .field("max_queued_requests", &self.max_queued_requests)
+            .field("max_inflight", &self.max_inflight)
+            .field("bind_address", &self.bind_address)
+            .field("tcp_nodelay", &self.tcp_nodelay)
+            .field("proxy", &self.proxy)
+            .field("observer", &self.observer.as_ref().map(|_| "<fn>"))
+            .field("authenticator", &self.authenticator.is_some())
             .finish()
     }
 }

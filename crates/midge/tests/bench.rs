@@ -1,43 +1,31 @@
 //! `midge bench` as a user runs it: the real binary against a `midge serve` on a free
 //! port, one short run per scenario, checking that the JSON report is sane.
 
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+mod support;
+
+use std::process::Command;
 
 use serde_json::Value;
-
-const MIDGE: &str = env!("CARGO_BIN_EXE_midge");
+use support::{MIDGE, Server, TempDir, free_port};
 
 /// A `midge serve` on a free loopback port, killed on drop.
 struct Broker {
-    child: Child,
+    _server: Server,
     port: u16,
+    _dir: TempDir,
 }
 
 impl Broker {
     fn start() -> Broker {
-        let port = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let mut child = Command::new(MIDGE)
-            .args(["serve", "-p", &port.to_string()])
-            .env("RUST_LOG", "error")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("midge serve starts");
-        for _ in 0..200 {
-            if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
-                return Broker { child, port };
-            }
-            std::thread::sleep(Duration::from_millis(25));
+        let dir = TempDir::new();
+        let port = free_port();
+        let mut server = Server::start(&dir, &["-p", &port.to_string()]);
+        drop(server.connect(port));
+        Broker {
+            _server: server,
+            port,
+            _dir: dir,
         }
-        let _ = child.kill();
-        let _ = child.wait();
-        panic!("midge serve did not listen on {port}");
     }
 
     /// Runs `midge bench ARGS --json` against this broker and parses its report.
@@ -55,13 +43,6 @@ impl Broker {
             String::from_utf8_lossy(&out.stderr)
         );
         serde_json::from_slice(&out.stdout).expect("the report is JSON")
-    }
-}
-
-impl Drop for Broker {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
     }
 }
 

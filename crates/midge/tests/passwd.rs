@@ -5,43 +5,19 @@
 //! (`/usr/sbin/mosquitto`, `mosquitto_passwd`, `mosquitto_pub`), which `scripts/test`
 //! installs. Without them they fail; they never skip.
 
+mod support;
+
 use std::fs;
 use std::io::Write as _;
-use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use midge_broker::auth::passwd::{HashAlgorithm, PasswordFile};
+use support::{MIDGE, TempDir, free_port};
 
-const MIDGE: &str = env!("CARGO_BIN_EXE_midge");
 const MOSQUITTO: &str = "/usr/sbin/mosquitto";
-
-/// A fresh directory under the system's temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        static NEXT: AtomicUsize = AtomicUsize::new(0);
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let path =
-            std::env::temp_dir().join(format!("midge-passwd-{}-{n}-{name}", std::process::id()));
-        let _ = fs::remove_dir_all(&path);
-        fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
 
 /// Runs `program` in `dir`, failing the test (not skipping it) when it is not installed.
 fn run_in(dir: &Path, program: &str, args: &[&str], stdin: Option<&str>) -> Output {
@@ -96,17 +72,20 @@ fn algorithm_of(file: &PasswordFile, user: &str) -> HashAlgorithm {
 
 #[test]
 fn midge_passwd_batch_files_verify_with_our_parser() {
-    let dir = TempDir::new("batch");
-    let file = dir.path("pw");
+    let dir = TempDir::new();
+    let file = dir.path.join("pw");
     let f = file.to_str().unwrap();
-    succeed(midge(&dir.0, &["-b", "-c", f, "alice", "wonderland"]));
-    succeed(midge(&dir.0, &["-H", "sha512", "-b", f, "bob", "builder"]));
+    succeed(midge(&dir.path, &["-b", "-c", f, "alice", "wonderland"]));
     succeed(midge(
-        &dir.0,
+        &dir.path,
+        &["-H", "sha512", "-b", f, "bob", "builder"],
+    ));
+    succeed(midge(
+        &dir.path,
         &["-b", "-H", "argon2id", f, "carol", "-dash first"],
     ));
-    succeed(midge(&dir.0, &["-b", f, "dave smith", "pässwörd ✓"]));
-    succeed(midge(&dir.0, &["-b", f, "alice", "changed"]));
+    succeed(midge(&dir.path, &["-b", f, "dave smith", "pässwörd ✓"]));
+    succeed(midge(&dir.path, &["-b", f, "alice", "changed"]));
 
     let parsed = load(&file);
     assert_eq!(parsed.len(), 4);
@@ -119,7 +98,7 @@ fn midge_passwd_batch_files_verify_with_our_parser() {
     assert_eq!(algorithm_of(&parsed, "bob"), HashAlgorithm::Sha512);
     assert_eq!(algorithm_of(&parsed, "carol"), HashAlgorithm::Argon2id);
 
-    succeed(midge(&dir.0, &["-D", f, "bob"]));
+    succeed(midge(&dir.path, &["-D", f, "bob"]));
     let parsed = load(&file);
     assert!(!parsed.contains_user("bob") && parsed.verify("alice", b"changed"));
 
@@ -136,9 +115,9 @@ fn midge_passwd_batch_files_verify_with_our_parser() {
 
 #[test]
 fn midge_passwd_prompts_twice_and_exits_2_on_mismatch() {
-    let dir = TempDir::new("prompt");
+    let dir = TempDir::new();
     let out = succeed(run_in(
-        &dir.0,
+        &dir.path,
         MIDGE,
         &["passwd", "-c", "pw", "erin"],
         Some("s3cret\ns3cret\n"),
@@ -147,26 +126,31 @@ fn midge_passwd_prompts_twice_and_exits_2_on_mismatch() {
         String::from_utf8_lossy(&out.stdout),
         "Password: \nReenter password: \n"
     );
-    assert!(load(&dir.path("pw")).verify("erin", b"s3cret"));
+    assert!(load(&dir.path.join("pw")).verify("erin", b"s3cret"));
 
-    let out = run_in(&dir.0, MIDGE, &["passwd", "pw", "erin"], Some("one\ntwo\n"));
+    let out = run_in(
+        &dir.path,
+        MIDGE,
+        &["passwd", "pw", "erin"],
+        Some("one\ntwo\n"),
+    );
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
         "Error: Passwords do not match.\n"
     );
     assert!(
-        load(&dir.path("pw")).verify("erin", b"s3cret"),
+        load(&dir.path.join("pw")).verify("erin", b"s3cret"),
         "file unchanged"
     );
 }
 
 #[test]
 fn midge_passwd_converts_plain_text_files() {
-    let dir = TempDir::new("update");
-    let file = dir.path("pw");
+    let dir = TempDir::new();
+    let file = dir.path.join("pw");
     fs::write(&file, "# users\nalice:wonderland\nbob:builder\n").unwrap();
-    succeed(midge(&dir.0, &["-U", file.to_str().unwrap()]));
+    succeed(midge(&dir.path, &["-U", file.to_str().unwrap()]));
     let text = fs::read_to_string(&file).unwrap();
     assert!(
         text.starts_with("# users\n") && !text.contains("wonderland"),
@@ -178,26 +162,26 @@ fn midge_passwd_converts_plain_text_files() {
 
 #[test]
 fn mosquitto_passwd_files_verify_with_our_parser() {
-    let dir = TempDir::new("mosquitto-written");
+    let dir = TempDir::new();
     succeed(run_in(
-        &dir.0,
+        &dir.path,
         "mosquitto_passwd",
         &["-b", "-c", "pw", "alice", "wonderland"],
         None,
     ));
     succeed(run_in(
-        &dir.0,
+        &dir.path,
         "mosquitto_passwd",
         &["-H", "sha512", "-b", "pw", "bob", "builder"],
         None,
     ));
     succeed(run_in(
-        &dir.0,
+        &dir.path,
         "mosquitto_passwd",
         &["-H", "sha512-pbkdf2", "-b", "pw", "carol", "p@ss word"],
         None,
     ));
-    let parsed = load(&dir.path("pw"));
+    let parsed = load(&dir.path.join("pw"));
     assert!(parsed.verify("alice", b"wonderland"));
     assert!(parsed.verify("bob", b"builder"));
     assert!(parsed.verify("carol", b"p@ss word"));
@@ -206,16 +190,16 @@ fn mosquitto_passwd_files_verify_with_our_parser() {
     assert_eq!(algorithm_of(&parsed, "bob"), HashAlgorithm::Sha512);
 
     // And `midge passwd` edits a file mosquitto_passwd wrote without disturbing it.
-    succeed(midge(&dir.0, &["-b", "pw", "dave", "x"]));
-    let parsed = load(&dir.path("pw"));
+    succeed(midge(&dir.path, &["-b", "pw", "dave", "x"]));
+    let parsed = load(&dir.path.join("pw"));
     assert!(parsed.verify("alice", b"wonderland") && parsed.verify("dave", b"x"));
 }
 
 /// The same mistakes give the same messages and exit codes as mosquitto_passwd 2.0.
 #[test]
 fn errors_match_mosquitto_passwd() {
-    let dir = TempDir::new("errors");
-    succeed(midge(&dir.0, &["-b", "-c", "pw", "alice", "x"]));
+    let dir = TempDir::new();
+    succeed(midge(&dir.path, &["-b", "-c", "pw", "alice", "x"]));
     let cases: &[&[&str]] = &[
         &["-c", "-D", "pw", "u"],
         &["-c", "-U", "pw"],
@@ -235,8 +219,8 @@ fn errors_match_mosquitto_passwd() {
         &["pw"],
     ];
     for args in cases {
-        let ours = midge(&dir.0, args);
-        let theirs = run_in(&dir.0, "mosquitto_passwd", args, None);
+        let ours = midge(&dir.path, args);
+        let theirs = run_in(&dir.path, "mosquitto_passwd", args, None);
         assert_eq!(ours.status.code(), theirs.status.code(), "{args:?}");
         if !theirs.stderr.is_empty() {
             assert_eq!(
@@ -258,19 +242,11 @@ impl Drop for Broker {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn start_mosquitto(dir: &TempDir, password_file: &Path) -> (Broker, u16) {
     let port = free_port();
-    let whoami = run_in(&dir.0, "id", &["-un"], None);
+    let whoami = run_in(&dir.path, "id", &["-un"], None);
     let user = String::from_utf8(whoami.stdout).unwrap();
-    let config = dir.path("mosquitto.conf");
+    let config = dir.path.join("mosquitto.conf");
     fs::write(
         &config,
         format!(
@@ -281,7 +257,7 @@ fn start_mosquitto(dir: &TempDir, password_file: &Path) -> (Broker, u16) {
         ),
     )
     .unwrap();
-    let log = fs::File::create(dir.path("mosquitto.log")).unwrap();
+    let log = fs::File::create(dir.path.join("mosquitto.log")).unwrap();
     let child = Command::new(MOSQUITTO)
         .arg("-c")
         .arg(&config)
@@ -296,7 +272,7 @@ fn start_mosquitto(dir: &TempDir, password_file: &Path) -> (Broker, u16) {
         if TcpStream::connect_timeout(&addr, Duration::from_millis(200)).is_ok() {
             break;
         }
-        let log = fs::read_to_string(dir.path("mosquitto.log")).unwrap_or_default();
+        let log = fs::read_to_string(dir.path.join("mosquitto.log")).unwrap_or_default();
         if let Some(status) = broker.0.try_wait().unwrap() {
             panic!("mosquitto exited ({status}):\n{log}");
         }
@@ -309,7 +285,7 @@ fn start_mosquitto(dir: &TempDir, password_file: &Path) -> (Broker, u16) {
 fn publish(dir: &TempDir, port: u16, user: &str, password: &str) -> Output {
     let port = port.to_string();
     run_in(
-        &dir.0,
+        &dir.path,
         "mosquitto_pub",
         &[
             "-h",
@@ -331,14 +307,17 @@ fn publish(dir: &TempDir, port: u16, user: &str, password: &str) -> Output {
 
 #[test]
 fn mosquitto_broker_accepts_files_written_by_midge_passwd() {
-    let dir = TempDir::new("broker");
-    let file = dir.path("pw");
+    let dir = TempDir::new();
+    let file = dir.path.join("pw");
     let f = file.to_str().unwrap();
-    succeed(midge(&dir.0, &["-b", "-c", f, "alice", "wonderland"]));
-    succeed(midge(&dir.0, &["-b", "-H", "sha512", f, "bob", "builder"]));
-    fs::write(dir.path("plain"), "carol:p@ss word\n").unwrap();
-    succeed(midge(&dir.0, &["-U", "plain"]));
-    let carol = fs::read_to_string(dir.path("plain")).unwrap();
+    succeed(midge(&dir.path, &["-b", "-c", f, "alice", "wonderland"]));
+    succeed(midge(
+        &dir.path,
+        &["-b", "-H", "sha512", f, "bob", "builder"],
+    ));
+    fs::write(dir.path.join("plain"), "carol:p@ss word\n").unwrap();
+    succeed(midge(&dir.path, &["-U", "plain"]));
+    let carol = fs::read_to_string(dir.path.join("plain")).unwrap();
     fs::OpenOptions::new()
         .append(true)
         .open(&file)

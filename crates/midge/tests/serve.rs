@@ -1,37 +1,14 @@
 //! `midge serve` as a user runs it: the real binary, `--test-config` on good and bad files
 //! of both formats, and a broker started from a mosquitto.conf answering a raw CONNECT.
 
+mod support;
+
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
-use std::time::Duration;
+use std::net::{Ipv4Addr, TcpStream};
+use std::path::Path;
+use std::process::{Command, Output};
 
-const MIDGE: &str = env!("CARGO_BIN_EXE_midge");
-
-/// A directory under the system's temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let path = std::env::temp_dir().join(format!("midge-serve-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-
-    fn file(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
+use support::{MIDGE, Server, TempDir, free_port};
 
 fn midge(args: &[&str]) -> Output {
     Command::new(MIDGE)
@@ -73,7 +50,7 @@ fn test_config_without_a_file_checks_the_defaults() {
 
 #[test]
 fn test_config_accepts_a_mosquitto_conf_and_prints_its_warnings() {
-    let dir = TempDir::new("good-conf");
+    let dir = TempDir::new();
     let conf = dir.file(
         "mosquitto.conf",
         "# Mosquitto\nlistener 1883\nauth_plugin /usr/lib/auth.so\n",
@@ -95,7 +72,7 @@ fn test_config_accepts_a_mosquitto_conf_and_prints_its_warnings() {
 
 #[test]
 fn test_config_refuses_a_bad_mosquitto_conf_naming_file_and_line() {
-    let dir = TempDir::new("bad-conf");
+    let dir = TempDir::new();
     let conf = dir.file("mosquitto.conf", "listener 1883\n\nlisten 1884\n");
     let (code, stdout, stderr) = test_config(&conf);
     assert_eq!(code, Some(1));
@@ -122,7 +99,7 @@ fn test_config_refuses_a_bad_mosquitto_conf_naming_file_and_line() {
 
 #[test]
 fn test_config_refuses_bad_toml_naming_file_line_and_key() {
-    let dir = TempDir::new("bad-toml");
+    let dir = TempDir::new();
     let toml = dir.file(
         "midge.toml",
         "max_connections = 10\nmax_inflight_messages = 0\n",
@@ -151,7 +128,7 @@ fn test_config_refuses_bad_toml_naming_file_line_and_key() {
 
 #[test]
 fn serve_exits_with_the_error_on_a_bad_config() {
-    let dir = TempDir::new("serve-bad");
+    let dir = TempDir::new();
     let conf = dir.file("mosquitto.conf", "max_keepalive 5\n");
     let out = midge(&["serve", "-c", conf.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
@@ -162,65 +139,6 @@ fn serve_exits_with_the_error_on_a_bad_config() {
             conf.display()
         )
     );
-}
-
-/// A running `midge serve`, killed on drop; its log goes to a file.
-struct Server {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Server {
-    fn start(dir: &TempDir, args: &[&str]) -> Server {
-        let log = dir.0.join("midge.log");
-        let child = Command::new(MIDGE)
-            .arg("serve")
-            .args(args)
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("midge starts");
-        Server { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Connects to `port` on 127.0.0.1 once the broker listens (up to 10 s).
-    fn connect(&mut self, port: u16) -> TcpStream {
-        for _ in 0..200 {
-            if let Ok(stream) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) {
-                stream
-                    .set_read_timeout(Some(Duration::from_secs(5)))
-                    .unwrap();
-                return stream;
-            }
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("midge exited with {status}:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("midge does not listen on {port}:\n{}", self.log());
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A port that was free a moment ago.
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// Sends an MQTT 3.1.1 CONNECT (clean session, keep alive 60, empty client id) and
@@ -237,7 +155,7 @@ fn connack(stream: &mut TcpStream) -> [u8; 4] {
 
 #[test]
 fn serves_a_mosquitto_conf_listener() {
-    let dir = TempDir::new("serve-conf");
+    let dir = TempDir::new();
     let port = free_port();
     let conf = dir.file(
         "mosquitto.conf",
@@ -254,7 +172,7 @@ fn serves_a_mosquitto_conf_listener() {
 #[test]
 fn mosquitto_conf_listener_refuses_anonymous_clients_by_default() {
     // Mosquitto 2: once a listener is defined, allow_anonymous defaults to false.
-    let dir = TempDir::new("serve-anon");
+    let dir = TempDir::new();
     let port = free_port();
     let conf = dir.file("mosquitto.conf", &format!("listener {port} 127.0.0.1\n"));
     let mut server = Server::start(&dir, &["-c", conf.to_str().unwrap()]);
@@ -264,7 +182,7 @@ fn mosquitto_conf_listener_refuses_anonymous_clients_by_default() {
 
 #[test]
 fn port_option_serves_loopback_and_says_local_only() {
-    let dir = TempDir::new("serve-p");
+    let dir = TempDir::new();
     let port = free_port();
     let mut server = Server::start(&dir, &["-p", &port.to_string()]);
     let mut stream = server.connect(port);
@@ -275,7 +193,7 @@ fn port_option_serves_loopback_and_says_local_only() {
 
 #[test]
 fn port_option_is_ignored_when_the_file_defines_listeners() {
-    let dir = TempDir::new("serve-p-ignored");
+    let dir = TempDir::new();
     let (port, other) = (free_port(), free_port());
     let conf = dir.file(
         "mosquitto.conf",

@@ -4,118 +4,15 @@
 
 #![cfg(unix)]
 
+mod support;
+
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpListener, TcpStream};
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
-use std::time::Duration;
+use std::net::TcpStream;
+use std::process::Command;
 
 use bytes::BytesMut;
 use midge_codec::{Connect, Decoder, Packet, ProtocolVersion, Publish, QoS, ReasonCode, TopicName};
-
-const MIDGE: &str = env!("CARGO_BIN_EXE_midge");
-
-/// A directory under the system's temporary directory, removed on drop.
-struct TempDir(PathBuf);
-
-impl TempDir {
-    fn new(name: &str) -> Self {
-        let path =
-            std::env::temp_dir().join(format!("midge-serve-auth-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        TempDir(path)
-    }
-
-    fn file(&self, name: &str, text: &str) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, text).unwrap();
-        path
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A running `midge serve`, killed on drop; its log goes to a file.
-struct Server {
-    child: Child,
-    log: PathBuf,
-}
-
-impl Server {
-    fn start(dir: &TempDir, conf: &std::path::Path) -> Server {
-        let log = dir.0.join("midge.log");
-        let child = Command::new(MIDGE)
-            .args(["serve", "-c", conf.to_str().unwrap()])
-            .env_remove("RUST_LOG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .expect("midge starts");
-        Server { child, log }
-    }
-
-    fn log(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Sends SIGHUP and waits (up to 10 s) until the log has grown by a line containing
-    /// `expected`.
-    fn hangup(&self, expected: &str) -> String {
-        let before = self.log().len();
-        let status = Command::new("kill")
-            .args(["-HUP", &self.child.id().to_string()])
-            .status()
-            .unwrap();
-        assert!(status.success());
-        for _ in 0..200 {
-            let log = self.log();
-            if log[before..].contains(expected) {
-                return log[before..].to_string();
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("no `{expected}` in the log after SIGHUP:\n{}", self.log());
-    }
-
-    /// Connects to `port` on 127.0.0.1 once the broker listens (up to 10 s).
-    fn connect(&mut self, port: u16) -> TcpStream {
-        for _ in 0..200 {
-            if let Ok(stream) = TcpStream::connect((Ipv4Addr::LOCALHOST, port)) {
-                stream
-                    .set_read_timeout(Some(Duration::from_secs(5)))
-                    .unwrap();
-                return stream;
-            }
-            if let Some(status) = self.child.try_wait().unwrap() {
-                panic!("midge exited with {status}:\n{}", self.log());
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        panic!("midge does not listen on {port}:\n{}", self.log());
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// A port that was free a moment ago.
-fn free_port() -> u16 {
-    TcpListener::bind((Ipv4Addr::LOCALHOST, 0))
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use support::{MIDGE, Server, TempDir, free_port};
 
 /// A blocking MQTT 5.0 client, enough for CONNECT and QoS 1 PUBLISH.
 struct Mqtt {
@@ -179,7 +76,7 @@ impl Mqtt {
 /// a broken file and SIGHUP: the log names the file and line, and the old ACL stays.
 #[test]
 fn sighup_reloads_the_acl_and_a_broken_file_keeps_the_old_one() {
-    let dir = TempDir::new("sighup");
+    let dir = TempDir::new();
     let port = free_port();
     let acl = dir.file("acl", "user alice\ntopic readwrite alice/#\n");
     let conf = dir.file(
@@ -189,7 +86,7 @@ fn sighup_reloads_the_acl_and_a_broken_file_keeps_the_old_one() {
             acl.display()
         ),
     );
-    let mut server = Server::start(&dir, &conf);
+    let mut server = Server::start(&dir, &["-c", conf.to_str().unwrap()]);
     let stream = server.connect(port);
     let mut alice = Mqtt::connect(stream, "alice-1", "alice");
     assert_eq!(alice.publish("alice/x", 1), ReasonCode::Success);
@@ -215,7 +112,7 @@ fn sighup_reloads_the_acl_and_a_broken_file_keeps_the_old_one() {
 /// the line.
 #[test]
 fn a_broken_password_file_stops_the_start() {
-    let dir = TempDir::new("broken-passwd");
+    let dir = TempDir::new();
     let passwd = dir.file("passwd", "# users\nalice:not-a-hash\n");
     let conf = dir.file(
         "mosquitto.conf",

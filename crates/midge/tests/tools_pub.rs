@@ -2,42 +2,13 @@
 //! `mosquitto_sub`/`midge sub`, and its errors compared byte for byte with
 //! `mosquitto_pub` (Debian's mosquitto-clients 2.0).
 
-mod tools_support;
+mod support;
 
-use std::io::Write as _;
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::thread::sleep;
 use std::time::Duration;
 
-use tools_support::*;
-
-/// The retained message on `topic`, as `midge sub -C 1 -v` prints it.
-fn retained(port: &str, topic: &str) -> String {
-    text(&ok(midge("sub", &["-p", port, "-t", topic, "-C", "1", "-v"])).stdout)
-}
-
-/// Runs `command` with `input` on its standard input.
-fn with_stdin(mut command: Command, input: &[u8]) -> std::process::Output {
-    let mut child = command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(input).unwrap();
-    wait(child)
-}
-
-/// Starts `midge sub -v -C count` on `topic` and gives it time to subscribe.
-fn listen(port: &str, topic: &str, count: u32) -> std::process::Child {
-    let count = count.to_string();
-    let child = spawn(midge(
-        "sub",
-        &["-p", port, "-t", topic, "-C", &count, "-v", "-q", "2"],
-    ));
-    sleep(Duration::from_millis(500));
-    child
-}
+use support::*;
 
 /// -m, -r, -q 0/1/2, every -V spelling, -i, -k, -x: the message arrives retained.
 #[test]
@@ -196,6 +167,25 @@ fn errors_match_mosquitto_pub() {
         vec!["-t", "a", "-m", "x", "--will-retain"],
         vec!["-t", "a", "-m", "x", "-L", "mqtt://localhost"],
         vec!["-t", "a", "-m", "x", "-p", &closed_port],
+        vec!["-t", "a", "-m", "x", "-M", "0"],
+        vec!["-t", "a", "-m", "x", "-M", "many"],
+        vec!["-t", "a", "-m", "x", "-M"],
+        vec!["-t", "a", "-m", "x", "-A"],
+        vec!["-t", "a", "-m", "x", "-h", "127.0.0.1", "-A", "192.0.2.1"],
+        vec!["-t", "a", "-m", "x", "-A", "nonexistent.invalid"],
+        vec!["-t", "a", "-m", "x", "-h", "nonexistent.invalid"],
+        vec!["-t", "a", "-m", "x", "--proxy"],
+        vec!["-t", "a", "-m", "x", "--proxy", "socks5://127.0.0.1:1080"],
+        vec![
+            "-t",
+            "a",
+            "-m",
+            "x",
+            "--proxy",
+            "socks5h://127.0.0.1:1",
+            "-p",
+            &closed_port,
+        ],
     ];
     for args in cases {
         let Some(reference) = mosquitto("pub", &args) else {

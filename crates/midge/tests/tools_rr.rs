@@ -1,31 +1,16 @@
 //! `midge rr` against the broker, and against `mosquitto_rr` (Debian's
 //! mosquitto-clients 2.0): same output, messages and exit codes.
 
-mod tools_support;
+mod support;
 
 use std::thread::sleep;
 use std::time::Duration;
 
-use tools_support::*;
+use support::*;
 
 /// Runs the same `rr` command line with both tools; asserts identical output and exit.
 fn golden(args: &[&str]) {
-    let Some(reference) = mosquitto("rr", args) else {
-        return;
-    };
-    let expected = output(reference);
-    let actual = output(midge("rr", args));
-    assert_eq!(actual.stdout, expected.stdout, "stdout of {args:?}");
-    assert_eq!(
-        text(&actual.stderr),
-        text(&expected.stderr).replace("mosquitto_rr", "midge rr"),
-        "stderr of {args:?}"
-    );
-    assert_eq!(
-        actual.status.code(),
-        expected.status.code(),
-        "exit of {args:?}"
-    );
+    support::golden("rr", args, None);
 }
 
 /// The response is printed as -v, -N and -F say; here it is a retained message on the

@@ -3,12 +3,12 @@
 //! give the same output and exit code. Messages are published retained by
 //! `mosquitto_pub`, so that both subscribers see the same ones, properties included.
 
-mod tools_support;
+mod support;
 
 use std::thread::sleep;
 use std::time::Duration;
 
-use tools_support::*;
+use support::*;
 
 /// Publishes the reference messages, retained, with MQTT 5.0 properties.
 fn publish_fixtures(port: &str, dir: &TempDir) -> bool {
@@ -61,32 +61,12 @@ fn publish_fixtures(port: &str, dir: &TempDir) -> bool {
     true
 }
 
-/// Runs the same `sub` command line with both tools and asserts identical stdout,
-/// stderr and exit code.
+/// Runs the same `sub` command line with both tools (`-p port` first) and asserts
+/// identical stdout, stderr and exit code.
 fn golden(port: &str, args: &[&str]) {
     let mut full = vec!["-p", port];
     full.extend_from_slice(args);
-    let Some(reference) = mosquitto("sub", &full) else {
-        return;
-    };
-    let expected = output(reference);
-    let actual = output(midge("sub", &full));
-    assert_eq!(
-        text(&actual.stdout),
-        text(&expected.stdout),
-        "stdout of {args:?}"
-    );
-    assert_eq!(actual.stdout, expected.stdout, "stdout bytes of {args:?}");
-    assert_eq!(
-        text(&actual.stderr),
-        text(&expected.stderr).replace("mosquitto_sub", "midge sub"),
-        "stderr of {args:?}"
-    );
-    assert_eq!(
-        actual.status.code(),
-        expected.status.code(),
-        "exit of {args:?}"
-    );
+    support::golden("sub", &full, None);
 }
 
 /// Every -F code that depends neither on the time nor on broker-chosen ids, with flags,
@@ -321,9 +301,11 @@ fn options_file_is_read() {
 /// are refused where local time is not UTC.
 #[test]
 fn unsupported_format_codes_are_refused() {
-    let out = output(midge("sub", &["-t", "a", "-F", "%J %t"]));
+    let mut command = midge("sub", &["-t", "a", "-F", "%J %t"]);
+    command.env("TZ", "Europe/Paris");
+    let out = output(command);
     assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("%J is not supported yet"));
+    assert!(text(&out.stderr).contains("only supported yet when local time is UTC"));
     let mut command = midge("sub", &["-t", "a", "-F", "%I %t"]);
     command.env("TZ", "Europe/Paris");
     let out = output(command);
@@ -550,6 +532,72 @@ fn json_format_matches_mosquitto_sub() {
                 tst.starts_with("\"20") && tst[1..].find('"') == Some(32),
                 "{line}"
             );
+        }
+    }
+}
+
+/// `%J` (the payload parsed as JSON and embedded as a value) as mosquitto_sub prints it
+/// through cJSON, bar the timestamp: objects, arrays, numbers in cJSON's layout,
+/// escapes, duplicate keys, `--pretty`, 5.0 properties; a payload that is not JSON
+/// prints nothing for `%J` and an error on standard error, and still counts for `-C`.
+#[test]
+fn parsed_json_format_matches_mosquitto_sub() {
+    let broker = TestBroker::midge();
+    let port = broker.port.to_string();
+    let fixtures = [
+        (
+            "json/object",
+            r#"{"a": [1, 2.5, "x"], "b": null, "a": {"deep": [[], {}]}}"#,
+        ),
+        (
+            "json/numbers",
+            "[1e10, 0.1, 1.5e300, 123456789012, 3.0, 01, 1., 1e999, 2.5e-7, 1234567.25]",
+        ),
+        ("json/scalar", " 42 "),
+        ("json/string", r#""tab\there \u00e9 \ud83d\ude00 \/""#),
+        ("json/invalid", "{not json}"),
+        ("json/trailing", "[1] [2]"),
+    ];
+    for (topic, payload) in fixtures {
+        let Some(mut command) = mosquitto("pub", &["-p", &port, "-r", "-t", topic, "-m", payload])
+        else {
+            return;
+        };
+        command.args([
+            "-V",
+            "5",
+            "-D",
+            "publish",
+            "content-type",
+            "application/json",
+        ]);
+        ok(command);
+    }
+    for (topic, _) in fixtures {
+        for extra in [
+            &["-F", "%J"][..],
+            &["-F", "<%J>", "--pretty"],
+            &["-F", "%J", "-V", "5", "-q", "1"],
+            &["-F", "%J", "-V", "5", "--pretty"],
+        ] {
+            let mut args = vec!["-p", port.as_str(), "-t", topic, "-C", "1"];
+            args.extend_from_slice(extra);
+            let Some(reference) = mosquitto("sub", &args) else {
+                return;
+            };
+            let expected = output(reference);
+            let actual = output(midge("sub", &args));
+            assert_eq!(
+                mask_tst(&actual.stdout),
+                mask_tst(&expected.stdout),
+                "{args:?}"
+            );
+            assert_eq!(
+                text(&actual.stderr),
+                text(&expected.stderr),
+                "stderr of {args:?}"
+            );
+            assert_eq!(actual.status.code(), expected.status.code(), "{args:?}");
         }
     }
 }

@@ -10,7 +10,8 @@
 //! Files: `mod.rs` (the state, connections, CONNACK, resume, keep alive),
 //! `requests.rs` (publish, subscribe, unsubscribe, and sending what waits),
 //! `acks.rs` (acknowledgements of our requests), `inbound.rs` (messages from the
-//! server), `outbound.rs` (flows and packet ids), `alias.rs` (topic aliases).
+//! server), `outbound.rs` (flows and packet ids), `alias.rs` (topic aliases), `auth.rs`
+//! (enhanced authentication: AUTH challenges and re-authentication).
 //!
 //! # Calling contract
 //! The methods come in four kinds (as in quinn-proto's `Connection`):
@@ -19,13 +20,18 @@
 //!   [`ClientState::handle_connection_lost`] when the transport is gone,
 //!   [`ClientState::handle_delivered`] when the application has taken a message;
 //! - **requests**: [`ClientState::publish`], [`ClientState::subscribe`],
-//!   [`ClientState::unsubscribe`], [`ClientState::disconnect`], [`ClientState::close`],
-//!   each with a token `T` that comes back in [`Output::Completed`];
+//!   [`ClientState::unsubscribe`], [`ClientState::reauthenticate`],
+//!   [`ClientState::disconnect`], [`ClientState::close`], each with a token `T` that
+//!   comes back in [`Output::Completed`];
 //! - **time**: [`ClientState::handle_timeout`] once [`ClientState::poll_timeout`] has
 //!   passed;
 //! - **output**: after any of the above, drain [`ClientState::poll_transmit`] (packets to
 //!   write, in order) and [`ClientState::poll_output`] (events for the application), then
 //!   ask [`ClientState::poll_timeout`] again.
+//!
+//! With an [`crate::Authenticator`], the exchange before the CONNACK is more than one
+//! round trip: keep reading, handling and writing until [`ClientState::is_connected`]
+//! (or an `Err`). `connect` itself fails when the authenticator cannot start.
 //!
 //! An `Err` from `handle_packet` or `handle_timeout` means the connection must end:
 //! write what `poll_transmit` still gives (a DISCONNECT with the reason, in 5.0), close
@@ -34,6 +40,7 @@
 
 mod acks;
 mod alias;
+mod auth;
 mod inbound;
 mod outbound;
 mod requests;
@@ -52,6 +59,7 @@ use midge_codec::{
 use crate::error::ClientError;
 use crate::options::ConnectOptions;
 use alias::{InboundAliases, OutboundAliases};
+pub(crate) use auth::SharedAuthenticator;
 pub use inbound::DeliveryAck;
 use inbound::Inbound;
 use outbound::{Control, Flow, Outbound, Stage};
@@ -85,6 +93,8 @@ pub enum Completion {
     Subscribed(SubAck),
     /// An unsubscription: the UNSUBACK.
     Unsubscribed(UnsubAck),
+    /// A re-authentication: the server's AUTH Success.
+    Reauthenticated(Box<midge_codec::Auth>),
 }
 
 /// The outcome of a publication that the server accepted.
@@ -212,6 +222,13 @@ pub struct ClientState<T> {
     transmit: VecDeque<Packet>,
     /// Events for the caller.
     outputs: VecDeque<Output<T>>,
+    /// The application's enhanced authentication method, if any.
+    authenticator: Option<auth::SharedAuthenticator>,
+    /// The request of the re-authentication under way.
+    reauth: Option<T>,
+    /// Our own cap on QoS 1 and 2 publications in flight, below the server's Receive
+    /// Maximum.
+    max_inflight: u16,
 }
 
 impl<T> ClientState<T> {
@@ -254,6 +271,9 @@ impl<T> ClientState<T> {
             subscriptions: HashMap::new(),
             transmit: VecDeque::new(),
             outputs: VecDeque::new(),
+            authenticator: options.authenticator.clone(),
+            reauth: None,
+            max_inflight: options.max_inflight.unwrap_or(u16::MAX),
         }
     }
 
@@ -305,11 +325,13 @@ impl<T> ClientState<T> {
     }
 
     /// Starts a connection on a new transport: queues the CONNECT. A reconnect asks to
-    /// resume (clean start 0) when the session outlives the connection.
-    pub fn connect(&mut self, now: Instant) {
+    /// resume (clean start 0) when the session outlives the connection. Fails only when
+    /// the [`crate::Authenticator`] cannot start; nothing is queued then.
+    pub fn connect(&mut self, now: Instant) -> Result<(), ClientError> {
         if self.phase == Phase::Closed {
-            return;
+            return Ok(());
         }
+        self.auth_connect()?;
         self.resuming = if self.connected_before {
             self.session_persists() || !self.clean_start
         } else {
@@ -322,10 +344,15 @@ impl<T> ClientState<T> {
         self.phase = Phase::Connecting;
         self.last_sent = Some(now);
         self.ping_sent = None;
+        Ok(())
     }
 
-    /// The transport is gone. Flows in flight are kept, to be resent on resume.
+    /// The transport is gone. Flows in flight are kept, to be resent on resume; a
+    /// re-authentication under way fails.
     pub fn handle_connection_lost(&mut self, _now: Instant) {
+        self.abort_reauth(&ClientError::connection_lost(
+            "the connection was lost during re-authentication",
+        ));
         if self.phase != Phase::Closed {
             self.phase = Phase::Idle;
         }
@@ -404,6 +431,7 @@ impl<T> ClientState<T> {
     /// waiting or in flight fails with `error`.
     pub fn close(&mut self, error: ClientError) {
         self.phase = Phase::Closed;
+        self.abort_reauth(&error);
         for flow in self.outbound.drain_in_order() {
             match flow {
                 Flow::Publish { token, .. } => self.complete(token, Err(error.clone())),
@@ -427,17 +455,10 @@ impl<T> ClientState<T> {
         let result = match self.phase {
             Phase::Connecting => match packet {
                 Packet::ConnAck(ack) => self.handle_connack(*ack),
+                Packet::Auth(auth) => self.handle_auth(auth),
                 other => Err(ClientError::protocol(
                     ReasonCode::ProtocolError,
-                    format!(
-                        "[MQTT-3.2.0-1] {} before CONNACK{}",
-                        other.packet_type(),
-                        if matches!(other, Packet::Auth(_)) {
-                            " (extended authentication is not supported)"
-                        } else {
-                            ""
-                        }
-                    ),
+                    format!("[MQTT-3.2.0-1] {} before CONNACK", other.packet_type()),
                 )),
             },
             Phase::Connected => self.handle_connected_packet(packet, now),
@@ -446,6 +467,7 @@ impl<T> ClientState<T> {
         };
         if let Err(e) = &result {
             self.on_error(e);
+            self.abort_reauth(e);
         }
         result
     }
@@ -510,10 +532,7 @@ impl<T> ClientState<T> {
                 ReasonCode::ProtocolError,
                 "[MQTT-3.2.0-2] a second CONNACK",
             )),
-            Packet::Auth(_) => Err(ClientError::protocol(
-                ReasonCode::ProtocolError,
-                "AUTH received; extended authentication is not supported",
-            )),
+            Packet::Auth(auth) => self.handle_auth(auth),
             // The client decoder refuses packets only clients send.
             other => Err(ClientError::protocol(
                 ReasonCode::ProtocolError,
@@ -530,9 +549,14 @@ impl<T> ClientState<T> {
                 ack.properties.reason_string.as_deref(),
             ));
         }
+        self.auth_connack(&ack)?;
         let p = &ack.properties;
         self.server = ServerLimits {
-            receive_maximum: p.receive_maximum.unwrap_or(u16::MAX).max(1),
+            receive_maximum: p
+                .receive_maximum
+                .unwrap_or(u16::MAX)
+                .min(self.max_inflight)
+                .max(1),
             maximum_packet_size: p.maximum_packet_size,
             maximum_qos: p.maximum_qos.unwrap_or(QoS::ExactlyOnce),
             retain_available: p.retain_available.unwrap_or(true),

@@ -7,14 +7,15 @@
 //! - `publish.rs`: `midge pub`. `subscribe.rs`: `midge sub`. `rr.rs`: `midge rr`.
 //! - `properties.rs`: `-D`, MQTT 5.0 properties per packet.
 //! - `format.rs`: how a received message is printed (`-v`, `-N`, `-F`); `clock.rs` its
-//!   time codes, `json.rs` its `%j`.
+//!   time codes, `json.rs` its `%j` and `%J`.
+//! - `debug.rs`: `-d`, libmosquitto's packet log.
 //!
 //! Not supported yet, because `midge-client` has no transport for them: TLS, WebSocket,
-//! Unix sockets (`--cafile`, `mqtts://`, `ws://`, `--unix`, ...); nor `-d` (packet
-//! logging), `-A`, `--nodelay`, `-M`, `-F %J`. These options are refused (as unknown)
-//! rather than ignored.
+//! Unix sockets (`--cafile`, `mqtts://`, `ws://`, `--unix`, ...). These options are
+//! refused (as unknown) rather than ignored.
 
 mod clock;
+mod debug;
 mod format;
 mod json;
 mod options;
@@ -98,12 +99,34 @@ async fn connect(config: &Config, reconnect: bool) -> Result<(Client, Events), i
         .clean_start(config.clean_session)
         .keep_alive(Duration::from_secs(config.keepalive.into()))
         .auto_topic_alias(false)
+        .max_inflight(config.max_inflight)
+        .tcp_nodelay(config.nodelay)
         .reconnect(if reconnect {
             // libmosquitto's default: retry every second, for ever.
             ReconnectPolicy::exponential(Duration::from_secs(1), Duration::from_secs(1))
         } else {
             ReconnectPolicy::never()
         });
+    if let Some((proxy, credentials)) = &config.proxy {
+        let credentials = credentials
+            .as_ref()
+            .map(|(user, password)| (user.clone(), password.0.clone()));
+        options = options.socks5_proxy(proxy, credentials);
+    }
+    if let Some(address) = &config.bind_address {
+        options = options.bind_address(address.as_str());
+    }
+    if config.debug {
+        let log = debug::DebugLog::new(
+            config.tool == Tool::Sub && !config.quiet,
+            config.version == ProtocolVersion::V5,
+        );
+        options = options.observe_packets(
+            move |d: midge_client::Direction, id: &str, p: &midge_codec::Packet| {
+                log.packet(d, id, p)
+            },
+        );
+    }
     if let Some(id) = &config.id {
         options = options.client_id(id.as_str());
     } else if let Some(prefix) = &config.id_prefix {
@@ -155,6 +178,13 @@ fn report_connect_error(config: &Config, e: &ClientError) -> i32 {
                 config,
                 &format!("Connection error: {}\n", reason_string(code)),
             );
+            if config.tool == Tool::Pub {
+                // libmosquitto's loop ends with MOSQ_ERR_PROTOCOL after a 5.0 refusal.
+                err_print(
+                    config,
+                    "Error: A network protocol error occurred when communicating with the broker.\n",
+                );
+            }
             code as u8 as i32
         }
         Some(code) => {
@@ -167,6 +197,15 @@ fn report_connect_error(config: &Config, e: &ClientError) -> i32 {
                 err_print(config, "Error: The connection was refused.\n");
             }
             code.into()
+        }
+        None if e.is_proxy() => {
+            err_print(config, "Error: Proxy error.\n");
+            // MOSQ_ERR_PROXY.
+            16
+        }
+        None if e.is_lookup() => {
+            err_print(config, "Unable to connect (Lookup error.).\n");
+            1
         }
         None => {
             err_print(config, &format!("Error: {}\n", io_message(e)));
@@ -238,6 +277,7 @@ fn usage(tool: Tool) -> String {
     let common = "[-h host] [-p port] [-L mqtt://[user[:password]@]host[:port]/topic]\n\
                   \x20      [-i id] [-I id_prefix] [-k keepalive] [-c] [-q qos] [-x session-expiry]\n\
                   \x20      [-V mqttv31|mqttv311|mqttv5] [-u username [-P password]] [--quiet]\n\
+                  \x20      [-d] [-A bind_address] [--nodelay] [-M max_inflight] [--proxy socks-url]\n\
                   \x20      [--will-topic topic [--will-payload payload] [--will-qos qos] [--will-retain]]\n";
     let own = match tool {
         Tool::Pub => {

@@ -103,6 +103,17 @@ pub(crate) struct Config {
     pub(crate) random_filter: u32,
     /// `-D`: MQTT 5.0 properties per packet.
     pub(crate) properties: super::properties::Properties,
+    /// `-d`: print every packet, as libmosquitto's debug log.
+    pub(crate) debug: bool,
+    /// `-M`: most QoS 1/2 publications in flight (libmosquitto's default, 20).
+    pub(crate) max_inflight: u16,
+    /// `-A`: local address to bind to.
+    pub(crate) bind_address: Option<String>,
+    /// `--nodelay`: turn Nagle's algorithm off (it is on by default, as in Mosquitto).
+    pub(crate) nodelay: bool,
+    /// `--proxy socks5h://[user[:password]@]host[:port]`: the proxy's `host:port` and
+    /// credentials.
+    pub(crate) proxy: Option<(String, Option<(String, Secret)>)>,
 }
 
 /// Why parsing stopped.
@@ -162,6 +173,11 @@ impl Config {
             response_topic: None,
             random_filter: 10000,
             properties: Default::default(),
+            debug: false,
+            max_inflight: 20,
+            bind_address: None,
+            nodelay: false,
+            proxy: None,
         }
     }
 
@@ -299,6 +315,26 @@ impl Config {
             "--quiet" => {
                 self.quiet = true;
                 return Ok(false);
+            }
+            "-d" | "--debug" => {
+                self.debug = true;
+                return Ok(false);
+            }
+            "--nodelay" => {
+                self.nodelay = true;
+                return Ok(false);
+            }
+            "-A" => self.bind_address = Some(need("address")?.to_owned()),
+            "--proxy" => self.proxy = Some(parse_proxy(need("proxy url")?)?),
+            "-M" => {
+                let Some(value) = value else {
+                    return invalid("Error: -M argument given but max_inflight not specified.\n\n");
+                };
+                let max = atoi(value);
+                if max < 1 {
+                    return invalid("Error: Maximum inflight messages must be greater than 0.\n\n");
+                }
+                self.max_inflight = u16::try_from(max).unwrap_or(u16::MAX);
             }
             "--help" => return Err(ParseError::Help),
             "-t" | "--topic" => {
@@ -487,6 +523,12 @@ impl Config {
         if self.will_retain && self.will_topic.is_none() {
             return invalid("Error: Will retain given, but no will topic given.\n");
         }
+        let connect = &self.properties.connect;
+        if connect.authentication_data.is_some() && connect.authentication_method.is_none() {
+            return invalid(
+                "Error: the authentication-data property needs an authentication-method property.\n",
+            );
+        }
         let no_id = self.id_prefix.is_some() || self.id.is_none();
         if self.version == ProtocolVersion::V5 {
             if self.session_expiry() == u32::MAX && no_id {
@@ -563,6 +605,35 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// `socks5h://[user[:password]@]host[:port]`, the port 1080 by default; the only scheme
+/// mosquitto's clients take.
+fn parse_proxy(url: &str) -> Result<(String, Option<(String, Secret)>), ParseError> {
+    let Some(rest) = url.strip_prefix("socks5h://") else {
+        return invalid(format!("Error: Unsupported proxy protocol: {url}\n"));
+    };
+    let (credentials, host_port) = match rest.rsplit_once('@') {
+        Some((user, host_port)) => {
+            let (name, password) = user.split_once(':').unwrap_or((user, ""));
+            (
+                Some((name.to_owned(), Secret(password.to_owned()))),
+                host_port,
+            )
+        }
+        None => (None, rest),
+    };
+    let host_port = host_port.trim_end_matches('/');
+    let has_port = match host_port.rsplit_once(':') {
+        Some((host, port)) => !host.ends_with(':') && port.bytes().all(|b| b.is_ascii_digit()),
+        None => false,
+    };
+    let server = if has_port {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:1080")
+    };
+    Ok((server, credentials))
 }
 
 fn invalid<T>(message: impl Into<String>) -> Result<T, ParseError> {

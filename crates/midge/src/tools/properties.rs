@@ -3,10 +3,11 @@
 //! its error messages (`cfg_parse_property` in `client/client_shared.c`).
 //!
 //! Supported: every property a client may send in CONNECT, PUBLISH, SUBSCRIBE,
-//! UNSUBSCRIBE, DISCONNECT and the will, except `authentication-method` and
-//! `authentication-data` (extended authentication needs AUTH packets, which
-//! `midge-client` does not exchange yet) and `topic-alias` (the client assigns aliases
-//! itself).
+//! UNSUBSCRIBE, DISCONNECT and the will, except `topic-alias` (the client assigns
+//! aliases itself). `authentication-method` and `authentication-data` go in the CONNECT
+//! as they are, as with mosquitto_pub: a method that completes in CONNECT and CONNACK
+//! (these tools answer no AUTH challenge); unlike mosquitto, data without a method is
+//! refused (a protocol error, §3.1.2.11.10).
 
 use bytes::Bytes;
 use midge_codec::{
@@ -79,7 +80,8 @@ impl Properties {
                 "disconnect",
                 "will",
             ],
-            "authentication-method" | "authentication-data" | "topic-alias" => {
+            "authentication-method" | "authentication-data" => &["connect"],
+            "topic-alias" => {
                 return Err(format!(
                     "Error: the {name} property is not supported yet.\n"
                 ));
@@ -202,6 +204,12 @@ impl Properties {
                 self.will.will_delay_interval = Some(number(u32::MAX.into())? as u32)
             }
             "reason-string" => self.disconnect.reason_string = Some(ByteString::from(value)),
+            "authentication-method" => {
+                self.connect.authentication_method = Some(ByteString::from(value))
+            }
+            "authentication-data" => {
+                self.connect.authentication_data = Some(Bytes::from(value.to_owned().into_bytes()))
+            }
             _ => {}
         }
         Ok(())

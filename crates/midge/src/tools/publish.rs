@@ -1,11 +1,13 @@
 //! `midge pub`: publish one message (`-m`, `-f`, `-s`, `-n`, `--repeat`) or one per line
 //! of standard input (`-l`), then disconnect. As `mosquitto_pub` 2.0 (`pub_client.c`).
 
+use std::collections::VecDeque;
 use std::io::{BufRead as _, Read as _};
 
 use bytes::Bytes;
-use midge_client::Client;
+use midge_client::{Client, ClientError, Published};
 use midge_codec::{Publish, TopicName};
+use tokio::task::JoinHandle;
 
 use super::options::{Config, Payload};
 use super::{connect, err_print};
@@ -54,12 +56,23 @@ pub(super) async fn run(config: Config) -> i32 {
     result
 }
 
-async fn publish_one(config: &Config, client: &Client, topic: &TopicName, payload: Bytes) -> i32 {
+fn message(config: &Config, topic: &TopicName, payload: Bytes) -> Publish {
     let mut publish = Publish::new(topic.clone(), payload);
     publish.qos = config.qos;
     publish.retain = config.retain;
     publish.properties = config.properties.publish.clone();
-    match client.publish_with(publish).await {
+    publish
+}
+
+async fn publish_one(config: &Config, client: &Client, topic: &TopicName, payload: Bytes) -> i32 {
+    finish(
+        config,
+        client.publish_with(message(config, topic, payload)).await,
+    )
+}
+
+fn finish(config: &Config, result: Result<Published, ClientError>) -> i32 {
+    match result {
         Ok(_) => 0,
         Err(e) => {
             err_print(config, &format!("Error: {e}\n"));
@@ -86,7 +99,9 @@ async fn publish_repeated(
     0
 }
 
-/// `-l`: each line of standard input, without its line ending, is one message.
+/// `-l`: each line of standard input, without its line ending, is one message. Lines
+/// do not wait for the previous one's acknowledgement: up to `-M` are in flight (the
+/// client holds the rest back), as in mosquitto_pub.
 async fn publish_lines(config: &Config, client: &Client, topic: &TopicName) -> i32 {
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Vec<u8>>(16);
     // Standard input blocks; read it on its own thread and hand the lines over.
@@ -107,11 +122,42 @@ async fn publish_lines(config: &Config, client: &Client, topic: &TopicName) -> i
             }
         }
     });
+    let window = usize::from(config.max_inflight);
+    let mut in_flight = VecDeque::new();
     while let Some(line) = rx.recv().await {
-        let code = publish_one(config, client, topic, Bytes::from(line)).await;
+        if in_flight.len() >= window {
+            let code = wait_one(config, &mut in_flight).await;
+            if code != 0 {
+                return code;
+            }
+        }
+        let client = client.clone();
+        let publish = message(config, topic, Bytes::from(line));
+        // Spawned in order; the current-thread runtime runs them in that order, so the
+        // requests reach the client in the order of the lines.
+        in_flight.push_back(tokio::spawn(
+            async move { client.publish_with(publish).await },
+        ));
+    }
+    while !in_flight.is_empty() {
+        let code = wait_one(config, &mut in_flight).await;
         if code != 0 {
             return code;
         }
     }
     0
+}
+
+/// Waits for the oldest publication in flight.
+async fn wait_one(
+    config: &Config,
+    in_flight: &mut VecDeque<JoinHandle<Result<Published, ClientError>>>,
+) -> i32 {
+    match in_flight.pop_front() {
+        Some(handle) => match handle.await {
+            Ok(result) => finish(config, result),
+            Err(_) => 1,
+        },
+        None => 0,
+    }
 }

@@ -91,7 +91,7 @@ async fn exchange(config: &Config, client: &Client, mut events: Events, payload:
         match event {
             Event::Message(message) => {
                 let mut out = Vec::new();
-                format::print(
+                let errors = format::print(
                     &mut out,
                     &message,
                     format::Style {
@@ -102,6 +102,9 @@ async fn exchange(config: &Config, client: &Client, mut events: Events, payload:
                         v5: config.version == midge_codec::ProtocolVersion::V5,
                     },
                 );
+                for error in errors {
+                    err_print(config, &error);
+                }
                 let mut stdout = std::io::stdout().lock();
                 let _ = stdout.write_all(&out).and_then(|()| stdout.flush());
                 return 0;

@@ -40,10 +40,25 @@ async fn session(config: &Config, client: &Client, mut events: Events) -> i32 {
         .filter_map(|t| TopicFilter::new(t.as_str()).ok())
         .map(|f| (f, options))
         .collect();
-    match client
-        .subscribe_with(filters, config.properties.subscribe.clone())
-        .await
-    {
+    // As mosquitto_sub, the UNSUBSCRIBE goes out right behind the SUBSCRIBE, without
+    // waiting for the SUBACK.
+    let unsubscribe = async {
+        if config.unsubscribe.is_empty() {
+            return Ok(());
+        }
+        let filters = config
+            .unsubscribe
+            .iter()
+            .filter_map(|t| TopicFilter::new(t.as_str()).ok())
+            .collect();
+        client
+            .unsubscribe_with(filters, config.properties.unsubscribe.clone())
+            .await
+            .map(drop)
+    };
+    let subscribe = client.subscribe_with(filters, config.properties.subscribe.clone());
+    let (subscribed, unsubscribed) = tokio::join!(subscribe, unsubscribe);
+    match subscribed {
         Ok(ack) => {
             if ack.reason_codes.iter().all(|c| c.is_error()) {
                 err_print(config, "All subscription requests were denied.\n");
@@ -54,19 +69,9 @@ async fn session(config: &Config, client: &Client, mut events: Events) -> i32 {
             return 1;
         }
     }
-    if !config.unsubscribe.is_empty() {
-        let filters = config
-            .unsubscribe
-            .iter()
-            .filter_map(|t| TopicFilter::new(t.as_str()).ok())
-            .collect();
-        if let Err(e) = client
-            .unsubscribe_with(filters, config.properties.unsubscribe.clone())
-            .await
-        {
-            err_print(config, &format!("Error: {e}\n"));
-            return 1;
-        }
+    if let Err(e) = unsubscribed {
+        err_print(config, &format!("Error: {e}\n"));
+        return 1;
     }
     if config.exit_after_sub {
         return 0;
@@ -92,7 +97,7 @@ async fn session(config: &Config, client: &Client, mut events: Events) -> i32 {
             continue;
         }
         out.clear();
-        format::print(
+        let errors = format::print(
             &mut out,
             &message,
             format::Style {
@@ -103,6 +108,9 @@ async fn session(config: &Config, client: &Client, mut events: Events) -> i32 {
                 v5: config.version == midge_codec::ProtocolVersion::V5,
             },
         );
+        for error in errors {
+            err_print(config, &error);
+        }
         let mut stdout = std::io::stdout().lock();
         let _ = stdout.write_all(&out).and_then(|()| stdout.flush());
         drop(stdout);

@@ -3,6 +3,7 @@
 //! the harness; `outbound.rs` our requests and their flows, `inbound.rs` messages from
 //! the server, `session.rs` connections, sessions and keep alive.
 
+mod auth;
 mod inbound;
 mod outbound;
 mod session;
@@ -53,7 +54,7 @@ impl Harness {
 
     /// Opens a transport and returns the CONNECT sent.
     fn start(&mut self) -> midge_codec::Connect {
-        self.state.connect(self.now);
+        self.state.connect(self.now).unwrap();
         match self.sent().as_slice() {
             [Packet::Connect(c)] => (**c).clone(),
             other => panic!("expected CONNECT, got {other:?}"),

@@ -2,7 +2,7 @@
 
 use bytes::Bytes;
 use midge_codec::{
-    Ack, ConnAck, ConnAckProperties, Disconnect, Packet, QoS, ReasonCode, SubAck,
+    Ack, ConnAck, ConnAckProperties, Disconnect, Packet, ProtocolVersion, QoS, ReasonCode, SubAck,
     SubscribeProperties, SubscriptionOptions, TopicFilter, TopicName, UnsubAck,
     UnsubscribeProperties,
 };
@@ -169,6 +169,36 @@ fn publications_beyond_the_servers_receive_maximum_wait_in_order() {
     assert_eq!(h.state.queued_len(), 0);
 }
 
+/// `max_inflight` caps the window below the server's Receive Maximum, on 3.1.1 (no
+/// Receive Maximum at all) as on 5.0; the server's lower one still wins.
+#[test]
+fn max_inflight_caps_the_window() {
+    for (version, server, cap, open) in [
+        (ProtocolVersion::V311, None, 2, 2),
+        (ProtocolVersion::V5, Some(10), 3, 3),
+        (ProtocolVersion::V5, Some(1), 3, 1),
+    ] {
+        let mut h = Harness::new(
+            ConnectOptions::new()
+                .client_id("c")
+                .version(version)
+                .max_inflight(cap),
+        );
+        let mut ack = ConnAck::default();
+        ack.properties.receive_maximum = server;
+        h.connect_with(ack);
+        for n in 0..5 {
+            h.publish("t", QoS::AtLeastOnce, n);
+        }
+        assert_eq!(
+            publishes(&h.sent()).len(),
+            open,
+            "{version:?} {server:?} {cap}"
+        );
+        assert_eq!(h.state.inflight_len(), open);
+    }
+}
+
 #[test]
 fn requests_made_before_the_connection_go_out_after_connack() {
     let mut h = Harness::v5();
@@ -177,7 +207,7 @@ fn requests_made_before_the_connection_go_out_after_connack() {
     h.state
         .subscribe(vec![filter("s")], SubscribeProperties::default(), 3);
     assert_eq!(h.state.queued_len(), 3);
-    h.state.connect(h.now);
+    h.state.connect(h.now).unwrap();
     assert!(matches!(h.sent().as_slice(), [Packet::Connect(_)]));
     assert_eq!(h.state.queued_len(), 3, "nothing before the CONNACK");
     h.recv(Packet::ConnAck(Box::default())).unwrap();
@@ -375,7 +405,7 @@ fn disconnect_sends_disconnect_and_fails_what_is_left() {
     h.publish("c", QoS::AtMostOnce, 3);
     assert!(h.completed()[0].1.as_ref().unwrap_err().is_closed());
     // A closed state does not connect again.
-    h.state.connect(h.now);
+    h.state.connect(h.now).unwrap();
     assert!(h.sent().is_empty());
 }
 
