@@ -541,9 +541,7 @@ impl Config {
                 "Error: You must provide a client id if you are using the -c option.\n",
             );
         }
-        if let Some(topic) = &self.will_topic
-            && !valid_topic(topic)
-        {
+        if let Some(topic) = self.will_topic.as_ref().filter(|t| !valid_topic(t)) {
             return invalid(format!(
                 "Error: Invalid will topic '{topic}', does it contain '+' or '#'?\n"
             ));
