@@ -365,7 +365,7 @@ async fn serve(
         &shared,
         &entry,
         &mut session,
-        out,
+        &mut out,
         t0,
         &mut wbuf,
         &mut ending,
@@ -504,7 +504,7 @@ async fn connection_loop(
                 Err(e) => return Ending { why: format!("read error: {e}"), send: None, publish_will: true },
                 Ok(_) => input = true,
             },
-            relieved = wait_relieved(paused.as_ref()) => {
+            relieved = wait_relieved(paused.as_ref()), if paused.is_some() => {
                 if !relieved {
                     shed(entry, paused.as_ref());
                 }
@@ -520,7 +520,15 @@ async fn connection_loop(
             }
         }
         let t = now();
-        let _ = apply(shared, entry, session, out, t, &mut io.wbuf, &mut ending);
+        let _ = apply(
+            shared,
+            entry,
+            session,
+            &mut out,
+            t,
+            &mut io.wbuf,
+            &mut ending,
+        );
         if input {
             paused = handle_input(shared, entry, session, io, t, &mut ending);
         }
@@ -558,15 +566,8 @@ fn handle_input(
         match io.decoder.decode(&mut io.rbuf) {
             Ok(Some(packet)) => {
                 session.handle_packet(packet, t, &mut out);
-                let mut congested = apply(
-                    shared,
-                    entry,
-                    session,
-                    std::mem::take(&mut out),
-                    t,
-                    &mut io.wbuf,
-                    ending,
-                );
+                let mut congested =
+                    apply(shared, entry, session, &mut out, t, &mut io.wbuf, ending);
                 // A session publishing to itself drains its own mailbox.
                 congested.retain(|e| !Arc::ptr_eq(e, entry));
                 if !congested.is_empty() {
@@ -672,24 +673,24 @@ fn drain_mailbox(
             entry.notify.notify_one();
         }
     }
-    let _ = apply(shared, entry, session, out, t, wbuf, ending);
+    let _ = apply(shared, entry, session, &mut out, t, wbuf, ending);
 }
 
-/// Carries out the session's actions in order. Returns the sessions whose mailboxes
+/// Carries out (and takes out) the session's actions in order. Returns the sessions whose mailboxes
 /// the messages published made congested.
 #[must_use]
 fn apply(
     shared: &Shared,
     entry: &Arc<SessionEntry>,
     session: &mut Session,
-    actions: Vec<Action>,
+    actions: &mut Vec<Action>,
     t: Instant,
     wbuf: &mut BytesMut,
     ending: &mut Option<Ending>,
 ) -> Vec<Arc<SessionEntry>> {
     let mut congested = Vec::new();
     let mut retained = Vec::new();
-    for action in actions {
+    for action in actions.drain(..) {
         match action {
             Action::Send(packet) => {
                 if let Err(e) = packet.encode(session.version(), wbuf) {
@@ -744,7 +745,7 @@ fn apply(
         for delivery in retained {
             session.handle_delivery(delivery, t, &mut out);
         }
-        congested.extend(apply(shared, entry, session, out, t, wbuf, ending));
+        congested.extend(apply(shared, entry, session, &mut out, t, wbuf, ending));
     }
     congested
 }

@@ -5,6 +5,7 @@
 //! the RETAIN flag after Retain As Published, subscription identifiers) travel beside it
 //! in a [`Delivery`].
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -31,8 +32,24 @@ pub struct Message {
     /// Client id of the publisher, for No Local ([MQTT-3.8.3-3]).
     pub origin: Option<Arc<str>>,
     /// The message encoded once as a PUBLISH, for every subscriber that receives it in
-    /// the same form ([`Message::encoded`]); empty until the first one.
-    pub encoded: OnceLock<EncodedPublish>,
+    /// the same form ([`Message::encoded`]).
+    pub encoded: SharedEncoding,
+}
+
+/// The encoding subscribers share ([`Message::encoded`]): made when the second one asks,
+/// so that a message with one subscriber is encoded once, straight into its buffer.
+#[derive(Debug, Default)]
+pub struct SharedEncoding {
+    /// Whether a subscriber asked already.
+    asked: AtomicBool,
+    encoded: OnceLock<EncodedPublish>,
+}
+
+impl Clone for SharedEncoding {
+    /// A copy of the message is a new message: nobody asked for it yet.
+    fn clone(&self) -> Self {
+        SharedEncoding::default()
+    }
 }
 
 /// How a PUBLISH of a message looks on the wire, apart from its packet id: the same for
@@ -92,16 +109,24 @@ impl Message {
         self.expires_at.is_some_and(|at| at <= now)
     }
 
-    /// The message encoded as a PUBLISH in `form`, encoded by the first subscriber that
+    /// The message encoded as a PUBLISH in `form`, encoded by the second subscriber that
     /// asks (DESIGN.md: shared encoded messages for fan-out). One form is kept — in a
     /// fan-out, subscribers almost always share it — and `None` is returned for the
     /// others, and for a message with an expiry interval, whose forwarded value
     /// changes with time ([MQTT-3.3.2-6]); those are encoded per subscriber.
+    ///
+    /// The first subscriber to ask gets `None` and encodes its own packet: most
+    /// messages have one subscriber, and for them a shared encoding would be a copy.
     pub fn encoded(&self, form: PublishForm) -> Option<&EncodedPublish> {
         if self.expires_at.is_some() {
             return None;
         }
-        let encoded = self.encoded.get_or_init(|| self.encode(form));
+        let shared = &self.encoded;
+        let encoded = match shared.encoded.get() {
+            Some(encoded) => encoded,
+            None if !shared.asked.swap(true, Ordering::Relaxed) => return None,
+            None => shared.encoded.get_or_init(|| self.encode(form)),
+        };
         (encoded.form == form && !encoded.bytes.is_empty()).then_some(encoded)
     }
 
@@ -209,6 +234,10 @@ mod tests {
                         qos,
                         retain,
                     };
+                    assert!(
+                        message.encoded(form).is_none(),
+                        "the first asker encodes itself"
+                    );
                     let encoded = message.encoded(form).expect("first form is kept");
                     let id = (qos != QoS::AtMostOnce).then(|| PacketId::new(0xBEEF).unwrap());
                     let mut shared = BytesMut::new();
@@ -238,11 +267,13 @@ mod tests {
             qos: QoS::AtLeastOnce,
             retain: false,
         };
+        assert!(m.encoded(v5).is_none(), "the first asker encodes itself");
         assert!(m.encoded(v5).is_some());
         assert!(m.encoded(PublishForm { v5: false, ..v5 }).is_none());
         assert!(m.encoded(v5).is_some());
         let mut expiring = message(PublishProperties::default());
         expiring.expires_at = Some(epoch());
+        assert!(expiring.encoded(v5).is_none());
         assert!(expiring.encoded(v5).is_none());
     }
 }
