@@ -44,7 +44,12 @@ impl RetainedStore {
         }
         let mut node = &mut self.root;
         for level in message.topic.as_str().split('/') {
-            node = node.children.entry(level.into()).or_default();
+            // No key allocated for a level that exists (the usual case: a topic's
+            // retained message replaced).
+            if !node.children.contains_key(level) {
+                node.children.insert(level.into(), Node::default());
+            }
+            node = node.children.get_mut(level).expect("just ensured");
         }
         let old = node.message.replace(message);
         self.len += usize::from(old.is_none());

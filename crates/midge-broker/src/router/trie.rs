@@ -258,7 +258,10 @@ fn list_mut<'n, K: Hash + Eq + Clone, V>(
                 node.plus.as_deref_mut()?
             }
         } else if create {
-            node.children.entry(level.into()).or_default()
+            if !node.children.contains_key(level) {
+                node.children.insert(level.into(), Node::default());
+            }
+            node.children.get_mut(level).expect("just ensured")
         } else {
             node.children.get_mut(level)?
         };
