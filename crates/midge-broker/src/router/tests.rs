@@ -316,3 +316,50 @@ proptest! {
         }
     }
 }
+
+/// Many sessions on overlapping filters, the shape of the soak test's subscribers: each
+/// session gets each matching message once, at the highest QoS of its filters.
+#[test]
+fn many_sessions_on_overlapping_filters() {
+    use QoS::{AtLeastOnce as Q1, ExactlyOnce as Q2};
+    const GROUPS: usize = 16;
+    let s = sessions(200);
+    let router = Router::new(false);
+    let mut model: Vec<Vec<(String, QoS)>> = Vec::new();
+    for (i, entry) in s.iter().enumerate() {
+        let g = i % GROUPS;
+        let h = (i / GROUPS + g + 1) % GROUPS;
+        let filters: Vec<(String, QoS)> = match i % 10 {
+            0 if i % 20 == 0 => vec![("soak/#".into(), Q2)],
+            0 => vec![("+/+/+".into(), Q1), ("soak/+/q2".into(), Q2)],
+            1 => vec![("soak/+/q1".into(), Q1)],
+            2 => vec![("soak/+/q2".into(), Q2)],
+            3 => vec![(format!("soak/{g}/+"), Q2)],
+            4 => vec![(format!("soak/{g}/+"), Q1), (format!("+/{h}/q2"), Q2)],
+            5 => vec![(format!("soak/{g}/#"), Q2), (format!("soak/{h}/q1"), Q1)],
+            6 => vec![(format!("soak/{g}/q2"), Q1), (format!("soak/{h}/q0"), Q2)],
+            7 => vec![(format!("+/{g}/+"), Q2), (format!("soak/{g}/q1"), Q1)],
+            8 => vec![(format!("soak/{g}/q1"), Q2), (format!("soak/{h}/q2"), Q2)],
+            _ => vec![(format!("soak/{g}/+"), Q1)],
+        };
+        for (f, q) in &filters {
+            subscribe(&router, entry, f, options(*q, false, false), None);
+        }
+        model.push(filters);
+    }
+    for g in 0..GROUPS {
+        for (q, qos) in [(0, QoS::AtMostOnce), (1, Q1), (2, Q2)] {
+            let topic = format!("soak/{g}/q{q}");
+            router.publish(message(&topic, qos, false, None));
+            for (i, entry) in s.iter().enumerate() {
+                let expected = model[i]
+                    .iter()
+                    .filter(|(f, _)| midge_codec::topic_matches(f, &topic))
+                    .map(|&(_, granted)| granted.min(qos))
+                    .max();
+                let got: Vec<QoS> = drain(entry).iter().map(|d| d.qos).collect();
+                assert_eq!(got, Vec::from_iter(expected), "session {i} topic {topic}");
+            }
+        }
+    }
+}
