@@ -15,9 +15,9 @@
 //! copies of them (left-right). Publishers load the active copy from an [`ArcSwap`],
 //! which costs no write to a shared cache line. A SUBSCRIBE or UNSUBSCRIBE, under the
 //! writers' mutex, changes the standby copy, swaps it in, waits for the publishers still
-//! reading the old copy to finish their walk (a few microseconds; they never wait for
-//! anything while reading), and applies the same change to the old copy, which becomes
-//! the standby one. A write costs twice an O(depth) change and never stalls a publisher;
+//! reading the old copy to finish (a few microseconds: a walk and its mailbox pushes,
+//! whose locks are held only to push), and applies the same change to the old copy,
+//! which becomes the standby one. A write costs twice an O(depth) change and never stalls a publisher;
 //! memory is twice the trie's, whose values are mostly `Arc`s.
 //!
 //! Routing a message allocates nothing but what its deliveries carry (the subscription
@@ -159,7 +159,7 @@ impl Router {
         let mut old = self.active.swap(Arc::clone(&standby));
         // `swap` turned every publisher's outstanding load of `old` into a counted
         // reference (arc-swap pays its readers' debts on swap): wait until they are done.
-        // A publisher holds the copy only for one walk and never waits meanwhile.
+        // A publisher holds the copy only for one walk and its mailbox pushes.
         while Arc::strong_count(&old) > 1 {
             std::thread::yield_now();
         }
