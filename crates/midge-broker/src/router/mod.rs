@@ -25,13 +25,16 @@
 //! gathered on the stack, and overlapping subscriptions of one session are folded by
 //! sorting a reused per-thread list of indexes instead of filling maps.
 //!
-//! Retained messages sit in their own trie of topics behind a mutex, taken to store a
-//! retained PUBLISH and by a SUBSCRIBE's filter walk ([`retained`]).
+//! Retained messages sit in tries of topics ([`retained`]), in [`RETAINED_SHARDS`]
+//! shards by a hash of the whole topic, each behind its own mutex: a retained PUBLISH
+//! locks one shard, so retained publishers on several cores seldom meet; a SUBSCRIBE's
+//! filter walks every shard (each walk visits only what the filter can match).
 
 pub mod retained;
 pub mod trie;
 
 use std::cell::RefCell;
+use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
@@ -125,6 +128,9 @@ thread_local! {
     static OVERLAPS: RefCell<Vec<(u64, usize, usize)>> = const { RefCell::new(Vec::new()) };
 }
 
+/// Shards of the retained messages.
+pub const RETAINED_SHARDS: usize = 16;
+
 /// The subscriptions and the retained messages.
 #[derive(Debug)]
 pub struct Router {
@@ -133,8 +139,11 @@ pub struct Router {
     /// The other copy, not shared with anyone between two writes. A std mutex: held for
     /// one subscribe or unsubscribe, never across an await; it serialises writers only.
     standby: Mutex<Arc<Subscriptions>>,
-    /// A std mutex: held for a store or a filter walk, never across an await.
-    retained: Mutex<RetainedStore>,
+    /// Retained messages, sharded by topic. Std mutexes: each held for one store or one
+    /// filter walk, never across an await.
+    retained: Box<[Mutex<RetainedStore>]>,
+    /// Picks a topic's retained shard.
+    retained_hasher: foldhash::fast::RandomState,
     /// Deliver at the granted QoS even if published lower.
     upgrade_outgoing_qos: bool,
 }
@@ -145,7 +154,10 @@ impl Router {
         Router {
             active: ArcSwap::from_pointee(Subscriptions::default()),
             standby: Mutex::new(Arc::new(Subscriptions::default())),
-            retained: Mutex::new(RetainedStore::default()),
+            retained: (0..RETAINED_SHARDS)
+                .map(|_| Mutex::new(RetainedStore::default()))
+                .collect(),
+            retained_hasher: foldhash::fast::RandomState::default(),
             upgrade_outgoing_qos,
         }
     }
@@ -202,11 +214,14 @@ impl Router {
         if !send_retained || filter.is_shared() {
             return Vec::new();
         }
-        let messages = self
-            .retained
-            .lock()
-            .expect("retained lock poisoned")
-            .matching(matching, now);
+        let mut messages = Vec::new();
+        for shard in &self.retained {
+            shard.lock().expect("retained lock poisoned").matching_into(
+                matching,
+                now,
+                &mut messages,
+            );
+        }
         messages
             .into_iter()
             .map(|message| Delivery {
@@ -301,7 +316,10 @@ impl Router {
 
     /// Number of retained messages.
     pub fn retained_count(&self) -> usize {
-        self.retained.lock().expect("retained lock poisoned").len()
+        self.retained
+            .iter()
+            .map(|shard| shard.lock().expect("retained lock poisoned").len())
+            .sum()
     }
 
     /// What `route` gets of `message`, before folding with the session's other matching
@@ -334,7 +352,11 @@ impl Router {
     /// Returns the number of sessions it was queued for.
     pub fn publish(&self, message: Arc<Message>) -> usize {
         if message.retain {
-            self.retained
+            let hash = self.retained_hasher.hash_one(message.topic.as_str());
+            // A topic always lands in the same shard, where its newer retained message
+            // replaces the older one.
+            let shard = usize::try_from(hash % RETAINED_SHARDS as u64).unwrap_or(0);
+            self.retained[shard]
                 .lock()
                 .expect("retained lock poisoned")
                 .store(message.clone());

@@ -68,14 +68,20 @@ impl RetainedStore {
     /// The unexpired retained messages whose topics match `filter` (a valid filter
     /// without `$share/`), dropping the expired ones met on the way.
     pub fn matching(&mut self, filter: &str, now: Instant) -> Vec<Arc<Message>> {
+        let mut out = Vec::new();
+        self.matching_into(filter, now, &mut out);
+        out
+    }
+
+    /// [`RetainedStore::matching`], appending to `out`.
+    pub fn matching_into(&mut self, filter: &str, now: Instant, out: &mut Vec<Arc<Message>>) {
         let mut walk = Walk {
             now,
-            out: Vec::new(),
+            out,
             expired: 0,
         };
         walk.filter(&mut self.root, filter.split('/'), true);
         self.len -= walk.expired;
-        walk.out
     }
 }
 
@@ -96,13 +102,13 @@ fn remove<'t>(node: &mut Node, mut levels: impl Iterator<Item = &'t str>) -> boo
 }
 
 /// One filter's walk through the store.
-struct Walk {
+struct Walk<'o> {
     now: Instant,
-    out: Vec<Arc<Message>>,
+    out: &'o mut Vec<Arc<Message>>,
     expired: usize,
 }
 
-impl Walk {
+impl Walk<'_> {
     fn take(&mut self, node: &mut Node) {
         let Some(message) = &node.message else {
             return;

@@ -363,3 +363,36 @@ fn many_sessions_on_overlapping_filters() {
         }
     }
 }
+
+/// Retained messages spread over the shards are all found by a subscription's filter,
+/// and a topic's newer retained message replaces or, empty, removes the older one.
+/// conformance: v5 MQTT-3.3.1-6
+/// conformance: v5 MQTT-3.3.1-7
+#[test]
+fn retained_messages_over_all_shards() {
+    let s = sessions(1);
+    let router = Router::new(false);
+    for i in 0..200 {
+        router.publish(message(&format!("r/{i}"), QoS::AtLeastOnce, true, None));
+        router.publish(message(&format!("r/{i}"), QoS::ExactlyOnce, true, None));
+    }
+    for i in (0..200).step_by(2) {
+        let mut empty =
+            Arc::unwrap_or_clone(message(&format!("r/{i}"), QoS::AtMostOnce, true, None));
+        empty.payload = Bytes::new();
+        router.publish(Arc::new(empty));
+    }
+    assert_eq!(router.retained_count(), 100);
+    let filter = TopicFilter::new("r/+").expect("valid");
+    let o = options(QoS::ExactlyOnce, false, false);
+    let sent = router.subscribe(&s[0], &filter, o, None, false, epoch());
+    let mut topics: Vec<usize> = sent
+        .iter()
+        .map(|d| {
+            assert_eq!((d.qos, d.retain), (QoS::ExactlyOnce, true));
+            d.message.topic.as_str()[2..].parse().expect("number")
+        })
+        .collect();
+    topics.sort_unstable();
+    assert_eq!(topics, (1..200).step_by(2).collect::<Vec<_>>());
+}
