@@ -131,6 +131,25 @@ thread_local! {
 /// Shards of the retained messages.
 pub const RETAINED_SHARDS: usize = 16;
 
+/// One shard of the retained messages.
+#[derive(Debug, Default)]
+struct RetainedShard {
+    store: Mutex<RetainedStore>,
+    /// The store's length as of its last change, read without the lock so that a
+    /// SUBSCRIBE skips empty shards. A message stored while a SUBSCRIBE runs may or may
+    /// not be sent as retained, as with one lock.
+    len: AtomicUsize,
+}
+
+impl RetainedShard {
+    fn with<R>(&self, f: impl FnOnce(&mut RetainedStore) -> R) -> R {
+        let mut store = self.store.lock().expect("retained lock poisoned");
+        let result = f(&mut store);
+        self.len.store(store.len(), Ordering::Relaxed);
+        result
+    }
+}
+
 /// The subscriptions and the retained messages.
 #[derive(Debug)]
 pub struct Router {
@@ -141,7 +160,7 @@ pub struct Router {
     standby: Mutex<Arc<Subscriptions>>,
     /// Retained messages, sharded by topic. Std mutexes: each held for one store or one
     /// filter walk, never across an await.
-    retained: Box<[Mutex<RetainedStore>]>,
+    retained: Box<[RetainedShard]>,
     /// Picks a topic's retained shard.
     retained_hasher: foldhash::fast::RandomState,
     /// Deliver at the granted QoS even if published lower.
@@ -155,7 +174,7 @@ impl Router {
             active: ArcSwap::from_pointee(Subscriptions::default()),
             standby: Mutex::new(Arc::new(Subscriptions::default())),
             retained: (0..RETAINED_SHARDS)
-                .map(|_| Mutex::new(RetainedStore::default()))
+                .map(|_| RetainedShard::default())
                 .collect(),
             retained_hasher: foldhash::fast::RandomState::default(),
             upgrade_outgoing_qos,
@@ -216,11 +235,9 @@ impl Router {
         }
         let mut messages = Vec::new();
         for shard in &self.retained {
-            shard.lock().expect("retained lock poisoned").matching_into(
-                matching,
-                now,
-                &mut messages,
-            );
+            if shard.len.load(Ordering::Relaxed) > 0 {
+                shard.with(|store| store.matching_into(matching, now, &mut messages));
+            }
         }
         messages
             .into_iter()
@@ -318,7 +335,7 @@ impl Router {
     pub fn retained_count(&self) -> usize {
         self.retained
             .iter()
-            .map(|shard| shard.lock().expect("retained lock poisoned").len())
+            .map(|shard| shard.with(|store| store.len()))
             .sum()
     }
 
@@ -356,10 +373,7 @@ impl Router {
             // A topic always lands in the same shard, where its newer retained message
             // replaces the older one.
             let shard = usize::try_from(hash % RETAINED_SHARDS as u64).unwrap_or(0);
-            self.retained[shard]
-                .lock()
-                .expect("retained lock poisoned")
-                .store(message.clone());
+            self.retained[shard].with(|store| store.store(message.clone()));
         }
         let subs = self.active.load();
         let mut lists: SmallVec<[&[(u64, Route)]; 8]> = SmallVec::new();
