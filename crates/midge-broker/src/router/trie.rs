@@ -1,38 +1,48 @@
 //! The topic-filter trie: pure matching, no delivery (STYLE.md rule 8).
 //!
-//! Levels are the keys; each node has literal children, a `+` child and the entries of
-//! filters ending in `#` there. [`Trie::matches`] walks a topic name and reports every
-//! entry whose filter matches it, never matching a topic that starts with `$` through a
-//! leading wildcard ([MQTT-4.7.2-1]).
+//! Levels are the keys; each node has literal children, a `+` child, the entries of
+//! filters ending there and the entries of filters ending with `#` after it.
+//! [`Trie::matches`] walks a topic name and reports, list by list, every entry whose
+//! filter matches it, never matching a topic that starts with `$` through a leading
+//! wildcard ([MQTT-4.7.2-1]). Matching allocates nothing: the topic's levels are
+//! walked with a cloned `split` iterator, and each filter's entries are one slice.
+//!
+//! The trie is `Clone`: the router keeps two copies of it (router/mod.rs).
 
 use std::collections::HashMap;
+use std::hash::Hash;
+use std::str::Split;
+
+/// The maps of the tries: hashbrown's seeded fast hasher. Topic levels come from
+/// clients, so the seed is random per map (no fixed-key hash flooding).
+pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
 
 /// Entries stored under topic filters, keyed per filter by `K` (the subscriber).
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Trie<K, V> {
     root: Node<K, V>,
     len: usize,
 }
 
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Node<K, V> {
     /// Literal next levels.
-    children: HashMap<Box<str>, Node<K, V>>,
+    children: FastMap<Box<str>, Node<K, V>>,
     /// The `+` next level.
     plus: Option<Box<Node<K, V>>>,
     /// Entries of filters that end at this node.
-    here: HashMap<K, V>,
+    here: Entries<K, V>,
     /// Entries of filters that end with `#` after this node.
-    hash: HashMap<K, V>,
+    hash: Entries<K, V>,
 }
 
 impl<K, V> Default for Node<K, V> {
     fn default() -> Self {
         Node {
-            children: HashMap::new(),
+            children: FastMap::default(),
             plus: None,
-            here: HashMap::new(),
-            hash: HashMap::new(),
+            here: Entries::default(),
+            hash: Entries::default(),
         }
     }
 }
@@ -41,8 +51,86 @@ impl<K, V> Node<K, V> {
     fn is_empty(&self) -> bool {
         self.children.is_empty()
             && self.plus.is_none()
-            && self.here.is_empty()
-            && self.hash.is_empty()
+            && self.here.items.is_empty()
+            && self.hash.items.is_empty()
+    }
+}
+
+/// Above this many entries under one filter, a key index is kept beside the list so
+/// that inserting and removing stay O(1) (everyone subscribed to one topic).
+const INDEX_FROM: usize = 32;
+
+/// The entries of one filter: a contiguous list (matching iterates a slice), and past
+/// [`INDEX_FROM`] entries a key index.
+#[derive(Debug, Clone)]
+struct Entries<K, V> {
+    items: Vec<(K, V)>,
+    index: Option<FastMap<K, usize>>,
+}
+
+impl<K, V> Default for Entries<K, V> {
+    fn default() -> Self {
+        Entries {
+            items: Vec::new(),
+            index: None,
+        }
+    }
+}
+
+impl<K: Hash + Eq + Clone, V> Entries<K, V> {
+    fn position(&self, key: &K) -> Option<usize> {
+        match &self.index {
+            Some(index) => index.get(key).copied(),
+            None => self.items.iter().position(|(k, _)| k == key),
+        }
+    }
+
+    fn get_mut(&mut self, key: &K) -> Option<&mut V> {
+        let i = self.position(key)?;
+        Some(&mut self.items[i].1)
+    }
+
+    /// The entry of `key`, inserted with `value()` if there is none; true if inserted.
+    fn get_or_insert_with(&mut self, key: K, value: impl FnOnce() -> V) -> (&mut V, bool) {
+        if let Some(i) = self.position(&key) {
+            return (&mut self.items[i].1, false);
+        }
+        if let Some(index) = &mut self.index {
+            index.insert(key.clone(), self.items.len());
+        }
+        self.items.push((key, value()));
+        if self.index.is_none() && self.items.len() > INDEX_FROM {
+            let index = self
+                .items
+                .iter()
+                .enumerate()
+                .map(|(i, (k, _))| (k.clone(), i))
+                .collect();
+            self.index = Some(index);
+        }
+        let last = self.items.len() - 1;
+        (&mut self.items[last].1, true)
+    }
+
+    fn insert(&mut self, key: K, value: V) -> Option<V> {
+        let mut value = Some(value);
+        let (slot, inserted) = self.get_or_insert_with(key, || value.take().expect("once"));
+        match value {
+            Some(value) if !inserted => Some(std::mem::replace(slot, value)),
+            _ => None,
+        }
+    }
+
+    fn remove(&mut self, key: &K) -> Option<V> {
+        let i = self.position(key)?;
+        let (_, value) = self.items.swap_remove(i);
+        if let Some(index) = &mut self.index {
+            index.remove(key);
+            if let Some((moved, _)) = self.items.get(i) {
+                index.insert(moved.clone(), i);
+            }
+        }
+        Some(value)
     }
 }
 
@@ -55,7 +143,19 @@ impl<K, V> Default for Trie<K, V> {
     }
 }
 
-impl<K: std::hash::Hash + Eq + Clone, V> Trie<K, V> {
+/// The levels leading to the node that holds `filter`'s entries, and whether they are
+/// in its `#` list.
+fn slot(filter: &str) -> (impl Iterator<Item = &str>, bool) {
+    if filter == "#" {
+        (None.into_iter().flatten(), true)
+    } else if let Some(parent) = filter.strip_suffix("/#") {
+        (Some(parent.split('/')).into_iter().flatten(), true)
+    } else {
+        (Some(filter.split('/')).into_iter().flatten(), false)
+    }
+}
+
+impl<K: Hash + Eq + Clone, V> Trie<K, V> {
     /// An empty trie.
     pub fn new() -> Self {
         Self::default()
@@ -71,89 +171,127 @@ impl<K: std::hash::Hash + Eq + Clone, V> Trie<K, V> {
         self.len == 0
     }
 
+    fn list(&self, filter: &str) -> Option<&Entries<K, V>> {
+        let (levels, hash) = slot(filter);
+        let mut node = &self.root;
+        for level in levels {
+            node = if level == "+" {
+                node.plus.as_deref()?
+            } else {
+                node.children.get(level)?
+            };
+        }
+        Some(if hash { &node.hash } else { &node.here })
+    }
+
     /// Stores `value` for `key` under `filter` (a valid topic filter), replacing and
     /// returning any previous value of that key under that filter.
     pub fn insert(&mut self, filter: &str, key: K, value: V) -> Option<V> {
-        let mut node = &mut self.root;
-        let mut levels = filter.split('/').peekable();
-        while let Some(level) = levels.next() {
-            if level == "#" && levels.peek().is_none() {
-                let old = node.hash.insert(key, value);
-                self.len += usize::from(old.is_none());
-                return old;
-            }
-            node = if level == "+" {
-                node.plus.get_or_insert_with(Box::default)
-            } else {
-                node.children.entry(level.into()).or_default()
-            };
-        }
-        let old = node.here.insert(key, value);
+        let old = list_mut(&mut self.root, filter, true)
+            .expect("created")
+            .insert(key, value);
         self.len += usize::from(old.is_none());
         old
     }
 
+    /// The value of `key` under `filter`, inserted with `value()` if there is none.
+    pub fn get_or_insert_with(
+        &mut self,
+        filter: &str,
+        key: K,
+        value: impl FnOnce() -> V,
+    ) -> &mut V {
+        let (value, inserted) = list_mut(&mut self.root, filter, true)
+            .expect("created")
+            .get_or_insert_with(key, value);
+        self.len += usize::from(inserted);
+        value
+    }
+
+    /// The value of `key` under exactly `filter`.
+    pub fn get(&self, filter: &str, key: &K) -> Option<&V> {
+        let list = self.list(filter)?;
+        let i = list.position(key)?;
+        Some(&list.items[i].1)
+    }
+
+    /// The value of `key` under exactly `filter`, to change it in place.
+    pub fn get_mut(&mut self, filter: &str, key: &K) -> Option<&mut V> {
+        list_mut(&mut self.root, filter, false)?.get_mut(key)
+    }
+
     /// Removes `key`'s entry under `filter`, pruning empty nodes.
     pub fn remove(&mut self, filter: &str, key: &K) -> Option<V> {
-        let levels: Vec<&str> = filter.split('/').collect();
-        let old = remove_at(&mut self.root, &levels, key);
+        let (levels, hash) = slot(filter);
+        let old = remove_at(&mut self.root, levels, hash, key);
         self.len -= usize::from(old.is_some());
         old
     }
 
-    /// Calls `f` with every entry stored under exactly `filter` (not those whose filters
-    /// match it).
-    pub fn entries<'a>(&'a self, filter: &str, mut f: impl FnMut(&'a K, &'a V)) {
-        let mut node = &self.root;
-        let mut levels = filter.split('/').peekable();
-        while let Some(level) = levels.next() {
-            if level == "#" && levels.peek().is_none() {
-                node.hash.iter().for_each(|(k, v)| f(k, v));
-                return;
-            }
-            let next = if level == "+" {
-                node.plus.as_deref()
-            } else {
-                node.children.get(level)
-            };
-            match next {
-                Some(next) => node = next,
-                None => return,
-            }
-        }
-        node.here.iter().for_each(|(k, v)| f(k, v));
+    /// The entries stored under exactly `filter` (not those whose filters match it).
+    pub fn entries(&self, filter: &str) -> &[(K, V)] {
+        self.list(filter).map_or(&[], |list| &list.items)
     }
 
-    /// Calls `f` with every entry whose filter matches `topic`. A key subscribed with
-    /// several matching filters is reported once per filter.
-    pub fn matches<'a>(&'a self, topic: &str, mut f: impl FnMut(&'a K, &'a V)) {
-        let levels: Vec<&str> = topic.split('/').collect();
+    /// Calls `f` with the entries of every filter that matches `topic`, one slice per
+    /// filter; no slice is empty. A key subscribed with several matching filters is in
+    /// several slices.
+    pub fn matches<'a>(&'a self, topic: &str, mut f: impl FnMut(&'a [(K, V)])) {
         let dollar = topic.starts_with('$');
-        walk(&self.root, &levels, !dollar, &mut f);
+        walk(&self.root, topic.split('/'), !dollar, &mut f);
     }
 }
 
-fn remove_at<K: std::hash::Hash + Eq, V>(
+/// The list holding `filter`'s entries, created if `create`.
+fn list_mut<'n, K: Hash + Eq + Clone, V>(
+    node: &'n mut Node<K, V>,
+    filter: &str,
+    create: bool,
+) -> Option<&'n mut Entries<K, V>> {
+    let (levels, hash) = slot(filter);
+    let mut node = node;
+    for level in levels {
+        node = if level == "+" {
+            if create {
+                node.plus.get_or_insert_with(Box::default)
+            } else {
+                node.plus.as_deref_mut()?
+            }
+        } else if create {
+            if !node.children.contains_key(level) {
+                node.children.insert(level.into(), Node::default());
+            }
+            node.children.get_mut(level).expect("just ensured")
+        } else {
+            node.children.get_mut(level)?
+        };
+    }
+    Some(if hash { &mut node.hash } else { &mut node.here })
+}
+
+fn remove_at<'f, K: Hash + Eq + Clone, V>(
     node: &mut Node<K, V>,
-    levels: &[&str],
+    mut levels: impl Iterator<Item = &'f str>,
+    hash: bool,
     key: &K,
 ) -> Option<V> {
-    let Some((&level, rest)) = levels.split_first() else {
-        return node.here.remove(key);
+    let Some(level) = levels.next() else {
+        return if hash {
+            node.hash.remove(key)
+        } else {
+            node.here.remove(key)
+        };
     };
-    if level == "#" && rest.is_empty() {
-        return node.hash.remove(key);
-    }
     if level == "+" {
         let child = node.plus.as_mut()?;
-        let old = remove_at(child, rest, key);
+        let old = remove_at(child, levels, hash, key);
         if child.is_empty() {
             node.plus = None;
         }
         old
     } else {
         let child = node.children.get_mut(level)?;
-        let old = remove_at(child, rest, key);
+        let old = remove_at(child, levels, hash, key);
         if child.is_empty() {
             node.children.remove(level);
         }
@@ -161,46 +299,55 @@ fn remove_at<K: std::hash::Hash + Eq, V>(
     }
 }
 
+fn report<'a, K, V>(list: &'a Entries<K, V>, f: &mut impl FnMut(&'a [(K, V)])) {
+    if !list.items.is_empty() {
+        f(&list.items);
+    }
+}
+
 /// `wildcards_ok` is false only at the first level of a `$` topic.
 fn walk<'a, K, V>(
     node: &'a Node<K, V>,
-    levels: &[&str],
+    mut levels: Split<'_, char>,
     wildcards_ok: bool,
-    f: &mut impl FnMut(&'a K, &'a V),
+    f: &mut impl FnMut(&'a [(K, V)]),
 ) {
     // "a/#" matches "a" too: the parent level ([MQTT-4.7.1-2] note in §4.7.1.2).
     if wildcards_ok {
-        node.hash.iter().for_each(|(k, v)| f(k, v));
+        report(&node.hash, f);
     }
-    let Some((&level, rest)) = levels.split_first() else {
-        node.here.iter().for_each(|(k, v)| f(k, v));
+    let Some(level) = levels.next() else {
+        report(&node.here, f);
         return;
     };
-    if let Some(child) = node.children.get(level) {
-        walk(child, rest, true, f);
-    }
     if wildcards_ok {
         if let Some(child) = &node.plus {
-            walk(child, rest, true, f);
+            walk(child, levels.clone(), true, f);
         }
+    }
+    if let Some(child) = node.children.get(level) {
+        walk(child, levels, true, f);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use proptest::prelude::*;
 
-    fn matching(trie: &Trie<&'static str, ()>, topic: &str) -> Vec<&'static str> {
+    fn matching(trie: &Trie<String, ()>, topic: &str) -> Vec<String> {
         let mut out = Vec::new();
-        trie.matches(topic, |k, _| out.push(*k));
+        trie.matches(topic, |list| {
+            out.extend(list.iter().map(|(k, _)| k.clone()))
+        });
         out.sort();
         out
     }
 
-    fn trie(filters: &[&'static str]) -> Trie<&'static str, ()> {
+    fn trie(filters: &[&str]) -> Trie<String, ()> {
         let mut t = Trie::new();
         for f in filters {
-            t.insert(f, *f, ());
+            t.insert(f, (*f).to_owned(), ());
         }
         t
     }
@@ -256,27 +403,107 @@ mod tests {
 
     #[test]
     fn entries_lists_exactly_one_filter() {
-        let t = trie(&["a/b", "a/+", "a/#", "#", "a/+/c"]);
-        for filter in ["a/b", "a/+", "a/#", "#", "a/+/c"] {
-            let mut found = Vec::new();
-            t.entries(filter, |k, _| found.push(*k));
+        let t = trie(&["a/b", "a/+", "a/#", "#", "a/+/c", "/#", "+/#"]);
+        for filter in ["a/b", "a/+", "a/#", "#", "a/+/c", "/#", "+/#"] {
+            let found: Vec<&str> = t.entries(filter).iter().map(|(k, _)| k.as_str()).collect();
             assert_eq!(found, [filter]);
         }
-        let mut found = Vec::new();
-        t.entries("x/y", |k, _| found.push(*k));
-        assert!(found.is_empty());
+        assert!(t.entries("x/y").is_empty());
+        assert!(t.entries("a/b/#").is_empty());
     }
 
     #[test]
     fn remove_prunes_and_counts() {
-        let mut t = trie(&["a/b", "a/+", "a/#"]);
-        assert_eq!(t.len(), 3);
-        assert!(t.remove("a/+", &"a/+").is_some());
-        assert!(t.remove("a/+", &"a/+").is_none());
-        assert_eq!(matching(&t, "a/b"), vec!["a/#", "a/b"]);
-        t.remove("a/b", &"a/b");
-        t.remove("a/#", &"a/#");
+        let mut t = trie(&["a/b", "a/+", "a/#", "#", "/#"]);
+        assert_eq!(t.len(), 5);
+        assert!(t.remove("a/+", &"a/+".to_owned()).is_some());
+        assert!(t.remove("a/+", &"a/+".to_owned()).is_none());
+        assert_eq!(matching(&t, "a/b"), vec!["#", "a/#", "a/b"]);
+        for f in ["a/b", "a/#", "#", "/#"] {
+            assert!(t.remove(f, &f.to_owned()).is_some(), "{f}");
+        }
         assert!(t.is_empty());
         assert!(t.root.is_empty());
+    }
+
+    #[test]
+    fn many_keys_under_one_filter_keep_their_index() {
+        let mut t: Trie<u32, u32> = Trie::new();
+        for k in 0..200 {
+            assert_eq!(t.insert("a/b", k, k), None);
+        }
+        assert_eq!(t.insert("a/b", 7, 70), Some(7));
+        for k in (0..200).step_by(3) {
+            assert!(t.remove("a/b", &k).is_some());
+        }
+        for k in 0..200 {
+            let expected = match k {
+                7 => Some(70),
+                k if k % 3 == 0 => None,
+                k => Some(k),
+            };
+            assert_eq!(t.get("a/b", &k).copied(), expected, "{k}");
+        }
+        assert_eq!(t.len(), 200 - 67);
+        *t.get_mut("a/b", &8).expect("there") = 80;
+        assert_eq!(t.get("a/b", &8), Some(&80));
+    }
+
+    fn level() -> impl Strategy<Value = String> {
+        prop_oneof![
+            Just("a".to_owned()),
+            Just("b".to_owned()),
+            Just(String::new()),
+            Just("$x".to_owned()),
+        ]
+    }
+
+    fn topic() -> impl Strategy<Value = String> {
+        prop::collection::vec(level(), 1..5).prop_map(|l| l.join("/"))
+    }
+
+    fn filter() -> impl Strategy<Value = String> {
+        let level = prop_oneof![3 => level(), 1 => Just("+".to_owned())];
+        (prop::collection::vec(level, 1..5), any::<bool>()).prop_map(|(mut l, hash)| {
+            if hash {
+                l.push("#".to_owned());
+            }
+            l.join("/")
+        })
+    }
+
+    proptest! {
+        /// The trie agrees with the one-filter matcher on every filter and topic.
+        #[test]
+        fn trie_agrees_with_topic_matches(
+            filters in prop::collection::vec(filter(), 0..24),
+            topics in prop::collection::vec(topic(), 1..16),
+            removed in prop::collection::vec(any::<prop::sample::Index>(), 0..8),
+        ) {
+            let mut t = Trie::new();
+            let mut kept: Vec<String> = Vec::new();
+            for f in &filters {
+                if t.insert(f, f.clone(), ()).is_none() {
+                    kept.push(f.clone());
+                }
+            }
+            for r in removed {
+                if kept.is_empty() {
+                    break;
+                }
+                let f = kept.swap_remove(r.index(kept.len()));
+                prop_assert!(t.remove(&f, &f).is_some());
+            }
+            prop_assert_eq!(t.len(), kept.len());
+            for topic in &topics {
+                let mut expected: Vec<String> = kept
+                    .iter()
+                    .filter(|f| midge_codec::topic_matches(f, topic))
+                    .cloned()
+                    .collect();
+                expected.sort();
+                prop_assert_eq!(matching(&t, topic), expected, "topic {:?}", topic);
+            }
+        }
     }
 }
