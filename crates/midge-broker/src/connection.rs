@@ -5,6 +5,7 @@
 //! the timers and the session's slot, and cleans up when the connection ends (will,
 //! session expiry, take-over).
 
+use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -14,7 +15,7 @@ use midge_codec::{
     ConnAck, Connect, DecodeError, Decoder, Disconnect, Packet, ProtocolVersion, PublishProperties,
     ReasonCode, TopicFilter,
 };
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::sync::{oneshot, watch};
 
 use crate::Shared;
@@ -69,7 +70,7 @@ pub(crate) async fn run(
     } = accepted;
     let mut decoder =
         Decoder::server().with_max_packet_size(shared.config.max_packet_size as usize);
-    let mut rbuf = BytesMut::with_capacity(1024);
+    let mut rbuf = BytesMut::new();
     let connect = tokio::select! {
         connect = tokio::time::timeout(
             shared.config.connect_timeout(),
@@ -208,7 +209,7 @@ async fn read_connect(
             }
             None => {}
         }
-        let n = rd.read_buf(rbuf).await.map_err(ReadError::Io)?;
+        let n = read_input(rd, rbuf).await.map_err(ReadError::Io)?;
         if n == 0 {
             return Err(ReadError::Io(std::io::ErrorKind::UnexpectedEof.into()));
         }
@@ -381,6 +382,10 @@ async fn serve(
         clean_start = connect.clean_start, keep_alive = connect.keep_alive,
         session_present, "client connected"
     );
+    // Nothing of the CONNECT packet, nor the actions' buffer, is needed from here on:
+    // an idle connection keeps as little as it can.
+    drop(connect);
+    drop(out);
 
     let mut io = Io {
         rd,
@@ -458,9 +463,9 @@ impl Io {
             }
         }
         self.wbuf.clear();
-        // A buffer grown by a burst of large messages is given back; an idle connection
-        // keeps only a small one.
-        if self.wbuf.capacity() > 2 * WRITE_BATCH_BYTES {
+        // A buffer grown by a burst of messages is given back; an idle connection keeps
+        // only a small one.
+        if self.wbuf.capacity() > 4096 {
             self.wbuf = BytesMut::new();
         }
         Ok(())
@@ -499,7 +504,7 @@ async fn connection_loop(
                 let reason = reason.unwrap_or(ReasonCode::SessionTakenOver);
                 return Ending { why: "session taken over".into(), send: Some(reason), publish_will: true };
             }
-            read = io.rd.read_buf(&mut io.rbuf), if paused.is_none() => match read {
+            read = read_input(&mut io.rd, &mut io.rbuf), if paused.is_none() => match read {
                 Ok(0) => return Ending { why: "connection closed by client".into(), send: None, publish_will: true },
                 Err(e) => return Ending { why: format!("read error: {e}"), send: None, publish_will: true },
                 Ok(_) => input = true,
@@ -531,12 +536,56 @@ async fn connection_loop(
         );
         if input {
             paused = handle_input(shared, entry, session, io, t, &mut ending);
+            if io.rbuf.is_empty() {
+                // Everything read was decoded: the buffer's memory now belongs to the
+                // messages made from it (or to nobody). An idle connection holds none.
+                io.rbuf = BytesMut::new();
+            }
         }
         // Nothing more is sent once the connection is closing ([MQTT-3.14.4-1]).
         if ending.is_none() {
             drain_mailbox(entry, session, t, shared, &mut io.wbuf, &mut ending);
         }
     }
+}
+
+/// Size of the per-thread buffer that connections read into (`read_input`).
+const SCRATCH_SIZE: usize = 64 * 1024;
+
+thread_local! {
+    /// The buffer every connection on this thread reads into, before the bytes read are
+    /// copied into the connection's own read buffer.
+    static SCRATCH: std::cell::RefCell<Box<[u8]>> =
+        std::cell::RefCell::new(vec![0; SCRATCH_SIZE].into_boxed_slice());
+}
+
+/// Reads what the client sent and appends it to `rbuf`; returns how many bytes (0: the
+/// client closed). The read goes through a per-thread scratch buffer and only the bytes
+/// read are copied into `rbuf`, so that a connection waiting for input holds no read
+/// buffer of its own: that is most of an idle connection's memory. Cancel-safe: bytes
+/// are moved into `rbuf` in the same poll that reads them.
+async fn read_input(rd: &mut Reader, rbuf: &mut BytesMut) -> std::io::Result<usize> {
+    use std::task::Poll;
+    std::future::poll_fn(|cx| {
+        SCRATCH.with(|scratch| {
+            let Ok(mut scratch) = scratch.try_borrow_mut() else {
+                // Not reachable (nothing reads on this thread while a read is polled),
+                // but harmless: read straight into `rbuf`.
+                rbuf.reserve(4096);
+                return std::pin::pin!(rd.read_buf(rbuf)).poll(cx);
+            };
+            let mut buf = tokio::io::ReadBuf::new(&mut scratch[..]);
+            match std::pin::Pin::new(&mut *rd).poll_read(cx, &mut buf) {
+                Poll::Ready(Ok(())) => {
+                    rbuf.extend_from_slice(buf.filled());
+                    Poll::Ready(Ok(buf.filled().len()))
+                }
+                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+                Poll::Pending => Poll::Pending,
+            }
+        })
+    })
+    .await
 }
 
 /// Longest wait of a publisher for a congested mailbox; after it, the mailbox sheds

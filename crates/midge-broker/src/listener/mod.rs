@@ -294,8 +294,11 @@ async fn serve(
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
+    // Boxed: the TLS and WebSocket handshakes' state is large, and it would otherwise
+    // stay part of every connection's task for its whole life.
+    let establishing = Box::pin(establish(socket, peer.clone(), &context));
     let accepted = tokio::select! {
-        accepted = tokio::time::timeout(shared.config.connect_timeout(), establish(socket, peer.clone(), &context)) => accepted,
+        accepted = tokio::time::timeout(shared.config.connect_timeout(), establishing) => accepted,
         _ = shutdown.changed() => return,
     };
     match accepted {
