@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
 use midge_broker::store::{
-    DiskStore, MemoryStore, Op, OpenMode, OutgoingRecord, OutgoingState, Persistence,
-    RestoreMode, SessionRecord, Store, StoredMessage, restore,
+    DiskStore, MemoryStore, Op, OpenMode, OutgoingRecord, OutgoingState, Persistence, RestoreMode,
+    SessionRecord, Store, StoredMessage, restore,
 };
 use midge_codec::{Publish, QoS, TopicName};
 
