@@ -185,7 +185,8 @@ pub fn restore(
     let mut expired: HashSet<String> = HashSet::new();
     let mut damaged: HashSet<String> = HashSet::new();
     for (key, value) in scan_all(store, Table::Sessions)? {
-        let client = printable(&key);
+        // As `parse_outgoing_key` reads it, to match the session's other entries.
+        let client = String::from_utf8_lossy(&key).into_owned();
         match format::decode_session(&value) {
             Ok(record) if record.client_id.as_bytes() != key => {
                 damaged.insert(client.clone());

@@ -631,3 +631,78 @@ async fn commit_futures_complete_when_durable_and_fail_after_close() {
         Err(CommitError::Closed)
     );
 }
+
+/// Format 1 as written by this Midge: the records of [`golden_records`] with their
+/// encodings, one `name hex` line each, in `testdata/format-v1.txt`. A change of the
+/// encoding fails here: bump `FORMAT_VERSION` and keep reading version 1 instead.
+fn golden_records() -> Vec<(&'static str, Vec<u8>)> {
+    let mut s = session("golden", Some(1_700_000_000_000));
+    s.will = Some(WillRecord {
+        message: message("will/golden", "bye", QoS::AtLeastOnce, None),
+        publish_at: 1_700_000_060_000,
+    });
+    vec![
+        (
+            "message",
+            format::encode_message(&message("a/b", "hello", QoS::ExactlyOnce, Some(1234))),
+        ),
+        ("session", format::encode_session(&s)),
+        (
+            "outgoing",
+            format::encode_outgoing(&outgoing(MsgId(7), OutgoingState::Released(9))),
+        ),
+        ("incoming", format::encode_incoming()),
+        (
+            "retained",
+            format::encode_retained(&RetainedRecord {
+                message: MsgId(8),
+                expires_at: Some(99),
+                size: 5,
+            }),
+        ),
+        ("outgoing_key", format::outgoing_key("golden", 3)),
+        ("incoming_key", format::incoming_key("golden", 4)),
+        ("message_key", format::message_key(MsgId(7))),
+    ]
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[test]
+fn format_1_matches_its_golden_file() {
+    const GOLDEN: &str = include_str!("testdata/format-v1.txt");
+    let expected: Vec<(String, String)> = golden_records()
+        .into_iter()
+        .map(|(name, bytes)| (name.to_string(), hex(&bytes)))
+        .collect();
+    let golden: Vec<(String, String)> = GOLDEN
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.is_empty())
+        .map(|l| {
+            let (name, hex) = l.split_once(' ').expect("`name hex` lines");
+            (name.to_string(), hex.to_string())
+        })
+        .collect();
+    assert_eq!(golden, expected);
+    // And each golden value still decodes.
+    let value = |name: &str| {
+        let hex = &golden
+            .iter()
+            .find(|(n, _)| n == name)
+            .expect("in the file")
+            .1;
+        (0..hex.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&hex[i..i + 2], 16).expect("hex"))
+            .collect::<Vec<u8>>()
+    };
+    assert_eq!(
+        format::decode_session(&value("session")).unwrap().client_id,
+        "golden"
+    );
+    format::decode_message(&value("message")).unwrap();
+    format::decode_outgoing(&value("outgoing")).unwrap();
+    format::decode_retained(&value("retained")).unwrap();
+}
