@@ -706,3 +706,60 @@ fn format_1_matches_its_golden_file() {
     format::decode_outgoing(&value("outgoing")).unwrap();
     format::decode_retained(&value("retained")).unwrap();
 }
+
+/// A backend whose writes fail from the `n`th on (a full or broken disk).
+#[derive(Debug)]
+struct FailingStore {
+    inner: MemoryStore,
+    fail_from: u64,
+}
+
+impl Store for FailingStore {
+    fn write(&self, batch: &Batch) -> Result<(), StoreError> {
+        if self.inner.writes() >= self.fail_from {
+            return Err(StoreError::Io {
+                path: "failing".into(),
+                reason: "No space left on device".into(),
+            });
+        }
+        self.inner.write(batch)
+    }
+    fn scan(&self, table: Table, visit: &mut dyn FnMut(&[u8], &[u8])) -> Result<(), StoreError> {
+        self.inner.scan(table, visit)
+    }
+    fn get(&self, table: Table, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
+        self.inner.get(table, key)
+    }
+    fn describe(&self) -> String {
+        "failing".into()
+    }
+}
+
+#[test]
+fn after_a_failed_write_no_commit_succeeds() {
+    let store = Arc::new(FailingStore {
+        inner: MemoryStore::new(),
+        fail_from: 1,
+    });
+    let (p, _) = start(store.clone(), 0);
+    p.commit_blocking(vec![Op::PutSession(session("a", None))])
+        .unwrap();
+    let e = p
+        .commit_blocking(vec![Op::PutSession(session("b", None))])
+        .unwrap_err();
+    assert_eq!(
+        e,
+        CommitError::Store("failing: persistence store I/O: No space left on device".into())
+    );
+    // Later commits fail too, even if the disk came back: the writer's view of the
+    // store may differ from the file now, and nothing more may be acknowledged.
+    let e = p
+        .commit_blocking(vec![Op::DeleteSession("a".into())])
+        .unwrap_err();
+    assert!(matches!(e, CommitError::Store(_)));
+    let mut sessions = 0;
+    store
+        .scan(Table::Sessions, &mut |_, _| sessions += 1)
+        .unwrap();
+    assert_eq!(sessions, 1);
+}
