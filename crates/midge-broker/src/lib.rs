@@ -35,6 +35,7 @@ pub mod registry;
 pub mod router;
 mod security;
 pub mod session;
+pub mod store;
 
 use std::net::SocketAddr;
 use std::sync::Arc;

@@ -1,13 +1,15 @@
 //! `midge`: the broker and its tools in one binary.
 //!
 //! Subcommands: `serve` (the broker), `pub`, `sub`, `rr` (Mosquitto's client tools),
-//! `passwd` (mosquitto_passwd) and `bench` (a load generator). Each lives in its own
+//! `passwd` (mosquitto_passwd), `bench` (a load generator) and `store` (a persistence
+//! store, offline). Each lives in its own
 //! module and owns its clap arguments.
 //! `anyhow` is used here, at the binary's edge, and nowhere in the libraries.
 
 mod bench;
 mod passwd;
 mod serve;
+mod store;
 mod tools;
 
 use clap::{Parser, Subcommand};
@@ -34,6 +36,8 @@ enum Command {
     Rr(tools::ToolArgs),
     /// Load-test an MQTT broker (any broker): connections, throughput, latency, loss.
     Bench(bench::BenchArgs),
+    /// Inspect a persistence store offline: `check` or `dump` it.
+    Store(store::StoreArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -45,5 +49,7 @@ fn main() -> anyhow::Result<()> {
         Command::Sub(args) => tools::run(tools::Tool::Sub, args),
         Command::Rr(args) => tools::run(tools::Tool::Rr, args),
         Command::Bench(args) => bench::run(args),
+        // Exit statuses 1 and 2 carry meaning (see `store`).
+        Command::Store(args) => std::process::exit(store::run(args).into()),
     }
 }

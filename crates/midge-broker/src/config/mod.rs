@@ -330,6 +330,21 @@ pub struct Config {
     pub max_topic_alias: u16,
     /// Seconds a new socket has to send CONNECT. Default: 10.
     pub connect_timeout: u64,
+    /// Keep persistent sessions and retained messages on disk, in
+    /// `persistence_location`, so that a restart restores them; a QoS 1/2 message is
+    /// then acknowledged only once it is durable (docs/persistence.md). Default: false
+    /// (state in memory).
+    pub persistence: bool,
+    /// The directory of the store (its file is `midge.redb`), created if missing.
+    /// Relative: to the working directory, as Mosquitto. Default: none (the working
+    /// directory).
+    pub persistence_location: Option<PathBuf>,
+    /// Most retained messages kept; a new topic beyond it is not retained (an update
+    /// of a retained topic always is); 0: no limit. Default: 0.
+    pub max_retained_messages: usize,
+    /// Most payload bytes of retained messages kept, counted as `max_retained_messages`;
+    /// 0: no limit. Default: 0.
+    pub max_retained_bytes: u64,
     /// Logging: how much, and where to.
     pub log: LogConfig,
 }
@@ -417,6 +432,10 @@ impl Default for Config {
             upgrade_outgoing_qos: false,
             max_topic_alias: 10,
             connect_timeout: 10,
+            persistence: false,
+            persistence_location: None,
+            max_retained_messages: 0,
+            max_retained_bytes: 0,
             log: LogConfig::default(),
         }
     }
@@ -491,6 +510,16 @@ impl Config {
             return Err(InvalidValue::new(
                 "connect_timeout",
                 "must be at least 1 second",
+            ));
+        }
+        if self
+            .persistence_location
+            .as_ref()
+            .is_some_and(|p| p.as_os_str().is_empty())
+        {
+            return Err(InvalidValue::new(
+                "persistence_location",
+                "the directory name is empty (leave it out for the working directory)",
             ));
         }
         if self
@@ -625,10 +654,24 @@ impl Config {
         }
     }
 
+    /// The directory of the persistence store: `persistence_location`, or the working
+    /// directory.
+    pub fn store_dir(&self) -> PathBuf {
+        self.persistence_location
+            .clone()
+            .unwrap_or_else(|| PathBuf::from("."))
+    }
+
     pub(crate) fn connect_timeout(&self) -> Duration {
         Duration::from_secs(self.connect_timeout.max(1))
     }
 }
+
+/// Said of `persistence = true` until the broker uses the store (issue #6, phase 2):
+/// the store, its tools and these keys exist; connections do not write to it yet.
+pub(crate) const PERSISTENCE_NOT_WIRED: &str = "persistence is read and checked, but the broker \
+     does not use its store yet (issue #6, phase 2): sessions and retained messages are kept in \
+     memory";
 
 /// Whether two listeners cannot both bind: same port (not 0), same address family, and
 /// the same address or either one the family's wildcard.

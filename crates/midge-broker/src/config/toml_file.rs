@@ -7,7 +7,10 @@ use std::path::Path;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use super::{Config, ConfigError, ConfigFormat, InvalidValue, LoadedConfig, Location};
+use super::{
+    Config, ConfigError, ConfigFormat, ConfigWarning, InvalidValue, LoadedConfig, Location,
+    PERSISTENCE_NOT_WIRED,
+};
 
 pub(super) fn parse(text: &str, path: &Path) -> Result<LoadedConfig, ConfigError> {
     let mut config: Config = toml::from_str(text).map_err(|e| syntax_error(text, path, &e))?;
@@ -28,10 +31,18 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<LoadedConfig, ConfigError
     config
         .validate()
         .map_err(|invalid| locate(text, path, invalid))?;
+    let mut warnings = Vec::new();
+    if config.persistence {
+        let line = find_key_line(text, None, None, "persistence").unwrap_or(1);
+        warnings.push(ConfigWarning {
+            at: Location::new(path, line),
+            message: format!("`persistence`: {PERSISTENCE_NOT_WIRED}"),
+        });
+    }
     Ok(LoadedConfig {
         config,
         format: ConfigFormat::Toml,
-        warnings: Vec::new(),
+        warnings,
         listeners_defined,
     })
 }
@@ -286,6 +297,10 @@ retain_available = false
 upgrade_outgoing_qos = true
 max_topic_alias = 0
 connect_timeout = 2
+persistence = true
+persistence_location = "/var/lib/midge"
+max_retained_messages = 1000000
+max_retained_bytes = 1073741824
 
 [[listener]]
 bind = "0.0.0.0:1884"
@@ -301,6 +316,14 @@ file = "/tmp/midge.log"
 "#;
         let loaded = parse(text, Path::new("midge.toml")).unwrap();
         assert!(loaded.listeners_defined);
+        assert_eq!(loaded.warnings.len(), 1);
+        assert!(
+            loaded.warnings[0]
+                .to_string()
+                .starts_with("midge.toml:17: `persistence`: persistence is read and checked"),
+            "{}",
+            loaded.warnings[0]
+        );
         let c = loaded.config;
         let binds: Vec<String> = c.listeners.iter().map(|l| l.name()).collect();
         assert_eq!(binds, ["0.0.0.0:1884", "[::]:1884"]);
@@ -319,6 +342,13 @@ file = "/tmp/midge.log"
         assert!(c.upgrade_outgoing_qos);
         assert_eq!(c.max_topic_alias, 0);
         assert_eq!(c.connect_timeout, 2);
+        assert!(c.persistence);
+        assert_eq!(
+            c.persistence_location.as_deref(),
+            Some(Path::new("/var/lib/midge"))
+        );
+        assert_eq!(c.max_retained_messages, 1_000_000);
+        assert_eq!(c.max_retained_bytes, 1 << 30);
         assert_eq!(c.log.level, LogLevel::Debug);
         assert!(!c.log.stderr);
         assert!(c.log.stdout);
@@ -395,6 +425,16 @@ file = "/tmp/midge.log"
         assert_eq!(
             e.to_string(),
             "midge.toml:1: listener: at least one listener is needed"
+        );
+    }
+
+    #[test]
+    fn empty_persistence_location_is_refused() {
+        let e = error("persistence = true\npersistence_location = \"\"\n");
+        assert_eq!(
+            e.to_string(),
+            "midge.toml:2: persistence_location: the directory name is empty (leave it out for \
+             the working directory)"
         );
     }
 

@@ -66,13 +66,6 @@ const WEBSOCKETS: &[&str] = &[
     "websockets_log_level",
 ];
 
-const PERSISTENCE: &[&str] = &[
-    "autosave_interval",
-    "autosave_on_changes",
-    "persistence_file",
-    "persistence_location",
-];
-
 const OTHER: &[&str] = &[
     "allow_duplicate_messages",
     "allow_zero_length_clientid",
@@ -108,8 +101,6 @@ pub(super) fn unsupported(key: &str) -> Option<&'static str> {
         )
     } else if WEBSOCKETS.contains(&key) {
         Some("Midge does not support this WebSockets setting")
-    } else if PERSISTENCE.contains(&key) {
-        Some("persistence is not supported by Midge yet: state is kept in memory")
     } else if OTHER.contains(&key) {
         Some("Midge does not support it yet")
     } else {
@@ -120,7 +111,7 @@ pub(super) fn unsupported(key: &str) -> Option<&'static str> {
 /// Every key named here, for the tests.
 #[cfg(test)]
 pub(super) fn all_unsupported() -> impl Iterator<Item = &'static str> {
-    [TLS, AUTH, WEBSOCKETS, PERSISTENCE, OTHER]
+    [TLS, AUTH, WEBSOCKETS, OTHER]
         .into_iter()
         .flatten()
         .copied()

@@ -292,14 +292,40 @@ impl Reader {
             "include_dir" => w.push(line.warning(
                 "`include_dir` is ignored: Mosquitto reads it only in the main configuration file",
             )),
+            // Mosquitto 2 reads `retained_persistence` as a synonym of `persistence`.
             "persistence" | "retained_persistence" => {
-                if line.bool(w)? {
+                c.persistence = line.bool(w)?;
+                if c.persistence {
                     w.push(line.warning(format!(
-                        "`{}` is ignored: persistence is not supported by Midge yet: state is \
-                         kept in memory",
-                        line.key
+                        "`{}`: {}",
+                        line.key,
+                        super::PERSISTENCE_NOT_WIRED
                     )));
                 }
+            }
+            "persistence_location" => {
+                let dir = line.rest;
+                if dir.is_empty() {
+                    return Err(line.bad("missing directory"));
+                }
+                c.persistence_location = Some(PathBuf::from(dir));
+            }
+            "autosave_interval" | "autosave_on_changes" => {
+                line.value(w)?;
+                w.push(line.warning(format!(
+                    "`{}` is ignored: Midge does not save snapshots; with `persistence true` it \
+                     writes every QoS 1/2 message and session change to disk (fsynced) before \
+                     acknowledging it",
+                    line.key
+                )));
+            }
+            "persistence_file" => {
+                let name = line.value(w)?;
+                w.push(line.warning(format!(
+                    "`persistence_file {name}` is ignored: Midge's store is the file `{}` in \
+                     `persistence_location` (a format of its own, beside Mosquitto's)",
+                    crate::store::disk::FILE_NAME
+                )));
             }
             "connection" => {
                 let name = line.value(w)?;

@@ -1,0 +1,424 @@
+//! Group commit: the broker's handle on the store.
+//!
+//! Requests ([`Op`] lists) go over a channel to one writer thread. The thread takes the
+//! first request, then every request already waiting, turns them all into one
+//! [`Batch`] and writes it with one [`Store::write`] (one fsync on disk), then completes
+//! each request's future. While a batch is being fsynced, the next one gathers: the
+//! more clients wait, the more each fsync carries, with no timer.
+//!
+//! The thread also keeps the reference counts of message bodies, so that a body is
+//! written once with its first reference and deleted with its last.
+//!
+//! If a write fails, nothing of that batch was applied; every request of it, and every
+//! later one, fails: the broker must not acknowledge what it cannot make durable.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::future::Future;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use tokio::sync::oneshot;
+
+use super::format;
+use super::{Batch, Change, MsgId, Op, OutgoingRecord, Store, StoreError, StoredMessage, Table};
+
+/// Most requests folded into one batch.
+const MAX_REQUESTS_PER_BATCH: usize = 4096;
+
+/// Why a commit did not become durable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommitError {
+    /// The store failed (this batch or an earlier one).
+    #[error("{0}")]
+    Store(String),
+    /// The writer has stopped.
+    #[error("the persistence writer has stopped")]
+    Closed,
+}
+
+/// Counters of the writer.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PersistenceStats {
+    /// Commit requests completed.
+    pub requests: u64,
+    /// Batches written (each one fsync on a disk store).
+    pub batches: u64,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    requests: AtomicU64,
+    batches: AtomicU64,
+}
+
+#[derive(Debug)]
+struct Request {
+    ops: Vec<Op>,
+    done: oneshot::Sender<Result<(), CommitError>>,
+}
+
+/// What the writer knows of the store's contents: enough to count body references and
+/// to delete a session's entries. Built by `restore`.
+#[derive(Debug, Default)]
+pub(crate) struct Index {
+    pub(crate) refs: HashMap<MsgId, u32>,
+    pub(crate) outgoing: HashMap<String, BTreeMap<u64, OutgoingRecord>>,
+    pub(crate) incoming: HashMap<String, HashSet<u16>>,
+    pub(crate) retained: HashMap<String, MsgId>,
+}
+
+/// Per batch: bodies put, and bodies whose count may have reached zero.
+#[derive(Debug, Default)]
+struct BatchBodies {
+    new: HashMap<MsgId, StoredMessage>,
+    released: HashSet<MsgId>,
+}
+
+impl Index {
+    pub(crate) fn add_ref(&mut self, id: MsgId) {
+        *self.refs.entry(id).or_default() += 1;
+    }
+
+    fn release(&mut self, id: MsgId, bodies: &mut BatchBodies) {
+        if let Some(n) = self.refs.get_mut(&id) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                bodies.released.insert(id);
+            }
+        }
+    }
+
+    fn apply(&mut self, op: Op, batch: &mut Batch, bodies: &mut BatchBodies) {
+        let put = |batch: &mut Batch, table, key, value| {
+            batch.push(Change {
+                table,
+                key,
+                value: Some(value),
+            })
+        };
+        let delete = |batch: &mut Batch, table, key| {
+            batch.push(Change {
+                table,
+                key,
+                value: None,
+            })
+        };
+        match op {
+            Op::PutMessage(id, message) => {
+                bodies.new.insert(id, message);
+            }
+            Op::PutSession(record) => put(
+                batch,
+                Table::Sessions,
+                format::session_key(&record.client_id),
+                format::encode_session(&record),
+            ),
+            Op::DeleteSession(client_id) => {
+                delete(batch, Table::Sessions, format::session_key(&client_id));
+                for (seq, record) in self.outgoing.remove(&client_id).unwrap_or_default() {
+                    self.release(record.message, bodies);
+                    delete(
+                        batch,
+                        Table::Outgoing,
+                        format::outgoing_key(&client_id, seq),
+                    );
+                }
+                for id in self.incoming.remove(&client_id).unwrap_or_default() {
+                    delete(batch, Table::Incoming, format::incoming_key(&client_id, id));
+                }
+            }
+            Op::PushOutgoing {
+                client_id,
+                seq,
+                record,
+            } => {
+                self.add_ref(record.message);
+                let value = format::encode_outgoing(&record);
+                let key = format::outgoing_key(&client_id, seq);
+                let old = self
+                    .outgoing
+                    .entry(client_id)
+                    .or_default()
+                    .insert(seq, record);
+                if let Some(old) = old {
+                    self.release(old.message, bodies);
+                }
+                put(batch, Table::Outgoing, key, value);
+            }
+            Op::SetOutgoingState {
+                client_id,
+                seq,
+                state,
+            } => {
+                let record = self
+                    .outgoing
+                    .get_mut(&client_id)
+                    .and_then(|entries| entries.get_mut(&seq));
+                if let Some(record) = record {
+                    record.state = state;
+                    let value = format::encode_outgoing(record);
+                    put(
+                        batch,
+                        Table::Outgoing,
+                        format::outgoing_key(&client_id, seq),
+                        value,
+                    );
+                }
+            }
+            Op::RemoveOutgoing { client_id, seq } => {
+                let removed = self
+                    .outgoing
+                    .get_mut(&client_id)
+                    .and_then(|entries| entries.remove(&seq));
+                if let Some(record) = removed {
+                    self.release(record.message, bodies);
+                    delete(
+                        batch,
+                        Table::Outgoing,
+                        format::outgoing_key(&client_id, seq),
+                    );
+                }
+            }
+            Op::AddIncoming {
+                client_id,
+                packet_id,
+            } => {
+                let key = format::incoming_key(&client_id, packet_id);
+                self.incoming
+                    .entry(client_id)
+                    .or_default()
+                    .insert(packet_id);
+                put(batch, Table::Incoming, key, format::encode_incoming());
+            }
+            Op::RemoveIncoming {
+                client_id,
+                packet_id,
+            } => {
+                if let Some(ids) = self.incoming.get_mut(&client_id) {
+                    ids.remove(&packet_id);
+                }
+                delete(
+                    batch,
+                    Table::Incoming,
+                    format::incoming_key(&client_id, packet_id),
+                );
+            }
+            Op::SetRetained { topic, record } => {
+                self.add_ref(record.message);
+                let value = format::encode_retained(&record);
+                let key = topic.as_bytes().to_vec();
+                if let Some(old) = self.retained.insert(topic, record.message) {
+                    self.release(old, bodies);
+                }
+                put(batch, Table::Retained, key, value);
+            }
+            Op::DeleteRetained(topic) => {
+                if let Some(old) = self.retained.remove(&topic) {
+                    self.release(old, bodies);
+                    delete(batch, Table::Retained, topic.into_bytes());
+                }
+            }
+        }
+    }
+
+    /// Writes the new bodies that are referenced, deletes those no longer referenced.
+    fn finish(&mut self, batch: &mut Batch, bodies: BatchBodies) {
+        for id in bodies.released {
+            if self.refs.get(&id) == Some(&0) {
+                self.refs.remove(&id);
+                if !bodies.new.contains_key(&id) {
+                    batch.push(Change {
+                        table: Table::Messages,
+                        key: format::message_key(id),
+                        value: None,
+                    });
+                }
+            }
+        }
+        for (id, message) in bodies.new {
+            if self.refs.get(&id).is_some_and(|&n| n > 0) {
+                batch.push(Change {
+                    table: Table::Messages,
+                    key: format::message_key(id),
+                    value: Some(format::encode_message(&message)),
+                });
+            }
+        }
+    }
+}
+
+/// The broker's handle on the store: durable commits with group commit, body reads,
+/// message ids. Cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Persistence {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    store: Arc<dyn Store>,
+    /// A std mutex around the sender: held only to send.
+    sender: Mutex<Option<mpsc::Sender<Request>>>,
+    writer: Mutex<Option<JoinHandle<()>>>,
+    next_id: AtomicU64,
+    counters: Arc<Counters>,
+}
+
+impl Persistence {
+    /// Starts the writer over `store`, as `restored` left it (see [`super::restore`]).
+    pub fn start(store: Arc<dyn Store>, restored: &mut super::Restored) -> Persistence {
+        let index = std::mem::take(&mut restored.index);
+        let (sender, receiver) = mpsc::channel();
+        let counters = Arc::new(Counters::default());
+        let writer = {
+            let store = store.clone();
+            let counters = counters.clone();
+            std::thread::Builder::new()
+                .name("midge-store".into())
+                .spawn(move || write_loop(&*store, index, &receiver, &counters))
+                .ok()
+        };
+        Persistence {
+            shared: Arc::new(Shared {
+                store,
+                sender: Mutex::new(writer.is_some().then_some(sender)),
+                writer: Mutex::new(writer),
+                next_id: AtomicU64::new(restored.next_message_id),
+                counters,
+            }),
+        }
+    }
+
+    /// A new message id, never used in this store.
+    pub fn next_message_id(&self) -> MsgId {
+        MsgId(self.shared.next_id.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Sends `ops` to the writer; the future completes once they are durable. The ops
+    /// of one call are applied together and in order; calls are applied in the order
+    /// they were made.
+    pub fn commit(
+        &self,
+        ops: Vec<Op>,
+    ) -> impl Future<Output = Result<(), CommitError>> + Send + 'static {
+        let (done, receiver) = oneshot::channel();
+        let sent = self
+            .shared
+            .sender
+            .lock()
+            .expect("sender lock poisoned")
+            .as_ref()
+            .is_some_and(|s| s.send(Request { ops, done }).is_ok());
+        async move {
+            if !sent {
+                return Err(CommitError::Closed);
+            }
+            receiver.await.unwrap_or(Err(CommitError::Closed))
+        }
+    }
+
+    /// [`Persistence::commit`] for threads outside the runtime (tools, tests).
+    pub fn commit_blocking(&self, ops: Vec<Op>) -> Result<(), CommitError> {
+        let (done, receiver) = oneshot::channel();
+        let sender = self.shared.sender.lock().expect("sender lock poisoned");
+        match sender.as_ref() {
+            Some(s) if s.send(Request { ops, done }).is_ok() => {}
+            _ => return Err(CommitError::Closed),
+        }
+        drop(sender);
+        receiver.blocking_recv().unwrap_or(Err(CommitError::Closed))
+    }
+
+    /// Reads a message body (a retained message a subscription needs).
+    pub fn message(&self, id: MsgId) -> Result<Option<StoredMessage>, StoreError> {
+        let Some(value) = self
+            .shared
+            .store
+            .get(Table::Messages, &format::message_key(id))?
+        else {
+            return Ok(None);
+        };
+        format::decode_message(&value)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt {
+                path: self.shared.store.describe().into(),
+                reason: format!("message {}: {e}", id.0),
+            })
+    }
+
+    /// The writer's counters.
+    pub fn stats(&self) -> PersistenceStats {
+        let c = &self.shared.counters;
+        PersistenceStats {
+            requests: c.requests.load(Ordering::Relaxed),
+            batches: c.batches.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Stops the writer after the requests already sent, and waits for it.
+    pub fn close(&self) {
+        self.shared
+            .sender
+            .lock()
+            .expect("sender lock poisoned")
+            .take();
+        if let Some(writer) = self
+            .shared
+            .writer
+            .lock()
+            .expect("writer lock poisoned")
+            .take()
+        {
+            let _ = writer.join();
+        }
+    }
+}
+
+fn write_loop(
+    store: &dyn Store,
+    mut index: Index,
+    receiver: &mpsc::Receiver<Request>,
+    counters: &Counters,
+) {
+    let mut failed: Option<String> = None;
+    while let Ok(first) = receiver.recv() {
+        let mut requests = vec![first];
+        while requests.len() < MAX_REQUESTS_PER_BATCH {
+            match receiver.try_recv() {
+                Ok(r) => requests.push(r),
+                Err(_) => break,
+            }
+        }
+        let (ops, dones): (Vec<Vec<Op>>, Vec<_>) =
+            requests.into_iter().map(|r| (r.ops, r.done)).unzip();
+        let result = match &failed {
+            Some(e) => Err(CommitError::Store(e.clone())),
+            None => {
+                let mut batch = Batch::new();
+                let mut bodies = BatchBodies::default();
+                for op in ops.into_iter().flatten() {
+                    index.apply(op, &mut batch, &mut bodies);
+                }
+                index.finish(&mut batch, bodies);
+                let written = store.write(&batch);
+                counters.batches.fetch_add(1, Ordering::Relaxed);
+                written.map_err(|e| {
+                    tracing::error!(
+                        error = %e,
+                        "persistence store write failed: no more QoS 1/2 messages can be acknowledged"
+                    );
+                    failed = Some(e.to_string());
+                    CommitError::Store(e.to_string())
+                })
+            }
+        };
+        counters
+            .requests
+            .fetch_add(dones.len() as u64, Ordering::Relaxed);
+        for done in dones {
+            let _ = done.send(result.clone());
+        }
+    }
+}
