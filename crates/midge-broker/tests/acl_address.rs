@@ -111,7 +111,7 @@ async fn publish_code(client: &mut Client, topic: &str, payload: &'static str) -
 /// conformance: v5 MQTT-3.4.2-1
 #[tokio::test]
 async fn address_rules_follow_the_proxy_headers_client_address() {
-    let (broker, _) = proxied_broker(ACL).await;
+    let (broker, acl) = proxied_broker(ACL).await;
     let mut inside_v1 = alice_through(&broker, &v1("10.1.2.3"), "inside-v1").await;
     let mut inside_v2 = alice_through(
         &broker,
@@ -155,6 +155,7 @@ async fn address_rules_follow_the_proxy_headers_client_address() {
     outside_v1.expect_nothing().await;
     outside_v2.expect_nothing().await;
     broker.shutdown().await;
+    let _ = std::fs::remove_dir_all(acl.parent().unwrap());
 }
 
 /// Without a PROXY header the socket's address counts (127.0.0.1 here, on a listener
@@ -193,6 +194,7 @@ async fn socket_address_counts_without_proxy_and_unix_clients_have_none() {
     assert_eq!(payloads(&[tcp.recv_and_ack().await]), ["allowed"]);
     unix.expect_nothing().await;
     broker.shutdown().await;
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// `reload_auth` (SIGHUP) swaps address rules for connected clients; a file with a
@@ -249,4 +251,49 @@ async fn reload_swaps_address_rules_and_a_bad_range_keeps_the_old_ones() {
         ReasonCode::Success
     );
     broker.shutdown().await;
+    let _ = std::fs::remove_dir_all(acl.parent().unwrap());
+}
+
+/// Mosquitto itself refuses an ACL file with an `address` line: the extension cannot
+/// change what a file Mosquitto accepts means, and Mosquitto cannot misread a file that
+/// uses it. (Debian's mosquitto, which `scripts/test` installs.)
+#[test]
+fn mosquitto_refuses_an_address_line() {
+    let dir = pki::temp_dir("acl-address-mosquitto");
+    let acl = dir.join("acl");
+    std::fs::write(&acl, "topic read a\naddress 10.0.0.0/8\ntopic write b\n").unwrap();
+    let conf = dir.join("mosquitto.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "listener 0 {}\nallow_anonymous true\nacl_file {}\n",
+            dir.join("mqtt.sock").display(),
+            acl.display()
+        ),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new("/usr/sbin/mosquitto")
+        .arg("-c")
+        .arg(&conf)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("/usr/sbin/mosquitto runs (scripts/test installs it)");
+    let mut waited = 0;
+    while child.try_wait().unwrap().is_none() {
+        if waited == 200 {
+            let _ = child.kill();
+            panic!("mosquitto accepted an ACL file with an address line");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        waited += 1;
+    }
+    let output = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&output.stderr).into_owned()
+        + &String::from_utf8_lossy(&output.stdout);
+    assert!(!output.status.success(), "{text}");
+    assert!(text.contains("Invalid line in acl_file"), "{text}");
+    assert!(text.contains("address"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
 }
