@@ -10,6 +10,7 @@
 //! that answers the session's questions (publish, subscribe, receive) with the ACL
 //! current at the time of asking, so that a reload applies to connected clients too.
 
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock};
 
@@ -125,12 +126,19 @@ impl Security {
         }
     }
 
-    /// The access decisions for one client.
-    pub(crate) fn authorizer(&self, client_id: &str, username: Option<&str>) -> ClientAuthorizer {
+    /// The access decisions for one client; `address` is the client's real address (the
+    /// PROXY header's when the listener takes one), `None` for a Unix socket client.
+    pub(crate) fn authorizer(
+        &self,
+        client_id: &str,
+        username: Option<&str>,
+        address: Option<IpAddr>,
+    ) -> ClientAuthorizer {
         ClientAuthorizer {
             current: self.current.clone(),
             client_id: client_id.into(),
             username: username.map(Into::into),
+            address,
         }
     }
 
@@ -146,6 +154,8 @@ pub(crate) struct ClientAuthorizer {
     current: Arc<RwLock<Arc<Loaded>>>,
     client_id: Box<str>,
     username: Option<Box<str>>,
+    /// For the ACL's `address` sections.
+    address: Option<IpAddr>,
 }
 
 impl ClientAuthorizer {
@@ -162,6 +172,7 @@ impl ClientAuthorizer {
         let client = ClientIdentity {
             client_id: &self.client_id,
             username: self.username.as_deref(),
+            address: self.address,
         };
         acl.check(&client, access, topic)
     }

@@ -13,6 +13,10 @@
 //! # Patterns apply to every client, wherever they stand in the file.
 //! pattern write clients/%c/status
 //! pattern read users/%u/#
+//!
+//! # Midge extension: rules for the clients connecting from these addresses.
+//! address 10.0.0.0/8 2001:db8::/32
+//! topic write plant/commands/#
 //! ```
 //! - `topic [read|write|readwrite|deny] FILTER` grants (or, with `deny`, refuses) access to
 //!   the topics FILTER matches, for the clients of the section it is in. Without an access
@@ -23,6 +27,15 @@
 //! - `pattern [read|write|readwrite|deny] FILTER` applies to every client, with `%c`
 //!   replaced by its client id and `%u` by its username; a pattern with `%u` does not
 //!   apply to clients without a username.
+//! - `address CIDR [CIDR...]` (**a Midge extension**, not in Mosquitto) starts a section
+//!   whose `topic` lines apply to every client connecting from one of the ranges
+//!   (`10.0.0.0/8`, `2001:db8::/32`, or a single address), in addition to the rules of
+//!   its own section. The address is the client's as the broker sees it: the PROXY
+//!   protocol header's on a listener with `proxy_protocol`, else the socket's. Unix socket
+//!   clients have no address and match no `address` section. IPv4-mapped IPv6 addresses
+//!   count as IPv4 ([`super::cidr`]). A range with bits set past its prefix
+//!   (`10.1.2.3/8`) is an error, like any malformed range. Mosquitto refuses a file with
+//!   an `address` line, so every file Mosquitto accepts means the same in Midge.
 //! - Empty lines and lines starting with `#` are comments. Anything else is an error that
 //!   names the file and line, so that a reload keeps the previous ACL.
 //!
@@ -36,10 +49,11 @@
 //!    access on the message's topic (retained messages sent on subscription included),
 //!    and a denied message is silently not delivered.
 //! 3. The rules of the client's own section are tried first: the section of its username,
-//!    or the general section when it has none. Clients whose username has no section get
-//!    none of these rules. Within the section, `deny` rules come first: a matching `deny`
-//!    refuses at once; otherwise a matching rule whose access includes the one asked for
-//!    allows.
+//!    or the general section when it has none, together with the `address` sections its
+//!    address is in. Clients whose username has no section get none of the user rules.
+//!    Within these rules, `deny` rules come first: a matching `deny` (of any of these
+//!    sections) refuses at once; otherwise a matching rule whose access includes the one
+//!    asked for allows.
 //! 4. If nothing decided and there are patterns: a client whose username or client id
 //!    contains `+` or `#` is refused (it could otherwise widen a pattern); then the
 //!    patterns are tried the same way (`deny` first, then grants) with `%c`/`%u`
@@ -51,13 +65,23 @@
 //! read #` does not give access to `$SYS`, and `pattern read users/%u/#` gives alice
 //! `users/alice/…` only: her subscription to `users/#` receives nothing of bob's.
 //! Note that a `deny` in the client's section wins over its grants, but a `pattern deny`
-//! cannot take back what the section granted (Mosquitto's order).
+//! cannot take back what the section granted (Mosquitto's order). Likewise an
+//! `address` section's `deny` wins over the user's grants (and the user's `deny` over
+//! the address section's grants), and both win over patterns.
+//!
+//! There is no `%a` (client address) substitution in patterns: in Mosquitto `%a` is
+//! literal text, so giving it a meaning would change what a Mosquitto file means, and an
+//! address is a poor topic level (its text form varies; many clients share one behind
+//! NAT). Use `address` sections instead.
 
 use std::collections::HashMap;
 use std::fmt;
+use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use midge_codec::topic_matches;
+
+use super::cidr::{Cidr, CidrError};
 
 /// What a client wants to do with a topic or filter.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -77,6 +101,9 @@ pub struct ClientIdentity<'a> {
     pub client_id: &'a str,
     /// The username of CONNECT; `None` for anonymous clients.
     pub username: Option<&'a str>,
+    /// The client's IP address (the PROXY protocol header's, on a listener that takes
+    /// one), for `address` sections; `None` for a Unix socket client.
+    pub address: Option<IpAddr>,
 }
 
 /// The access a rule grants; `deny` grants nothing and refuses.
@@ -134,17 +161,29 @@ impl RuleList {
     fn is_empty(&self) -> bool {
         self.denies.is_empty() && self.grants.is_empty()
     }
+}
 
-    /// `Some(allowed)` when a rule decides, `None` when none matches.
-    fn decide(&self, access: Access, matches: impl Fn(&Rule) -> bool) -> Option<bool> {
-        if self.denies.iter().any(&matches) {
-            return Some(false);
-        }
-        self.grants
-            .iter()
-            .any(|rule| rule.access.grants(access) && matches(rule))
-            .then_some(true)
+/// `Some(allowed)` when a rule of `lists` decides, `None` when none matches. The
+/// `deny` rules of every list come before the grants of any.
+fn decide<'r, I>(
+    lists: impl Fn() -> I,
+    access: Access,
+    matches: impl Fn(&Rule) -> bool,
+) -> Option<bool>
+where
+    I: Iterator<Item = &'r RuleList>,
+{
+    if lists().any(|rules| rules.denies.iter().any(&matches)) {
+        return Some(false);
     }
+    lists()
+        .any(|rules| {
+            rules
+                .grants
+                .iter()
+                .any(|rule| rule.access.grants(access) && matches(rule))
+        })
+        .then_some(true)
 }
 
 /// A parsed ACL file. Build it with [`Acl::load`] or [`Acl::parse`]; ask it with
@@ -157,6 +196,29 @@ pub struct Acl {
     users: HashMap<String, RuleList>,
     /// `pattern` rules, for every client.
     patterns: RuleList,
+    /// `address` sections (a Midge extension), in file order.
+    addresses: Vec<AddressSection>,
+}
+
+/// The rules of one `address` line, for the clients from any of its ranges.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct AddressSection {
+    ranges: Vec<Cidr>,
+    rules: RuleList,
+}
+
+impl AddressSection {
+    fn contains(&self, address: Option<IpAddr>) -> bool {
+        address.is_some_and(|a| self.ranges.iter().any(|range| range.contains(a)))
+    }
+}
+
+/// Which section the `topic` lines being read belong to.
+enum Section {
+    General,
+    User(String),
+    /// Index into `Acl::addresses`.
+    Address(usize),
 }
 
 /// Why an ACL file was refused.
@@ -199,8 +261,19 @@ pub enum AclLineError {
     /// `user` with no name.
     #[error("missing username")]
     MissingUsername,
-    /// Not `topic`, `pattern`, `user` or a comment.
-    #[error("unknown directive \"{0}\" (expected topic, pattern or user)")]
+    /// `address` with no range.
+    #[error("missing address range (expected e.g. address 10.0.0.0/8 2001:db8::/32)")]
+    MissingAddress,
+    /// An `address` range that is not `ADDRESS` or `ADDRESS/PREFIX`.
+    #[error("invalid address range \"{range}\": {reason}")]
+    InvalidRange {
+        /// The range as written.
+        range: String,
+        /// What is wrong with it.
+        reason: CidrError,
+    },
+    /// Not `topic`, `pattern`, `user`, `address` or a comment.
+    #[error("unknown directive \"{0}\" (expected topic, pattern, user or address)")]
     UnknownDirective(String),
 }
 
@@ -217,7 +290,7 @@ impl Acl {
     /// Parses the text of an ACL file; `file` names it in errors.
     pub fn parse(text: &str, file: &Path) -> Result<Self, AclError> {
         let mut acl = Acl::default();
-        let mut user: Option<String> = None;
+        let mut section = Section::General;
         for (index, raw) in text.lines().enumerate() {
             let error = |reason| AclError::Line {
                 file: file.to_path_buf(),
@@ -226,10 +299,18 @@ impl Acl {
             };
             match parse_line(raw).map_err(error)? {
                 Line::Blank => {}
-                Line::User(name) => user = Some(name.to_owned()),
-                Line::Topic(rule) => match &user {
-                    Some(name) => acl.users.entry(name.clone()).or_default().push(rule),
-                    None => acl.anonymous.push(rule),
+                Line::User(name) => section = Section::User(name.to_owned()),
+                Line::Address(ranges) => {
+                    section = Section::Address(acl.addresses.len());
+                    acl.addresses.push(AddressSection {
+                        ranges,
+                        rules: RuleList::default(),
+                    });
+                }
+                Line::Topic(rule) => match &section {
+                    Section::General => acl.anonymous.push(rule),
+                    Section::User(name) => acl.users.entry(name.clone()).or_default().push(rule),
+                    Section::Address(index) => acl.addresses[*index].rules.push(rule),
                 },
                 Line::Pattern(rule) => acl.patterns.push(rule),
             }
@@ -246,23 +327,31 @@ impl Acl {
         if access == Access::Subscribe {
             return true;
         }
-        let section = match client.username {
+        let own = match client.username {
             Some(name) => self.users.get(name),
             None => Some(&self.anonymous),
         };
-        if let Some(decision) = section
-            .and_then(|rules| rules.decide(access, |rule| topic_matches(&rule.filter, topic)))
+        let sections = || {
+            own.into_iter().chain(
+                self.addresses
+                    .iter()
+                    .filter(|section| section.contains(client.address))
+                    .map(|section| &section.rules),
+            )
+        };
+        if let Some(decision) = decide(sections, access, |rule| topic_matches(&rule.filter, topic))
         {
             return decision;
         }
         if self.patterns.is_empty() || is_dangerous(client) {
             return false;
         }
-        self.patterns
-            .decide(access, |rule| {
-                expand(&rule.filter, client).is_some_and(|filter| topic_matches(&filter, topic))
-            })
-            .unwrap_or(false)
+        decide(
+            || std::iter::once(&self.patterns),
+            access,
+            |rule| expand(&rule.filter, client).is_some_and(|filter| topic_matches(&filter, topic)),
+        )
+        .unwrap_or(false)
     }
 
     /// True when the file has no rules at all (it then refuses every read and write).
@@ -270,6 +359,10 @@ impl Acl {
         self.anonymous.is_empty()
             && self.patterns.is_empty()
             && self.users.values().all(RuleList::is_empty)
+            && self
+                .addresses
+                .iter()
+                .all(|section| section.rules.is_empty())
     }
 }
 
@@ -344,6 +437,7 @@ fn valid_filter(filter: &str) -> bool {
 enum Line<'a> {
     Blank,
     User(&'a str),
+    Address(Vec<Cidr>),
     Topic(Rule),
     Pattern(Rule),
 }
@@ -357,6 +451,8 @@ fn parse_line(raw: &str) -> Result<Line<'_>, AclLineError> {
     match word {
         "user" if rest.is_empty() => Err(AclLineError::MissingUsername),
         "user" => Ok(Line::User(rest)),
+        "address" if rest.is_empty() => Err(AclLineError::MissingAddress),
+        "address" => parse_ranges(rest).map(Line::Address),
         "topic" => parse_rule(rest).map(Line::Topic),
         "pattern" => parse_rule(rest).map(Line::Pattern),
         other => Err(AclLineError::UnknownDirective(other.to_owned())),
@@ -383,6 +479,19 @@ fn parse_rule(rest: &str) -> Result<Rule, AclLineError> {
         access,
         filter: filter.to_owned(),
     })
+}
+
+/// `CIDR [CIDR...]`, blank-separated.
+fn parse_ranges(rest: &str) -> Result<Vec<Cidr>, AclLineError> {
+    rest.split([' ', '\t'])
+        .filter(|word| !word.is_empty())
+        .map(|word| {
+            word.parse().map_err(|reason| AclLineError::InvalidRange {
+                range: word.to_owned(),
+                reason,
+            })
+        })
+        .collect()
 }
 
 /// The first blank-separated word and the trimmed rest of `s`.

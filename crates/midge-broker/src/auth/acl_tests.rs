@@ -13,6 +13,7 @@ fn user<'a>(client_id: &'a str, username: &'a str) -> ClientIdentity<'a> {
     ClientIdentity {
         client_id,
         username: Some(username),
+        address: None,
     }
 }
 
@@ -20,6 +21,7 @@ fn anonymous(client_id: &str) -> ClientIdentity<'_> {
     ClientIdentity {
         client_id,
         username: None,
+        address: None,
     }
 }
 
@@ -351,7 +353,7 @@ fn load_reads_the_file_and_names_it_in_errors() {
     assert_eq!(
         error.to_string(),
         format!(
-            "{}:3: unknown directive \"bogus\" (expected topic, pattern or user)",
+            "{}:3: unknown directive \"bogus\" (expected topic, pattern, user or address)",
             path.display()
         )
     );
@@ -360,4 +362,323 @@ fn load_reads_the_file_and_names_it_in_errors() {
     assert!(check(&acl, &user("c", "u"), Access::Read, "a"));
     std::fs::remove_dir_all(&dir).unwrap();
     assert!(matches!(load(&path), Err(AclError::Io { .. })));
+}
+
+// ---- `address` sections: the Midge extension ----
+
+fn ip(text: &str) -> IpAddr {
+    text.parse().unwrap()
+}
+
+fn from<'a>(client: ClientIdentity<'a>, address: &str) -> ClientIdentity<'a> {
+    ClientIdentity {
+        address: Some(ip(address)),
+        ..client
+    }
+}
+
+fn cidr(text: &str) -> Cidr {
+    text.parse().unwrap()
+}
+
+#[test]
+fn ranges_parse_in_every_form() {
+    for (text, shown) in [
+        ("10.0.0.0/8", "10.0.0.0/8"),
+        ("10.1.2.3", "10.1.2.3/32"),
+        ("10.1.2.3/32", "10.1.2.3/32"),
+        ("0.0.0.0/0", "0.0.0.0/0"),
+        ("2001:db8::/32", "2001:db8::/32"),
+        ("2001:db8::7", "2001:db8::7/128"),
+        ("::/0", "::/0"),
+        // The IPv4-mapped form is the IPv4 range it is.
+        ("::ffff:10.0.0.0/104", "10.0.0.0/8"),
+        ("::ffff:10.1.2.3", "10.1.2.3/32"),
+    ] {
+        assert_eq!(cidr(text).to_string(), shown, "{text}");
+    }
+}
+
+#[test]
+fn malformed_ranges_say_what_is_wrong() {
+    let host_bits = |network: &str| CidrError::HostBits {
+        network: cidr(network),
+    };
+    for (text, expected) in [
+        ("10.0.0.0/33", CidrError::Prefix { max: 32 }),
+        ("2001:db8::/129", CidrError::Prefix { max: 128 }),
+        ("10.0.0.0/", CidrError::Prefix { max: 32 }),
+        ("10.0.0.0/+8", CidrError::Prefix { max: 32 }),
+        ("10.0.0.0/8/8", CidrError::Prefix { max: 32 }),
+        ("10.0.0.0/-1", CidrError::Prefix { max: 32 }),
+        ("10.0.0.0/999999999999", CidrError::Prefix { max: 32 }),
+        ("10.0.0/8", CidrError::Address),
+        ("10.0.0.256", CidrError::Address),
+        ("/8", CidrError::Address),
+        ("localhost", CidrError::Address),
+        ("fe80::1%eth0", CidrError::Address),
+        ("[::1]", CidrError::Address),
+        ("10.1.2.3/8", host_bits("10.0.0.0/8")),
+        ("10.0.0.1/31", host_bits("10.0.0.0/31")),
+        ("2001:db8::1/32", host_bits("2001:db8::/32")),
+    ] {
+        assert_eq!(text.parse::<Cidr>(), Err(expected), "{text}");
+    }
+    assert_eq!(
+        "10.1.2.3/8".parse::<Cidr>().unwrap_err().to_string(),
+        "bits are set past the prefix length (the network is 10.0.0.0/8)"
+    );
+}
+
+#[test]
+fn ranges_contain_what_they_should() {
+    for (range, address, expected) in [
+        ("10.0.0.0/8", "10.1.2.3", true),
+        ("10.0.0.0/8", "10.255.255.255", true),
+        ("10.0.0.0/8", "11.0.0.0", false),
+        ("10.0.0.0/8", "9.255.255.255", false),
+        ("10.1.2.3", "10.1.2.3", true),
+        ("10.1.2.3", "10.1.2.4", false),
+        ("192.168.4.0/22", "192.168.7.200", true),
+        ("192.168.4.0/22", "192.168.8.1", false),
+        ("0.0.0.0/0", "203.0.113.9", true),
+        ("2001:db8::/32", "2001:db8:ffff::1", true),
+        ("2001:db8::/32", "2001:db9::1", false),
+        ("::/0", "2001:db8::1", true),
+        ("::1", "::1", true),
+        // A family never matches the other one...
+        ("0.0.0.0/0", "2001:db8::1", false),
+        ("::/0", "10.1.2.3", false),
+        ("::/0", "::ffff:10.1.2.3", false),
+        // ...and an IPv4-mapped client is the IPv4 client it is.
+        ("10.0.0.0/8", "::ffff:10.1.2.3", true),
+        ("::ffff:10.0.0.0/104", "10.1.2.3", true),
+        ("::ffff:10.0.0.0/104", "::ffff:10.1.2.3", true),
+        ("::ffff:10.0.0.0/104", "11.1.2.3", false),
+    ] {
+        assert_eq!(
+            cidr(range).contains(ip(address)),
+            expected,
+            "{range} contains {address}"
+        );
+    }
+}
+
+const ADDRESSES: &str = "\
+topic read public/#
+
+user alice
+topic readwrite alice/#
+topic deny plant/secret/#
+
+address 10.0.0.0/8 2001:db8::/32
+topic readwrite plant/#
+topic read telemetry/#
+topic deny alice/local-only
+
+address 192.0.2.7
+topic write audit/in
+
+pattern read users/%u/#
+pattern deny plant/forbidden
+";
+
+#[test]
+fn address_section_grants_in_addition_to_the_users_rules() {
+    let acl = acl(ADDRESSES);
+    let inside = from(user("c", "alice"), "10.1.2.3");
+    let outside = from(user("c", "alice"), "192.0.2.99");
+    for alice in [&inside, &outside] {
+        assert!(can(&acl, alice, Access::Write, "alice/x"));
+        assert!(can(&acl, alice, Access::Read, "users/alice/x"));
+    }
+    assert!(can(&acl, &inside, Access::Write, "plant/line1"));
+    assert!(can(&acl, &inside, Access::Read, "telemetry/t"));
+    assert!(!can(&acl, &inside, Access::Write, "telemetry/t"));
+    assert!(!can(&acl, &outside, Access::Write, "plant/line1"));
+    assert!(!can(&acl, &outside, Access::Read, "telemetry/t"));
+    // The second range of the line, and an IPv4-mapped address of the first.
+    let v6 = from(user("c", "alice"), "2001:db8::42");
+    assert!(can(&acl, &v6, Access::Write, "plant/line1"));
+    let mapped = from(user("c", "alice"), "::ffff:10.9.9.9");
+    assert!(can(&acl, &mapped, Access::Write, "plant/line1"));
+    // A single address.
+    let auditor = from(user("c", "alice"), "192.0.2.7");
+    assert!(can(&acl, &auditor, Access::Write, "audit/in"));
+    assert!(!can(&acl, &auditor, Access::Read, "audit/in"));
+    assert!(!can(&acl, &outside, Access::Write, "audit/in"));
+}
+
+#[test]
+fn address_section_applies_to_anonymous_clients_and_users_without_a_section() {
+    let acl = acl(ADDRESSES);
+    let anon = from(anonymous("c"), "10.1.2.3");
+    assert!(can(&acl, &anon, Access::Read, "public/x"));
+    assert!(can(&acl, &anon, Access::Write, "plant/line1"));
+    let carol = from(user("c", "carol"), "10.1.2.3");
+    assert!(can(&acl, &carol, Access::Write, "plant/line1"));
+    assert!(!can(&acl, &carol, Access::Read, "public/x"));
+    let carol_outside = from(user("c", "carol"), "172.16.0.1");
+    assert!(!can(&acl, &carol_outside, Access::Write, "plant/line1"));
+    assert!(!can(
+        &acl,
+        &from(anonymous("c"), "172.16.0.1"),
+        Access::Write,
+        "plant/line1"
+    ));
+}
+
+/// A Unix socket client has no address: no range matches it, not even every address.
+#[test]
+fn clients_without_an_address_match_no_section() {
+    let acl = acl("address 0.0.0.0/0 ::/0\ntopic readwrite #\n");
+    assert!(can(
+        &acl,
+        &from(anonymous("c"), "203.0.113.1"),
+        Access::Write,
+        "a"
+    ));
+    assert!(can(
+        &acl,
+        &from(anonymous("c"), "2001:db8::1"),
+        Access::Write,
+        "a"
+    ));
+    assert!(!can(&acl, &anonymous("c"), Access::Write, "a"));
+    assert!(!can(&acl, &user("c", "alice"), Access::Read, "a"));
+}
+
+#[test]
+fn denies_of_user_and_address_sections_win_over_each_others_grants() {
+    let acl = acl(ADDRESSES);
+    let inside = from(user("c", "alice"), "10.1.2.3");
+    // The user's deny takes back the address section's grant...
+    assert!(!can(&acl, &inside, Access::Read, "plant/secret/x"));
+    // ...and the address section's deny the user's grant, for that address only.
+    assert!(!can(&acl, &inside, Access::Write, "alice/local-only"));
+    let outside = from(user("c", "alice"), "192.0.2.99");
+    assert!(can(&acl, &outside, Access::Write, "alice/local-only"));
+    // A pattern deny cannot take back what a section granted (Mosquitto's order)...
+    assert!(can(&acl, &inside, Access::Write, "plant/forbidden"));
+    // ...and an address deny wins over a pattern grant.
+    let acl = acl_with_pattern_grant();
+    let bob = from(user("c", "bob"), "10.1.2.3");
+    assert!(!can(&acl, &bob, Access::Read, "users/bob/private"));
+    assert!(can(&acl, &bob, Access::Read, "users/bob/other"));
+    let bob_outside = from(user("c", "bob"), "192.0.2.99");
+    assert!(can(&acl, &bob_outside, Access::Read, "users/bob/private"));
+}
+
+fn acl_with_pattern_grant() -> Acl {
+    acl("address 10.0.0.0/8\ntopic deny users/+/private\npattern read users/%u/#\n")
+}
+
+#[test]
+fn sections_of_overlapping_ranges_add_up_and_user_lines_end_them() {
+    let acl = acl("\
+address 10.0.0.0/8
+topic write a
+user alice
+topic write b
+address 10.1.0.0/16
+topic write c
+address 10.0.0.0/8
+topic write d
+");
+    let deep = from(user("c", "alice"), "10.1.2.3");
+    for topic in ["a", "b", "c", "d"] {
+        assert!(can(&acl, &deep, Access::Write, topic), "{topic}");
+    }
+    let shallow = from(user("c", "bob"), "10.2.0.1");
+    assert!(can(&acl, &shallow, Access::Write, "a"));
+    assert!(!can(&acl, &shallow, Access::Write, "b"));
+    assert!(!can(&acl, &shallow, Access::Write, "c"));
+    assert!(can(&acl, &shallow, Access::Write, "d"));
+}
+
+/// `$SYS` writes and `$share` topics stay refused whatever an address section says, and
+/// `#` in an address section does not reach `$SYS`.
+#[test]
+fn address_sections_keep_the_dollar_rules() {
+    let acl = acl("address 10.0.0.0/8\ntopic readwrite #\ntopic readwrite $SYS/#\n");
+    let c = from(anonymous("c"), "10.0.0.1");
+    assert!(!can(&acl, &c, Access::Write, "$SYS/broker/x"));
+    assert!(!can(&acl, &c, Access::Write, "$share/g/t"));
+    assert!(can(&acl, &c, Access::Read, "$SYS/broker/x"));
+    let acl = super::Acl::parse("address 10.0.0.0/8\ntopic read #\n", Path::new("a")).unwrap();
+    assert!(!can(&acl, &c, Access::Read, "$SYS/broker/x"));
+    assert!(can(&acl, &c, Access::Subscribe, "$SYS/#"));
+}
+
+/// `%a` means nothing in Mosquitto: a pattern keeps it as literal text.
+#[test]
+fn percent_a_stays_literal_in_patterns() {
+    let acl = acl("pattern read hosts/%a/#\n");
+    let c = from(user("c", "u"), "10.1.2.3");
+    assert!(!can(&acl, &c, Access::Read, "hosts/10.1.2.3/x"));
+    assert!(can(&acl, &c, Access::Read, "hosts/%a/x"));
+}
+
+#[test]
+fn an_address_section_counts_as_rules() {
+    assert!(acl("address 10.0.0.0/8\n").is_empty());
+    assert!(!acl("address 10.0.0.0/8\ntopic a\n").is_empty());
+}
+
+#[test]
+fn malformed_address_lines_are_refused_with_file_and_line() {
+    let cases: &[(&str, AclLineError)] = &[
+        ("address", AclLineError::MissingAddress),
+        ("address  \t ", AclLineError::MissingAddress),
+        (
+            "address 10.0.0.0/8 bogus",
+            AclLineError::InvalidRange {
+                range: "bogus".into(),
+                reason: CidrError::Address,
+            },
+        ),
+        (
+            "address 10.0.0.0/8, 192.168.0.0/16",
+            AclLineError::InvalidRange {
+                range: "10.0.0.0/8,".into(),
+                reason: CidrError::Prefix { max: 32 },
+            },
+        ),
+        (
+            "address 10.1.2.3/8",
+            AclLineError::InvalidRange {
+                range: "10.1.2.3/8".into(),
+                reason: CidrError::HostBits {
+                    network: cidr("10.0.0.0/8"),
+                },
+            },
+        ),
+        (
+            "Address 10.0.0.0/8",
+            AclLineError::UnknownDirective("Address".into()),
+        ),
+    ];
+    for (text, expected) in cases {
+        let (line, reason, shown) = line_error(&format!("# c\ntopic ok\n{text}\n"));
+        assert_eq!((line, &reason), (3, expected), "{text}");
+        assert!(shown.starts_with("acl.txt:3: "), "{shown}");
+    }
+    let (_, _, shown) = line_error("address 10.0.0.0/40\n");
+    assert_eq!(
+        shown,
+        "acl.txt:1: invalid address range \"10.0.0.0/40\": prefix length must be a number from 0 to 32"
+    );
+}
+
+/// A user named `address` is still a user: only the directive word starts a section.
+#[test]
+fn user_named_address_is_a_user() {
+    let acl = acl("user address\ntopic a\n");
+    assert!(can(&acl, &user("c", "address"), Access::Write, "a"));
+    assert!(!can(
+        &acl,
+        &from(anonymous("c"), "10.0.0.1"),
+        Access::Write,
+        "a"
+    ));
 }

@@ -10,9 +10,12 @@
 //!
 //! - [`passwd`]: the password file, its hash formats, and hashing for `midge passwd`.
 //! - [`acl`]: the ACL file and the access decision.
+//! - [`cidr`]: address ranges for the ACL's `address` sections (a Midge extension).
 
 pub mod acl;
+pub mod cidr;
 pub mod passwd;
 
 pub use acl::{Access, Acl, AclError, ClientIdentity};
+pub use cidr::{Cidr, CidrError};
 pub use passwd::{HashAlgorithm, PasswdError, PasswordFile, PasswordHash};

@@ -17,7 +17,7 @@ pub(crate) mod ws;
 
 use std::fmt;
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -39,6 +39,17 @@ pub(crate) enum Peer {
     Ip(SocketAddr),
     /// A Unix socket client: the listener's path.
     Unix(Arc<Path>),
+}
+
+impl Peer {
+    /// The client's IP address, for the ACL's `address` sections; a Unix socket client
+    /// has none.
+    pub(crate) fn ip(&self) -> Option<IpAddr> {
+        match self {
+            Peer::Ip(addr) => Some(addr.ip()),
+            Peer::Unix(_) => None,
+        }
+    }
 }
 
 impl fmt::Display for Peer {
