@@ -536,9 +536,11 @@ async fn connection_loop(
         );
         if input {
             paused = handle_input(shared, entry, session, io, t, &mut ending);
-            if io.rbuf.is_empty() {
-                // Everything read was decoded: the buffer's memory now belongs to the
-                // messages made from it (or to nobody). An idle connection holds none.
+            if io.rbuf.is_empty() && io.rbuf.capacity() > 4096 {
+                // Everything read was decoded, after a large read: give the room back.
+                // (Reads copy what came in, so the buffer of a connection that gets small
+                // packets stays small; releasing it after every read would cost an
+                // allocation per read.)
                 io.rbuf = BytesMut::new();
             }
         }
