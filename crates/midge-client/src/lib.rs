@@ -84,12 +84,14 @@ mod eventloop;
 mod options;
 mod socks;
 pub mod state;
+mod transport;
 
 pub use auth::{AuthError, Authenticator};
 pub use client::{Client, Event, Events};
 pub use error::ClientError;
 pub use options::{ConnectOptions, Direction, PacketObserver, ReconnectPolicy};
 pub use state::{ClientState, Completion, Published};
+pub use transport::{TlsOptions, TlsVersion};
 
 #[doc(no_inline)]
 pub use midge_codec::{
