@@ -33,6 +33,9 @@ const READ_RESERVE: usize = 16 * 1024;
 /// write.
 const REQUEST_BATCH: usize = 64;
 
+/// The largest MQTT Remaining Length, 268,435,455 bytes (a fixed header adds up to 5).
+const MAX_PACKET: usize = 268_435_455;
+
 /// Longest wait for the last bytes (a DISCONNECT) of a closing connection.
 const FINAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
@@ -215,8 +218,17 @@ impl EventLoop {
             stream = transport::tls_connect(stream, tls).await?;
         }
         if let Some(path) = &options.websocket_path {
-            stream =
-                transport::ws_connect(stream, options.tls.is_some(), &options.server, path).await?;
+            // A frame may pack several packets (a server's batched write), so the limit
+            // is the largest packet MQTT allows, not our Maximum Packet Size, which the
+            // decoder enforces.
+            stream = transport::ws_connect(
+                stream,
+                options.tls.is_some(),
+                &options.server,
+                path,
+                MAX_PACKET + 5,
+            )
+            .await?;
         }
         Ok(stream)
     }

@@ -33,6 +33,7 @@ use tokio_rustls::rustls::{
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderValue, header};
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::error::ClientError;
@@ -325,11 +326,14 @@ pub(crate) async fn tls_connect(
 }
 
 /// The WebSocket handshake over `stream`: `GET path` with the subprotocol `mqtt`.
+/// Frames and messages are limited to `max_message` bytes, so that a server cannot
+/// make the client buffer without bound.
 pub(crate) async fn ws_connect(
     stream: Connection,
     secure: bool,
     server: &str,
     path: &str,
+    max_message: usize,
 ) -> Result<Connection, ClientError> {
     let scheme = if secure { "wss" } else { "ws" };
     let path = if path.starts_with('/') {
@@ -344,7 +348,10 @@ pub(crate) async fn ws_connect(
         header::SEC_WEBSOCKET_PROTOCOL,
         HeaderValue::from_static("mqtt"),
     );
-    let (ws, _) = tokio_tungstenite::client_async(request, stream)
+    let limits = WebSocketConfig::default()
+        .max_message_size(Some(max_message))
+        .max_frame_size(Some(max_message));
+    let (ws, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(limits))
         .await
         .map_err(|e| ClientError::websocket(e.to_string()))?;
     Ok(Connection::Boxed(Box::new(WsStream {
@@ -533,5 +540,37 @@ impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsStream<S> {
             Ok(()) | Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => Poll::Ready(Ok(())),
             Err(e) => Poll::Ready(Err(ws_error(e))),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_of_strips_the_port_and_brackets() {
+        assert_eq!(host_of("broker.example:8883"), "broker.example");
+        assert_eq!(host_of("[::1]:8883"), "::1");
+        assert_eq!(host_of("127.0.0.1:1883"), "127.0.0.1");
+        assert_eq!(host_of("localhost"), "localhost");
+    }
+
+    #[test]
+    fn a_missing_or_empty_ca_is_a_tls_error() {
+        let e = TlsOptions::new().client_config().unwrap_err();
+        assert!(e.is_tls() && e.to_string().contains("no trusted CA"), "{e}");
+        let dir = std::env::temp_dir().join(format!("midge-client-ca-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let empty = dir.join("empty.pem");
+        std::fs::write(&empty, "not a certificate").unwrap();
+        let e = TlsOptions::new()
+            .ca_file(&empty)
+            .client_config()
+            .unwrap_err();
+        assert!(
+            e.is_tls() && e.to_string().contains("no PEM certificate"),
+            "{e}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

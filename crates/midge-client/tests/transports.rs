@@ -301,3 +301,21 @@ async fn tls_version_alpn_and_bad_files() {
     assert!(e.is_tls(), "{e}");
     assert!(e.to_string().contains("/nonexistent/ca.pem"), "{e}");
 }
+
+/// A WebSocket path the broker does not serve: the handshake fails with a WebSocket
+/// error; the path it serves works.
+#[tokio::test]
+async fn websocket_path_mismatch_is_a_websocket_error() {
+    let pki = pki("ws-path");
+    let broker = start(Kind::Ws, &pki, |l| {
+        l.websockets_path = Some("/mqtt".to_owned())
+    })
+    .await;
+    let base =
+        options(broker_addr(&broker), "ws-path").reconnect(midge_client::ReconnectPolicy::never());
+    let e = refused(base.clone().websocket("/elsewhere")).await;
+    assert!(e.is_websocket(), "{e}");
+    let (client, _events) = connect(base.websocket("mqtt")).await;
+    client.disconnect().await.unwrap();
+    broker.shutdown().await;
+}
