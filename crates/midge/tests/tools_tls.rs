@@ -307,16 +307,21 @@ fn tools_against_mosquitto_over_tls() {
     let ca = Ca::new("Midge tools test CA");
     let ca_file = ca.write(&dir.join("ca.pem"));
     let server = ca.server(&dir, "server");
+    let client = ca.client(&dir, "client", "tool");
     // mosquitto, started as root, reads its files as the user `mosquitto`.
     for path in [&dir, &ca_file, &server.cert, &server.key] {
         use std::os::unix::fs::PermissionsExt as _;
         let mode = if path.is_dir() { 0o755 } else { 0o644 };
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
     }
+    // A TLS listener, and a mutual-TLS one on a second port.
+    let mtls_port = free_port();
+    let (cert, key) = (server.cert.display(), server.key.display());
     let Some(mosquitto) = TestBroker::mosquitto(&format!(
-        "certfile {}\nkeyfile {}\nallow_anonymous true\n",
-        server.cert.display(),
-        server.key.display()
+        "certfile {cert}\nkeyfile {key}\nallow_anonymous true\n\
+         listener {mtls_port} 127.0.0.1\ncertfile {cert}\nkeyfile {key}\n\
+         cafile {}\nrequire_certificate true\n",
+        ca_file.display()
     )) else {
         return;
     };
@@ -327,6 +332,38 @@ fn tools_against_mosquitto_over_tls() {
         &["-h", "localhost", "-p", &port, "--cafile", ca],
         &["-h", "localhost", "-p", &port, "--cafile", ca, "-V", "5"],
     );
+    let mtls = mtls_port.to_string();
+    let (cert, key) = (client.cert.to_str().unwrap(), client.key.to_str().unwrap());
+    let with_cert = [
+        "-h",
+        "localhost",
+        "-p",
+        &mtls,
+        "--cafile",
+        ca,
+        "--cert",
+        cert,
+        "--key",
+        key,
+    ];
+    round_trip("mosq/mtls", &with_cert, &with_cert);
+    // Without a client certificate, mosquitto refuses the handshake.
+    let out = output(midge(
+        "pub",
+        &[
+            "-h",
+            "localhost",
+            "-p",
+            &mtls,
+            "--cafile",
+            ca,
+            "-t",
+            "t",
+            "-m",
+            "x",
+        ],
+    ));
+    assert_ne!(out.status.code(), Some(0), "{}", text(&out.stderr));
     // An untrusted server: Mosquitto's words and exit code.
     let other = Ca::new("Another CA").write(&dir.join("other.pem"));
     let out = output(midge(
