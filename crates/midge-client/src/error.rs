@@ -41,6 +41,8 @@ enum Kind {
     Lookup,
     Auth,
     Proxy,
+    Tls,
+    WebSocket,
     Timeout,
     Refused,
     Rejected,
@@ -104,6 +106,24 @@ impl ClientError {
         let mut e = ClientError::new(Kind::Proxy);
         e.inner.source = Some(Source::Io(Arc::new(error)));
         e
+    }
+
+    /// TLS could not be set up: a file, a setting.
+    pub(crate) fn tls(detail: impl Into<String>) -> Self {
+        ClientError::new(Kind::Tls).with_detail(detail)
+    }
+
+    /// The TLS handshake failed (an untrusted or misnamed certificate, no common
+    /// version, the server hung up).
+    pub(crate) fn tls_handshake(error: std::io::Error) -> Self {
+        let mut e = ClientError::new(Kind::Tls).with_detail("handshake failed");
+        e.inner.source = Some(Source::Io(Arc::new(error)));
+        e
+    }
+
+    /// The WebSocket handshake failed.
+    pub(crate) fn websocket(detail: impl Into<String>) -> Self {
+        ClientError::new(Kind::WebSocket).with_detail(detail)
     }
 
     /// The application's [`crate::Authenticator`] gave up.
@@ -186,6 +206,19 @@ impl ClientError {
     /// the credentials or the connection to the server, or broke the handshake.
     pub fn is_proxy(&self) -> bool {
         self.inner.kind == Kind::Proxy
+    }
+
+    /// TLS failed: a certificate or key file could not be read, or the handshake
+    /// failed (an untrusted or misnamed server certificate, a refused client
+    /// certificate, no common version or ALPN protocol).
+    pub fn is_tls(&self) -> bool {
+        self.inner.kind == Kind::Tls
+    }
+
+    /// The WebSocket handshake failed (wrong path, no `mqtt` subprotocol, not a
+    /// WebSocket server).
+    pub fn is_websocket(&self) -> bool {
+        self.inner.kind == Kind::WebSocket
     }
 
     /// A name could not be resolved: the server's host, or the local bind address.
@@ -285,6 +318,8 @@ impl fmt::Display for ClientError {
             Kind::Lookup => "name lookup failed",
             Kind::Auth => "enhanced authentication failed",
             Kind::Proxy => "the proxy failed",
+            Kind::Tls => "TLS failed",
+            Kind::WebSocket => "the WebSocket handshake failed",
             Kind::Timeout => "timed out",
             Kind::Refused => "connection refused by the server",
             Kind::Rejected => "request rejected by the server",

@@ -14,7 +14,6 @@ use std::time::{Duration, Instant};
 use bytes::BytesMut;
 use midge_codec::{Decoder, Disconnect, ReasonCode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedWriteHalf;
 use tokio::net::{TcpSocket, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
@@ -22,6 +21,7 @@ use crate::client::{Close, Event, Request, Responder};
 use crate::error::ClientError;
 use crate::options::{ConnectOptions, Direction, random_u64};
 use crate::state::{ClientState, DeliveryAck, Output};
+use crate::transport::{self, Connection, WriteHalf};
 
 /// Stop taking requests while this many encoded bytes wait for the socket.
 const WRITE_HIGH_WATER: usize = 256 * 1024;
@@ -32,6 +32,9 @@ const READ_RESERVE: usize = 16 * 1024;
 /// Requests taken from the channel per wake-up, so that many publications share one
 /// write.
 const REQUEST_BATCH: usize = 64;
+
+/// The largest MQTT Remaining Length, 268,435,455 bytes (a fixed header adds up to 5).
+const MAX_PACKET: usize = 268_435_455;
 
 /// Longest wait for the last bytes (a DISCONNECT) of a closing connection.
 const FINAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
@@ -92,6 +95,8 @@ pub(crate) struct EventLoop {
     wbuf: BytesMut,
     /// Decoder of the current connection.
     decoder: Decoder,
+    /// Whether the current transport buffers writes until flushed (TLS, WebSocket).
+    buffered: bool,
 }
 
 impl EventLoop {
@@ -114,6 +119,7 @@ impl EventLoop {
             dropped: 0,
             rbuf: BytesMut::with_capacity(8 * 1024),
             wbuf: BytesMut::with_capacity(8 * 1024),
+            buffered: false,
         }
     }
 
@@ -149,7 +155,7 @@ impl EventLoop {
     }
 
     /// Reconnects with backoff; `None` when the client closed or the policy gave up.
-    async fn reconnect(&mut self, mut error: ClientError) -> Option<TcpStream> {
+    async fn reconnect(&mut self, mut error: ClientError) -> Option<Connection> {
         let mut attempt = 0;
         loop {
             let Some(delay) = self.options.reconnect.backoff(attempt, random_u64()) else {
@@ -179,7 +185,7 @@ impl EventLoop {
 
     /// Opens a connection and completes the CONNECT/CONNACK exchange within the connect
     /// timeout.
-    async fn establish(&mut self) -> Result<TcpStream, ClientError> {
+    async fn establish(&mut self) -> Result<Connection, ClientError> {
         let timeout = self.options.connect_timeout;
         let result = match tokio::time::timeout(timeout, self.handshake()).await {
             Ok(result) => result,
@@ -195,9 +201,40 @@ impl EventLoop {
         result
     }
 
-    /// Resolves the server (and the bind address) and opens a TCP connection to the
-    /// first address that answers; through the SOCKS5 proxy, if one is set.
-    async fn open(&self) -> Result<TcpStream, ClientError> {
+    /// Opens the transport: a socket (TCP, through the SOCKS5 proxy if one is set, or
+    /// Unix), then TLS and the WebSocket handshake as the options say.
+    async fn open(&self) -> Result<Connection, ClientError> {
+        let options = &self.options;
+        let host = transport::host_of(&options.server);
+        let tls = match &options.tls {
+            Some(tls) => Some(transport::TlsSetup::new(tls, host)?),
+            None => None,
+        };
+        let mut stream = match &options.unix_socket {
+            Some(path) => open_unix(path).await?,
+            None => Connection::Tcp(self.open_socket().await?),
+        };
+        if let Some(tls) = tls {
+            stream = transport::tls_connect(stream, tls).await?;
+        }
+        if let Some(path) = &options.websocket_path {
+            // A frame may pack several packets (a server's batched write), so the limit
+            // is the largest packet MQTT allows, not our Maximum Packet Size, which the
+            // decoder enforces.
+            stream = transport::ws_connect(
+                stream,
+                options.tls.is_some(),
+                &options.server,
+                path,
+                MAX_PACKET + 5,
+            )
+            .await?;
+        }
+        Ok(stream)
+    }
+
+    /// A TCP connection to the server, through the SOCKS5 proxy if one is set.
+    async fn open_socket(&self) -> Result<TcpStream, ClientError> {
         let Some(proxy) = &self.options.proxy else {
             return self.open_tcp(&self.options.server).await;
         };
@@ -257,8 +294,9 @@ impl EventLoop {
     }
 
     /// Connects and exchanges CONNECT, any AUTH challenges, and the CONNACK.
-    async fn handshake(&mut self) -> Result<TcpStream, ClientError> {
+    async fn handshake(&mut self) -> Result<Connection, ClientError> {
         let mut stream = self.open().await?;
+        self.buffered = stream.buffers_writes();
         let mut decoder = Decoder::client(self.options.version);
         if let Some(max) = self.options.properties.maximum_packet_size {
             decoder.set_max_packet_size(max as usize);
@@ -274,6 +312,7 @@ impl EventLoop {
                     .write_all(&self.wbuf)
                     .await
                     .map_err(ClientError::io)?;
+                stream.flush().await.map_err(ClientError::io)?;
                 self.wbuf.clear();
             }
             // Packets are taken one at a time up to the CONNACK; what follows it stays
@@ -299,8 +338,11 @@ impl EventLoop {
             if let Err(e) = self.state.handle_packet(packet, now()) {
                 // What the state queued (a DISCONNECT with the reason) goes out first.
                 self.encode_transmit();
-                let _ =
-                    tokio::time::timeout(FINAL_WRITE_TIMEOUT, stream.write_all(&self.wbuf)).await;
+                let _ = tokio::time::timeout(FINAL_WRITE_TIMEOUT, async {
+                    stream.write_all(&self.wbuf).await?;
+                    stream.flush().await
+                })
+                .await;
                 self.wbuf.clear();
                 return Err(e);
             }
@@ -320,8 +362,11 @@ impl EventLoop {
     }
 
     /// Serves one connection until it is lost (`Err`) or the client is closed (`Ok`).
-    async fn serve(&mut self, stream: TcpStream) -> Result<(), ClientError> {
-        let (mut rd, mut wr) = stream.into_split();
+    async fn serve(&mut self, stream: Connection) -> Result<(), ClientError> {
+        let (mut rd, mut wr) = stream.split();
+        // Whether bytes written may still wait in the transport's buffer (TLS,
+        // WebSocket): the write branch then flushes them.
+        let mut unflushed = false;
         // With an observer, packets are taken one at a time and the application runs
         // between them, so that a packet log and what the application prints interleave
         // as the packets came (as in libmosquitto, whose callbacks run per packet).
@@ -360,7 +405,8 @@ impl EventLoop {
             self.rbuf.reserve(READ_RESERVE);
             let wake = tokio::select! {
                 read = rd.read_buf(&mut self.rbuf) => Wake::Read(read),
-                written = wr.write_buf(&mut self.wbuf), if !self.wbuf.is_empty() => Wake::Written(written),
+                written = write_some(&mut wr, &mut self.wbuf, &mut unflushed, self.buffered),
+                    if !self.wbuf.is_empty() || unflushed => Wake::Written(written),
                 request = self.requests.recv(), if accepting => Wake::Request(request),
                 close = self.close.recv() => Wake::Close(close),
                 () = sleep_until(deadline), if deadline.is_some() => Wake::Timer,
@@ -590,12 +636,14 @@ impl EventLoop {
     }
 
     /// Writes what is left (a DISCONNECT) for a short while, then closes the socket.
-    async fn final_flush(&mut self, wr: &mut OwnedWriteHalf) {
+    async fn final_flush(&mut self, wr: &mut WriteHalf) {
         self.drain_state();
-        if !self.wbuf.is_empty() {
-            let _ = tokio::time::timeout(FINAL_WRITE_TIMEOUT, wr.write_all(&self.wbuf)).await;
-            self.wbuf.clear();
-        }
+        let _ = tokio::time::timeout(FINAL_WRITE_TIMEOUT, async {
+            wr.write_all(&self.wbuf).await?;
+            wr.flush().await
+        })
+        .await;
+        self.wbuf.clear();
         let _ = tokio::time::timeout(FINAL_WRITE_TIMEOUT, wr.shutdown()).await;
     }
 
@@ -655,6 +703,42 @@ fn send_one(
         permit.send(event);
         ack
     }))
+}
+
+/// Writes some of `wbuf`, or, when it is empty, flushes what a buffering transport
+/// holds. Cancel-safe: `unflushed` changes only once a write or flush completed.
+async fn write_some(
+    wr: &mut WriteHalf,
+    wbuf: &mut BytesMut,
+    unflushed: &mut bool,
+    buffered: bool,
+) -> std::io::Result<usize> {
+    if wbuf.is_empty() {
+        wr.flush().await?;
+        *unflushed = false;
+        // Not 0, which would read as "the socket takes no more".
+        return Ok(1);
+    }
+    let written = wr.write_buf(wbuf).await?;
+    *unflushed = buffered;
+    Ok(written)
+}
+
+/// A Unix domain socket connection.
+#[cfg(unix)]
+async fn open_unix(path: &std::path::Path) -> Result<Connection, ClientError> {
+    let stream = tokio::net::UnixStream::connect(path)
+        .await
+        .map_err(ClientError::io)?;
+    Ok(Connection::Boxed(Box::new(stream)))
+}
+
+#[cfg(not(unix))]
+async fn open_unix(path: &std::path::Path) -> Result<Connection, ClientError> {
+    Err(ClientError::invalid(format!(
+        "Unix domain sockets are not available here: {}",
+        path.display()
+    )))
 }
 
 /// Sleeps until `deadline`; never resolves without one (its branch is disabled then).

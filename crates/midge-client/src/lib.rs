@@ -16,8 +16,12 @@
 //! structs, [`ReasonCode`]); the Server Keep Alive, Assigned Client Identifier, Maximum
 //! QoS, Retain Available and Maximum Packet Size of the CONNACK; enhanced
 //! authentication (AUTH challenges and re-authentication, through an [`Authenticator`]);
-//! a packet log ([`ConnectOptions::observe_packets`]); a SOCKS5 proxy. Not yet: TLS,
-//! WebSocket, following a Server Reference.
+//! a packet log ([`ConnectOptions::observe_packets`]); a SOCKS5 proxy. Transports: TCP,
+//! TLS ([`ConnectOptions::tls`] with [`TlsOptions`]: CA file or directory, the system's
+//! store, client certificates, minimum version, ALPN), MQTT over WebSockets
+//! ([`ConnectOptions::websocket`], `ws://`, or `wss://` with TLS), and Unix domain
+//! sockets ([`ConnectOptions::unix_socket`]); reconnecting works over each. Not yet:
+//! following a Server Reference.
 //!
 //! # Layout
 //! - [`state`]: the sans-I/O core, [`ClientState`]: packet ids, flows, Receive Maximum,
@@ -29,6 +33,8 @@
 //! - `options.rs`: [`ConnectOptions`], [`ReconnectPolicy`], [`PacketObserver`].
 //! - `auth.rs`: [`Authenticator`], the application's enhanced authentication method.
 //! - `socks.rs`: the SOCKS5 handshake, for [`ConnectOptions::socks5_proxy`].
+//! - `transport.rs`: the byte stream under the MQTT bytes: TCP or Unix socket, then TLS
+//!   (rustls, ring provider) and the WebSocket handshake, as the options say.
 //! - `error.rs`: [`ClientError`], opaque, queried with `is_*()`.
 //!
 //! # Example
@@ -84,12 +90,14 @@ mod eventloop;
 mod options;
 mod socks;
 pub mod state;
+mod transport;
 
 pub use auth::{AuthError, Authenticator};
 pub use client::{Client, Event, Events};
 pub use error::ClientError;
 pub use options::{ConnectOptions, Direction, PacketObserver, ReconnectPolicy};
 pub use state::{ClientState, Completion, Published};
+pub use transport::{TlsOptions, TlsVersion};
 
 #[doc(no_inline)]
 pub use midge_codec::{

@@ -78,6 +78,12 @@ pub struct ConnectOptions {
     pub(crate) tcp_nodelay: bool,
     /// The SOCKS5 proxy to connect through, if any.
     pub(crate) proxy: Option<crate::socks::Socks5Proxy>,
+    /// TLS over the socket (mqtts://, wss://), if set.
+    pub(crate) tls: Option<crate::transport::TlsOptions>,
+    /// The HTTP path of a WebSocket connection (ws://, wss://); `None`: plain MQTT.
+    pub(crate) websocket_path: Option<String>,
+    /// A Unix domain socket to connect to instead of `server`.
+    pub(crate) unix_socket: Option<std::path::PathBuf>,
     /// Sees every packet sent and received.
     pub(crate) observer: Option<Arc<dyn PacketObserver>>,
     /// Answers the server's AUTH challenges (5.0 enhanced authentication).
@@ -143,6 +149,9 @@ impl ConnectOptions {
             bind_address: None,
             tcp_nodelay: true,
             proxy: None,
+            tls: None,
+            websocket_path: None,
+            unix_socket: None,
             observer: None,
             authenticator: None,
         }
@@ -368,6 +377,31 @@ impl ConnectOptions {
         self
     }
 
+    /// Connects over TLS (`mqtts://`; with [`ConnectOptions::websocket`], `wss://`).
+    /// The server's certificate is checked against the host of
+    /// [`ConnectOptions::server`] unless [`crate::TlsOptions::server_name`] says
+    /// otherwise. Files are read again on every (re)connection.
+    pub fn tls(mut self, tls: crate::transport::TlsOptions) -> Self {
+        self.tls = Some(tls);
+        self
+    }
+
+    /// Speaks MQTT over WebSockets (`ws://server/path`, or `wss://` with
+    /// [`ConnectOptions::tls`]): an HTTP upgrade to `path` asking for the subprotocol
+    /// `mqtt`, then MQTT in binary frames ([MQTT-6.0.0-1]). Mosquitto serves any path;
+    /// `/mqtt` is the usual one.
+    pub fn websocket(mut self, path: impl Into<String>) -> Self {
+        self.websocket_path = Some(path.into());
+        self
+    }
+
+    /// Connects to a Unix domain socket at `path` instead of [`ConnectOptions::server`]
+    /// (which then only names the host for TLS and WebSocket). Unix only.
+    pub fn unix_socket(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.unix_socket = Some(path.into());
+        self
+    }
+
     /// Calls `observer` with every packet sent and received (see [`PacketObserver`]).
     ///
     /// With an observer, the connection task also takes incoming packets one at a time
@@ -465,6 +499,9 @@ impl std::fmt::Debug for ConnectOptions {
             .field("bind_address", &self.bind_address)
             .field("tcp_nodelay", &self.tcp_nodelay)
             .field("proxy", &self.proxy)
+            .field("tls", &self.tls)
+            .field("websocket_path", &self.websocket_path)
+            .field("unix_socket", &self.unix_socket)
             .field("observer", &self.observer.as_ref().map(|_| "<fn>"))
             .field("authenticator", &self.authenticator.is_some())
             .finish()

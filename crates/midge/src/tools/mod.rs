@@ -10,9 +10,10 @@
 //!   time codes, `json.rs` its `%j` and `%J`.
 //! - `debug.rs`: `-d`, libmosquitto's packet log.
 //!
-//! Not supported yet, because `midge-client` has no transport for them: TLS, WebSocket,
-//! Unix sockets (`--cafile`, `mqtts://`, `ws://`, `--unix`, ...). These options are
-//! refused (as unknown) rather than ignored.
+//! Transports are `midge-client`'s: TLS (`--cafile`, `--capath`, `--cert`/`--key`,
+//! `--insecure`, `--tls-version`, `--tls-alpn`, `--tls-use-os-certs`, `mqtts://`),
+//! WebSocket (`ws://`, `wss://`) and Unix sockets (`--unix`). Not supported: TLS-PSK,
+//! `--ciphers`, `--tls-engine`, `--keyform`, `--tls-keylog` (refused as unknown).
 
 mod clock;
 mod debug;
@@ -28,7 +29,9 @@ use std::io::Write as _;
 use std::time::Duration;
 
 use bytes::Bytes;
-use midge_client::{Client, ClientError, ConnectOptions, Events, ReconnectPolicy};
+use midge_client::{
+    Client, ClientError, ConnectOptions, Events, ReconnectPolicy, TlsOptions, TlsVersion,
+};
 use midge_codec::{Disconnect, LastWill, ProtocolVersion, ReasonCode, TopicName};
 
 pub(crate) use options::Tool;
@@ -159,10 +162,72 @@ async fn connect(config: &Config, reconnect: bool) -> Result<(Client, Events), i
             properties: config.properties.will.clone(),
         });
     }
+    options = transport(config, options)?;
     match Client::connect(options).await {
         Ok(connected) => Ok(connected),
         Err(e) => Err(report_connect_error(config, &e)),
     }
+}
+
+/// The transport options: `--unix`, a `ws://`/`wss://` URL, and TLS as
+/// `client_tls_opts_set` sets it up, with its messages for options it refuses.
+fn transport(config: &Config, mut options: ConnectOptions) -> Result<ConnectOptions, i32> {
+    if let Some(path) = &config.unix {
+        options = options.unix_socket(path);
+    }
+    if config.websockets {
+        options = options.websocket("/mqtt");
+    }
+    let with_ca = config.cafile.is_some() || config.capath.is_some();
+    if with_ca {
+        // mosquitto_tls_set checks that the files can be opened.
+        let unreadable = [&config.cafile, &config.certfile, &config.keyfile]
+            .into_iter()
+            .flatten()
+            .any(|file| std::fs::File::open(file).is_err());
+        if unreadable {
+            err_print(
+                config,
+                "Error: Problem setting TLS options: File not found.\n",
+            );
+            return Err(1);
+        }
+    }
+    let min_version = match config.tls_version.as_deref() {
+        None | Some("tlsv1.2") => TlsVersion::Tls12,
+        Some("tlsv1.3") => TlsVersion::Tls13,
+        // rustls has no TLS 1.1: "1.1 or newer" offers 1.2 and 1.3.
+        Some("tlsv1.1") => TlsVersion::Tls12,
+        Some(_) => {
+            err_print(
+                config,
+                "Error: Problem setting TLS options, check the options are valid.\n",
+            );
+            return Err(1);
+        }
+    };
+    if !config.uses_tls() {
+        return Ok(options);
+    }
+    let mut tls = TlsOptions::new()
+        .min_version(min_version)
+        .insecure_skip_name_check(config.insecure)
+        // Without a CA file or directory libmosquitto trusts the system's CAs.
+        .use_os_roots(config.tls_use_os_certs || !with_ca);
+    if let Some(file) = &config.cafile {
+        tls = tls.ca_file(file);
+    }
+    if let Some(dir) = &config.capath {
+        tls = tls.ca_path(dir);
+    }
+    // The client certificate goes with a CA file or directory (mosquitto_tls_set).
+    if let (true, Some(cert), Some(key)) = (with_ca, &config.certfile, &config.keyfile) {
+        tls = tls.client_certificate(cert, key);
+    }
+    if let Some(protocol) = &config.tls_alpn {
+        tls = tls.alpn(protocol.as_bytes());
+    }
+    Ok(options.tls(tls))
 }
 
 /// Prints a failed connection as Mosquitto does; returns the exit code.
@@ -202,6 +267,16 @@ fn report_connect_error(config: &Config, e: &ClientError) -> i32 {
             err_print(config, "Error: Proxy error.\n");
             // MOSQ_ERR_PROXY.
             16
+        }
+        // What OpenSSL says differs from what rustls says; libmosquitto's summary is
+        // the same (MOSQ_ERR_TLS).
+        None if e.is_tls() => {
+            err_print(config, "Unable to connect (A TLS error occurred.).\n");
+            1
+        }
+        None if e.is_websocket() => {
+            err_print(config, &format!("Error: {e}\n"));
+            1
         }
         None if e.is_lookup() => {
             err_print(config, "Unable to connect (Lookup error.).\n");
@@ -274,11 +349,13 @@ fn reason_string(code: ReasonCode) -> &'static str {
 
 fn usage(tool: Tool) -> String {
     let name = tool.name();
-    let common = "[-h host] [-p port] [-L mqtt://[user[:password]@]host[:port]/topic]\n\
+    let common = "{[-h host] [--unix path] [-p port] | -L mqtt(s)|ws(s)://[user[:password]@]host[:port]/topic}\n\
                   \x20      [-i id] [-I id_prefix] [-k keepalive] [-c] [-q qos] [-x session-expiry]\n\
                   \x20      [-V mqttv31|mqttv311|mqttv5] [-u username [-P password]] [--quiet]\n\
                   \x20      [-d] [-A bind_address] [--nodelay] [-M max_inflight] [--proxy socks-url]\n\
-                  \x20      [--will-topic topic [--will-payload payload] [--will-qos qos] [--will-retain]]\n";
+                  \x20      [--will-topic topic [--will-payload payload] [--will-qos qos] [--will-retain]]\n\
+                  \x20      [{--cafile file | --capath dir} [--cert file --key file] [--insecure]\n\
+                  \x20       [--tls-version version] [--tls-alpn protocol] [--tls-use-os-certs]]\n";
     let own = match tool {
         Tool::Pub => {
             "       -t topic {-m message | -f file | -l | -s | -n} [-r] [--repeat N] [--repeat-delay time]\n"

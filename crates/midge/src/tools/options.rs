@@ -114,6 +114,27 @@ pub(crate) struct Config {
     /// `--proxy socks5h://[user[:password]@]host[:port]`: the proxy's `host:port` and
     /// credentials.
     pub(crate) proxy: Option<(String, Option<(String, Secret)>)>,
+    /// `--cafile`: trusted CAs (PEM); turns TLS on.
+    pub(crate) cafile: Option<String>,
+    /// `--capath`: a directory of trusted CAs; turns TLS on.
+    pub(crate) capath: Option<String>,
+    /// `--cert`: the client certificate (PEM), with `--key`.
+    pub(crate) certfile: Option<String>,
+    /// `--key`: the client certificate's private key (PEM).
+    pub(crate) keyfile: Option<String>,
+    /// `--insecure`: the server certificate's name is not checked.
+    pub(crate) insecure: bool,
+    /// `--tls-version tlsv1.3|tlsv1.2|tlsv1.1`: checked when connecting, as Mosquitto.
+    pub(crate) tls_version: Option<String>,
+    /// `--tls-alpn`: the ALPN protocol offered.
+    pub(crate) tls_alpn: Option<String>,
+    /// `--tls-use-os-certs`, or an `mqtts://`/`wss://` URL: trust the system's CAs (and
+    /// so use TLS).
+    pub(crate) tls_use_os_certs: bool,
+    /// `--unix PATH`: a Unix domain socket instead of TCP.
+    pub(crate) unix: Option<String>,
+    /// A `ws://` or `wss://` URL: MQTT over WebSockets (path `/mqtt`, as libmosquitto).
+    pub(crate) websockets: bool,
 }
 
 /// Why parsing stopped.
@@ -178,6 +199,16 @@ impl Config {
             bind_address: None,
             nodelay: false,
             proxy: None,
+            cafile: None,
+            capath: None,
+            certfile: None,
+            keyfile: None,
+            insecure: false,
+            tls_version: None,
+            tls_alpn: None,
+            tls_use_os_certs: false,
+            unix: None,
+            websockets: false,
         }
     }
 
@@ -208,9 +239,23 @@ impl Config {
             .unwrap_or(if self.clean_session { 0 } else { u32::MAX })
     }
 
-    /// The port: `-p`, or 1883.
+    /// The port: `-p` (or the URL's), else 8883 with `--cafile`/`--capath`, else 1883.
     pub(crate) fn port(&self) -> u16 {
-        self.port.unwrap_or(1883)
+        self.port
+            .unwrap_or(if self.cafile.is_some() || self.capath.is_some() {
+                8883
+            } else {
+                1883
+            })
+    }
+
+    /// Whether the connection uses TLS: with a CA file or directory, with the system's
+    /// CAs, or on an explicit port 8883 (libmosquitto then trusts the system's CAs).
+    pub(crate) fn uses_tls(&self) -> bool {
+        self.cafile.is_some()
+            || self.capath.is_some()
+            || self.tls_use_os_certs
+            || self.port == Some(8883)
     }
 
     fn parse_args(&mut self, args: &[String]) -> Result<(), ParseError> {
@@ -326,6 +371,35 @@ impl Config {
             }
             "-A" => self.bind_address = Some(need("address")?.to_owned()),
             "--proxy" => self.proxy = Some(parse_proxy(need("proxy url")?)?),
+            "--cafile" => self.cafile = Some(need_file("--cafile", value)?),
+            "--capath" => {
+                self.capath = Some(
+                    value
+                        .ok_or_else(|| {
+                            ParseError::Invalid(
+                                "Error: --capath argument given but no directory specified.\n\n"
+                                    .to_owned(),
+                            )
+                        })?
+                        .to_owned(),
+                )
+            }
+            "--cert" => self.certfile = Some(need_file("--cert", value)?),
+            "--key" => self.keyfile = Some(need_file("--key", value)?),
+            "--insecure" => {
+                self.insecure = true;
+                return Ok(false);
+            }
+            "--tls-use-os-certs" => {
+                self.tls_use_os_certs = true;
+                return Ok(false);
+            }
+            "--tls-version" => self.tls_version = Some(need("version")?.to_owned()),
+            "--tls-alpn" => self.tls_alpn = Some(need("protocol")?.to_owned()),
+            "--unix" => {
+                self.unix = Some(need("socket path")?.to_owned());
+                self.port = None;
+            }
             "-M" => {
                 let Some(value) = value else {
                     return invalid("Error: -M argument given but max_inflight not specified.\n\n");
@@ -464,21 +538,28 @@ impl Config {
         Ok(takes_value)
     }
 
-    /// `-L mqtt://[username[:password]@]host[:port]/topic`.
+    /// `-L {mqtt,mqtts,ws,wss}://[username[:password]@]host[:port]/topic`: `mqtts` and
+    /// `wss` use TLS with the system's CAs (and any `--cafile`), port 8883 by default;
+    /// `mqtt` and `ws` port 1883 (as Mosquitto's newer clients; 2.0's take `mqtt` and
+    /// `mqtts` only).
     fn parse_url(&mut self, url: &str) -> Result<(), ParseError> {
-        let rest = if let Some(rest) = url.strip_prefix("mqtt://") {
-            rest
-        } else if url.starts_with("mqtts://")
-            || url.starts_with("ws://")
-            || url.starts_with("wss://")
-        {
-            return invalid(format!(
-                "Error: {} does not support TLS or WebSocket URLs yet: {url}\n",
-                self.tool.name()
-            ));
-        } else {
+        let schemes = [
+            ("mqtt://", false, false),
+            ("mqtts://", true, false),
+            ("ws://", false, true),
+            ("wss://", true, true),
+        ];
+        let lower = url.to_ascii_lowercase();
+        let Some((rest, tls, websockets)) = schemes.iter().find_map(|(scheme, tls, ws)| {
+            lower
+                .starts_with(scheme)
+                .then(|| (&url[scheme.len()..], *tls, *ws))
+        }) else {
             return invalid("Error: unsupported URL scheme.\n\n");
         };
+        self.port = Some(if tls { 8883 } else { 1883 });
+        self.tls_use_os_certs |= tls;
+        self.websockets = websockets;
         let Some((authority, topic)) = rest.split_once('/') else {
             return invalid("Error: Invalid URL for -L argument specified - topic missing.\n");
         };
@@ -517,6 +598,11 @@ impl Config {
     /// The checks made once every option is in (`client_config_load`'s tail and each
     /// tool's own).
     fn check(&self) -> Result<(), ParseError> {
+        if self.certfile.is_some() != self.keyfile.is_some() {
+            return invalid(
+                "Error: Both certfile and keyfile must be provided if one of them is set.\n",
+            );
+        }
         if self.will_payload.is_some() && self.will_topic.is_none() {
             return invalid("Error: Will payload given, but no will topic given.\n");
         }
@@ -603,6 +689,15 @@ impl Config {
         }
         Ok(())
     }
+}
+
+/// The file name after `option`, or Mosquitto's complaint that there is none.
+fn need_file(option: &str, value: Option<&str>) -> Result<String, ParseError> {
+    value.map(str::to_owned).ok_or_else(|| {
+        ParseError::Invalid(format!(
+            "Error: {option} argument given but no file specified.\n\n"
+        ))
+    })
 }
 
 /// `socks5h://[user[:password]@]host[:port]`, the port 1080 by default; the only scheme
@@ -712,6 +807,48 @@ mod tests {
             parse(Tool::Sub, "-t a -C -W 1").unwrap_err(),
             ParseError::Invalid("Error: Invalid message count \"0\".\n\n".into())
         );
+    }
+
+    #[test]
+    fn tls_and_websocket_urls_set_the_transport_and_default_port() {
+        let c = parse(Tool::Pub, "-L mqtts://broker.example/a -m x").unwrap();
+        assert_eq!((c.host.as_str(), c.port()), ("broker.example", 8883));
+        assert!(c.uses_tls() && c.tls_use_os_certs && !c.websockets);
+        let c = parse(Tool::Sub, "-L WSS://u:pw@h:9001/a/#").unwrap();
+        assert_eq!((c.port(), c.websockets, c.uses_tls()), (9001, true, true));
+        assert_eq!(c.username.as_deref(), Some("u"));
+        let c = parse(Tool::Sub, "-L ws://h/a").unwrap();
+        assert_eq!((c.port(), c.websockets, c.uses_tls()), (1883, true, false));
+        assert!(matches!(
+            parse(Tool::Pub, "-L http://h/a -m x"),
+            Err(ParseError::Invalid(m)) if m == "Error: unsupported URL scheme.\n\n"
+        ));
+    }
+
+    #[test]
+    fn cafile_makes_tls_on_8883_and_cert_needs_key() {
+        let c = parse(Tool::Pub, "-t a -m x --cafile ca.pem").unwrap();
+        assert_eq!((c.port(), c.uses_tls()), (8883, true));
+        let c = parse(Tool::Pub, "-t a -m x --capath cas -p 1999").unwrap();
+        assert_eq!((c.port(), c.uses_tls()), (1999, true));
+        // An explicit 8883 means TLS with the system's CAs, as libmosquitto.
+        assert!(parse(Tool::Pub, "-t a -m x -p 8883").unwrap().uses_tls());
+        assert!(!parse(Tool::Pub, "-t a -m x --insecure").unwrap().uses_tls());
+        assert_eq!(
+            parse(Tool::Pub, "-t a -m x --cafile ca.pem --cert c.pem").unwrap_err(),
+            ParseError::Invalid(
+                "Error: Both certfile and keyfile must be provided if one of them is set.\n"
+                    .to_owned()
+            )
+        );
+        assert_eq!(
+            parse(Tool::Sub, "-t a --cafile").unwrap_err(),
+            ParseError::Invalid(
+                "Error: --cafile argument given but no file specified.\n\n".to_owned()
+            )
+        );
+        let c = parse(Tool::Sub, "-t a --unix /run/m.sock").unwrap();
+        assert_eq!(c.unix.as_deref(), Some("/run/m.sock"));
     }
 
     #[test]
