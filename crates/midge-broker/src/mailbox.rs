@@ -243,28 +243,13 @@ mod tests {
     use std::sync::Arc;
 
     use bytes::Bytes;
-    use midge_codec::{QoS, TopicName};
+    use midge_codec::QoS;
 
     use super::{Mailbox, MailboxLimits, Pushed};
-    use crate::message::{Delivery, Message};
+    use crate::message::Delivery;
 
     fn delivery(qos: QoS) -> Delivery {
-        Delivery {
-            message: Arc::new(Message {
-                topic: TopicName::new("t").unwrap(),
-                payload: Bytes::from_static(b"x"),
-                qos,
-                retain: false,
-                properties: Default::default(),
-                expires_at: None,
-                origin: None,
-                encoded: Default::default(),
-            }),
-            qos,
-            retain: false,
-            subscription_ids: vec![],
-            shared_group: None,
-        }
+        crate::message::test_delivery("t", qos)
     }
 
     fn online(max_messages: usize) -> Mailbox {

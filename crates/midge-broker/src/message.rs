@@ -188,6 +188,27 @@ pub struct Delivery {
     pub shared_group: Option<Arc<str>>,
 }
 
+/// A one-byte message to `topic` at `qos`, delivered at that QoS: for tests.
+#[cfg(test)]
+pub(crate) fn test_delivery(topic: &str, qos: QoS) -> Delivery {
+    Delivery {
+        message: Arc::new(Message {
+            topic: TopicName::new(topic).expect("valid topic"),
+            payload: Bytes::from_static(b"x"),
+            qos,
+            retain: false,
+            properties: PublishProperties::default(),
+            expires_at: None,
+            origin: None,
+            encoded: SharedEncoding::default(),
+        }),
+        qos,
+        retain: false,
+        subscription_ids: vec![],
+        shared_group: None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;

@@ -11,7 +11,6 @@ use midge_codec::{
 };
 
 use super::{Action, Authorizer, Session, SessionConfig};
-use crate::message::{Delivery, Message};
 
 /// Allows everything under `ok/`.
 #[derive(Debug)]
@@ -155,22 +154,7 @@ fn refused_subscribe_filter_gets_not_authorized() {
 fn deliveries_the_client_may_not_read_are_skipped() {
     let t = epoch();
     let mut s = session(ProtocolVersion::V5, t);
-    let delivery = |topic: &str| Delivery {
-        message: Arc::new(Message {
-            topic: TopicName::new(topic).unwrap(),
-            payload: Bytes::from_static(b"x"),
-            qos: QoS::AtLeastOnce,
-            retain: false,
-            properties: Default::default(),
-            expires_at: None,
-            origin: None,
-            encoded: Default::default(),
-        }),
-        qos: QoS::AtLeastOnce,
-        retain: false,
-        subscription_ids: vec![],
-        shared_group: None,
-    };
+    let delivery = |topic: &str| crate::message::test_delivery(topic, QoS::AtLeastOnce);
     let mut out = Vec::new();
     s.handle_delivery(delivery("no/x"), t, &mut out);
     assert!(out.is_empty());

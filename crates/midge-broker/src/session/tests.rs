@@ -11,7 +11,7 @@ use midge_codec::{
 };
 
 use super::{Action, Session, SessionConfig};
-use crate::message::{Delivery, Message};
+use crate::message::Delivery;
 
 /// The virtual clock's origin: the only real clock read in these tests; every later
 /// instant is `t0 + offset`.
@@ -30,22 +30,7 @@ fn session(version: ProtocolVersion, now: Instant) -> (Session, Vec<Action>) {
 }
 
 fn delivery(qos: QoS) -> Delivery {
-    Delivery {
-        message: Arc::new(Message {
-            topic: TopicName::new("a/b").unwrap(),
-            payload: Bytes::from_static(b"x"),
-            qos,
-            retain: false,
-            properties: Default::default(),
-            expires_at: None,
-            origin: None,
-            encoded: Default::default(),
-        }),
-        qos,
-        retain: false,
-        subscription_ids: vec![],
-        shared_group: None,
-    }
+    crate::message::test_delivery("a/b", qos)
 }
 
 /// The packets the actions send, shared-encoded PUBLISHes decoded as the client would

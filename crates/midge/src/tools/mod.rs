@@ -82,6 +82,37 @@ pub(crate) fn run(tool: Tool, args: ToolArgs) -> ! {
 }
 
 /// An error message on standard error, unless `--quiet`.
+/// The message of `midge pub` and `midge rr` from `-m`, `-f` or `-s` (empty for `-n`,
+/// and for `-l`, which sends line by line); `None`, with the error printed as Mosquitto
+/// prints it, when a file or stdin cannot be read.
+fn read_payload(config: &Config) -> Option<Bytes> {
+    use std::io::Read as _;
+    match &config.payload {
+        Some(options::Payload::Message(message)) => Some(Bytes::from(message.clone().into_bytes())),
+        Some(options::Payload::File(path)) => match std::fs::read(path) {
+            Ok(data) => Some(Bytes::from(data)),
+            Err(_) => {
+                err_print(
+                    config,
+                    &format!(
+                        "Error: Unable to open file \"{path}\".\nError loading input file \"{path}\".\n"
+                    ),
+                );
+                None
+            }
+        },
+        Some(options::Payload::StdinFile) => {
+            let mut data = Vec::new();
+            if std::io::stdin().read_to_end(&mut data).is_err() {
+                err_print(config, "Error loading input from stdin.\n");
+                return None;
+            }
+            Some(Bytes::from(data))
+        }
+        Some(options::Payload::Null | options::Payload::StdinLines) | None => Some(Bytes::new()),
+    }
+}
+
 fn err_print(config: &Config, message: &str) {
     if !config.quiet {
         eprint!("{message}");

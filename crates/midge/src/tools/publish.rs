@@ -2,7 +2,7 @@
 //! of standard input (`-l`), then disconnect. As `mosquitto_pub` 2.0 (`pub_client.c`).
 
 use std::collections::VecDeque;
-use std::io::{BufRead as _, Read as _};
+use std::io::BufRead as _;
 
 use bytes::Bytes;
 use midge_client::{Client, ClientError, Published};
@@ -10,34 +10,12 @@ use midge_codec::{Publish, TopicName};
 use tokio::task::JoinHandle;
 
 use super::options::{Config, Payload};
-use super::{connect, err_print};
+use super::{connect, err_print, read_payload};
 
 /// Runs `midge pub`; returns the exit code.
 pub(super) async fn run(config: Config) -> i32 {
-    let payload = match &config.payload {
-        Some(Payload::Message(message)) => Bytes::from(message.clone().into_bytes()),
-        Some(Payload::Null) | None => Bytes::new(),
-        Some(Payload::File(path)) => match std::fs::read(path) {
-            Ok(data) => Bytes::from(data),
-            Err(_) => {
-                err_print(
-                    &config,
-                    &format!(
-                        "Error: Unable to open file \"{path}\".\nError loading input file \"{path}\".\n"
-                    ),
-                );
-                return 1;
-            }
-        },
-        Some(Payload::StdinFile) => {
-            let mut data = Vec::new();
-            if std::io::stdin().read_to_end(&mut data).is_err() {
-                err_print(&config, "Error loading input from stdin.\n");
-                return 1;
-            }
-            Bytes::from(data)
-        }
-        Some(Payload::StdinLines) => Bytes::new(),
+    let Some(payload) = read_payload(&config) else {
+        return 1;
     };
     let Ok(topic) = TopicName::new(config.topics[0].as_str()) else {
         err_print(&config, "Error: Invalid publish topic.\n");

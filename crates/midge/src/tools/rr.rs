@@ -5,40 +5,19 @@
 //! MQTT 5.0 by default. Unlike mosquitto_rr, the request also carries Correlation Data
 //! (unique to this run), which responders conventionally copy into the response.
 
-use std::io::{Read as _, Write as _};
+use std::io::Write as _;
 
 use bytes::Bytes;
 use midge_client::{Client, Event, Events};
 use midge_codec::{Publish, SubscriptionOptions, TopicFilter, TopicName};
 
-use super::options::{Config, Payload};
-use super::{connect, err_print, format, reason_string};
+use super::options::Config;
+use super::{connect, err_print, format, read_payload, reason_string};
 
 /// Runs `midge rr`; returns the exit code.
 pub(super) async fn run(config: Config) -> i32 {
-    let payload = match &config.payload {
-        Some(Payload::Message(message)) => Bytes::from(message.clone().into_bytes()),
-        Some(Payload::File(path)) => match std::fs::read(path) {
-            Ok(data) => Bytes::from(data),
-            Err(_) => {
-                err_print(
-                    &config,
-                    &format!(
-                        "Error: Unable to open file \"{path}\".\nError loading input file \"{path}\".\n"
-                    ),
-                );
-                return 1;
-            }
-        },
-        Some(Payload::StdinFile) => {
-            let mut data = Vec::new();
-            if std::io::stdin().read_to_end(&mut data).is_err() {
-                err_print(&config, "Error loading input from stdin.\n");
-                return 1;
-            }
-            Bytes::from(data)
-        }
-        _ => Bytes::new(),
+    let Some(payload) = read_payload(&config) else {
+        return 1;
     };
     let (client, events) = match connect(&config, false).await {
         Ok(connected) => connected,
