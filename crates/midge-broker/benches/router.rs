@@ -61,6 +61,7 @@ fn message(topic: &str, retain: bool) -> Arc<Message> {
         expires_at: None,
         origin: None,
         encoded: Default::default(),
+        store_id: Default::default(),
     })
 }
 

@@ -5,6 +5,7 @@
 //! the timers and the session's slot, and cleans up when the connection ends (will,
 //! session expiry, take-over).
 
+use std::collections::VecDeque;
 use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -24,7 +25,8 @@ use crate::listener::{Accepted, CertUsername, Peer, Reader, Writer};
 use crate::message::Message;
 use crate::registry::{PendingWill, SessionEntry, SessionSlot};
 use crate::security::{ClientAuthorizer, Security};
-use crate::session::{Action, Session};
+use crate::session::{Action, Change, Session};
+use crate::store::{Commit, CommitError, Op, OutgoingState};
 
 /// Deliveries taken from the mailbox per wake-up, so one busy session cannot make its
 /// write buffer grow without bound.
@@ -264,6 +266,7 @@ fn will_message(connect: &Connect, client_id: &Arc<str>) -> Option<(Arc<Message>
     };
     let message = Message {
         encoded: Default::default(),
+        store_id: Default::default(),
         topic: will.topic.clone(),
         payload: will.payload.clone(),
         qos: will.qos,
@@ -276,7 +279,7 @@ fn will_message(connect: &Connect, client_id: &Arc<str>) -> Option<(Arc<Message>
 }
 
 /// Publishes a will now: its Message Expiry Interval starts counting here.
-fn publish_will(shared: &Shared, will: Arc<Message>, now: Instant) {
+pub(crate) fn publish_will(shared: &Shared, will: Arc<Message>, now: Instant) {
     let mut message = Arc::unwrap_or_clone(will);
     message.expires_at = message
         .properties
@@ -360,7 +363,22 @@ async fn serve(
         }
     }
     // The CONNACK and what the session resends; written first by the connection loop.
-    let mut wbuf = BytesMut::new();
+    let mut outbox = Outbox::default();
+    if let Some(durable) = shared.durable.as_deref() {
+        // With persistence on, the session's record is durable before the CONNACK
+        // says it is present: Session Present stays true after a crash.
+        let persistent = session.session_expiry() > 0;
+        session.set_durable(persistent);
+        if persistent {
+            entry.set_persistent(Some(1));
+            let record = durable.session_record(&session, None, None);
+            outbox.hold(durable.commit(vec![Op::PutSession(record)]));
+        } else if entry.is_persistent() {
+            entry.set_persistent(None);
+            let gone = Op::DeleteSession(entry.client_id.to_string());
+            outbox.hold(durable.commit(vec![gone]));
+        }
+    }
     let mut ending = None;
     let _ = apply(
         &shared,
@@ -368,7 +386,7 @@ async fn serve(
         &mut session,
         &mut out,
         t0,
-        &mut wbuf,
+        &mut outbox,
         &mut ending,
     );
     entry.set_online(true);
@@ -392,7 +410,7 @@ async fn serve(
         wr,
         decoder,
         rbuf,
-        wbuf,
+        out: outbox,
         shutdown,
         kick: kick_rx,
     };
@@ -418,7 +436,7 @@ struct Io {
     /// Bytes read and not yet decoded.
     rbuf: BytesMut,
     /// Packets encoded and not yet written: one write per wake-up.
-    wbuf: BytesMut,
+    out: Outbox,
     shutdown: watch::Receiver<bool>,
     /// Fires when another connection takes the session over.
     kick: oneshot::Receiver<ReasonCode>,
@@ -437,12 +455,12 @@ impl Io {
     /// is cancel-safe) keep that clock honest for a client that reads slowly.
     async fn flush(&mut self, stall_limit: Option<Duration>) -> Result<(), Ending> {
         let far = Duration::from_secs(86_400 * 365);
-        while !self.wbuf.is_empty() {
+        while !self.out.wbuf.is_empty() {
             let stalled = tokio::time::sleep(stall_limit.unwrap_or(far));
             tokio::select! {
-                written = self.wr.write(&self.wbuf) => match written {
+                written = self.wr.write(&self.out.wbuf) => match written {
                     Ok(0) => return Err(Ending { why: "write error: connection closed".into(), send: None, publish_will: true }),
-                    Ok(n) => bytes::Buf::advance(&mut self.wbuf, n),
+                    Ok(n) => bytes::Buf::advance(&mut self.out.wbuf, n),
                     Err(e) => return Err(Ending { why: format!("write error: {e}"), send: None, publish_will: true }),
                 },
                 _ = self.shutdown.changed() => return Err(Ending {
@@ -462,13 +480,64 @@ impl Io {
                 }),
             }
         }
-        self.wbuf.clear();
+        self.out.wbuf.clear();
         // A buffer grown by a burst of messages is given back; an idle connection keeps
         // only a small one.
-        if self.wbuf.capacity() > 4096 {
-            self.wbuf = BytesMut::new();
+        if self.out.wbuf.capacity() > 4096 {
+            self.out.wbuf = BytesMut::new();
         }
         Ok(())
+    }
+}
+
+/// Most groups of packets waiting for commits before the connection stops reading
+/// (a client that publishes faster than the store writes).
+const MAX_HELD: usize = 1024;
+
+/// Encoded packets: those ready to write, and those that wait for persistence commits
+/// (with persistence on, a PUBACK waits until its message is durable). A commit holds
+/// back every packet encoded after it, so that acknowledgements keep their order
+/// ([MQTT-4.6.0-2] to [MQTT-4.6.0-4]); commits complete in the order they were made.
+/// Kept in [`Io`], outside the `select!`, so that a cancelled wait loses nothing.
+#[derive(Debug, Default)]
+struct Outbox {
+    /// Ready: one write per wake-up.
+    wbuf: BytesMut,
+    /// Each commit, with the packets encoded after it and before the next one.
+    held: VecDeque<(Commit, BytesMut)>,
+}
+
+impl Outbox {
+    /// Where the next packet goes.
+    fn buf(&mut self) -> &mut BytesMut {
+        match self.held.back_mut() {
+            Some((_, held)) => held,
+            None => &mut self.wbuf,
+        }
+    }
+
+    /// The packets encoded from now on wait for `commit`.
+    fn hold(&mut self, commit: Commit) {
+        self.held.push_back((commit, BytesMut::new()));
+    }
+
+    /// Waits for the oldest commit, then moves the packets it held, and those of the
+    /// next commits already durable, to the ready buffer. Never completes with nothing
+    /// held. Cancel-safe: the commits stay in `held`.
+    async fn released(&mut self) -> Result<(), CommitError> {
+        let Some((commit, _)) = self.held.front_mut() else {
+            return std::future::pending().await;
+        };
+        let mut result = commit.await;
+        loop {
+            result?;
+            let (_, packets) = self.held.pop_front().expect("the front was there");
+            self.wbuf.extend_from_slice(&packets);
+            match self.held.front_mut().map(|(commit, _)| commit.try_result()) {
+                Some(Some(next)) => result = next,
+                _ => return Ok(()),
+            }
+        }
     }
 }
 
@@ -504,7 +573,13 @@ async fn connection_loop(
                 let reason = reason.unwrap_or(ReasonCode::SessionTakenOver);
                 return Ending { why: "session taken over".into(), send: Some(reason), publish_will: true };
             }
-            read = read_input(&mut io.rd, &mut io.rbuf), if paused.is_none() => match read {
+            released = io.out.released(), if !io.out.held.is_empty() => {
+                if let Err(e) = released {
+                    tracing::error!(client_id = %entry.client_id, error = %e, "persistence failed: closing the connection without acknowledging");
+                    return Ending { why: format!("persistence failed: {e}"), send: Some(ReasonCode::UnspecifiedError), publish_will: true };
+                }
+            }
+            read = read_input(&mut io.rd, &mut io.rbuf), if paused.is_none() && io.out.held.len() < MAX_HELD => match read {
                 Ok(0) => return Ending { why: "connection closed by client".into(), send: None, publish_will: true },
                 Err(e) => return Ending { why: format!("read error: {e}"), send: None, publish_will: true },
                 Ok(_) => input = true,
@@ -531,7 +606,7 @@ async fn connection_loop(
             session,
             &mut out,
             t,
-            &mut io.wbuf,
+            &mut io.out,
             &mut ending,
         );
         if input {
@@ -546,7 +621,7 @@ async fn connection_loop(
         }
         // Nothing more is sent once the connection is closing ([MQTT-3.14.4-1]).
         if ending.is_none() {
-            drain_mailbox(entry, session, t, shared, &mut io.wbuf, &mut ending);
+            drain_mailbox(entry, session, t, shared, &mut io.out, &mut ending);
         }
     }
 }
@@ -617,8 +692,7 @@ fn handle_input(
         match io.decoder.decode(&mut io.rbuf) {
             Ok(Some(packet)) => {
                 session.handle_packet(packet, t, &mut out);
-                let mut congested =
-                    apply(shared, entry, session, &mut out, t, &mut io.wbuf, ending);
+                let mut congested = apply(shared, entry, session, &mut out, t, &mut io.out, ending);
                 // A session publishing to itself drains its own mailbox.
                 congested.retain(|e| !Arc::ptr_eq(e, entry));
                 if !congested.is_empty() {
@@ -699,13 +773,13 @@ fn drain_mailbox(
     session: &mut Session,
     t: Instant,
     shared: &Shared,
-    wbuf: &mut BytesMut,
+    outbox: &mut Outbox,
     ending: &mut Option<Ending>,
 ) {
     let mut out = Vec::new();
     let mut taken = 0;
     // Payload bytes taken, beside what is already waiting to be written.
-    let mut bytes = wbuf.len();
+    let mut bytes = outbox.buf().len();
     {
         let mut mailbox = entry.mailbox.lock().expect("mailbox lock poisoned");
         let relieved = mailbox.is_relieved();
@@ -724,7 +798,7 @@ fn drain_mailbox(
             entry.notify.notify_one();
         }
     }
-    let _ = apply(shared, entry, session, &mut out, t, wbuf, ending);
+    let _ = apply(shared, entry, session, &mut out, t, outbox, ending);
 }
 
 /// Carries out (and takes out) the session's actions in order. Returns the sessions whose mailboxes
@@ -736,7 +810,7 @@ fn apply(
     session: &mut Session,
     actions: &mut Vec<Action>,
     t: Instant,
-    wbuf: &mut BytesMut,
+    outbox: &mut Outbox,
     ending: &mut Option<Ending>,
 ) -> Vec<Arc<SessionEntry>> {
     let mut congested = Vec::new();
@@ -744,14 +818,20 @@ fn apply(
     for action in actions.drain(..) {
         match action {
             Action::Send(packet) => {
-                if let Err(e) = packet.encode(session.version(), wbuf) {
+                if let Err(e) = packet.encode(session.version(), outbox.buf()) {
                     tracing::warn!(client_id = %entry.client_id, error = %e, "cannot encode packet");
                 }
             }
-            Action::SendEncoded(encoded, packet_id) => encoded.write(packet_id, wbuf),
+            Action::SendEncoded(encoded, packet_id) => encoded.write(packet_id, outbox.buf()),
+            Action::Persist(change) => persist(shared, entry, session, change, outbox),
             Action::Publish(message) => {
                 let before = congested.len();
-                let queued = shared.router.publish_noting(message, &mut congested);
+                let acknowledged = message.qos != midge_codec::QoS::AtMostOnce;
+                let (queued, commit) = shared.router.publish_noting(message, &mut congested);
+                if let (Some(commit), true) = (commit, acknowledged) {
+                    // The PUBACK or PUBREC that follows waits until the message is durable.
+                    outbox.hold(commit);
+                }
                 // The publisher waits only if every session the message went to is
                 // congested: waiting must not hold back a subscriber that keeps up.
                 if congested.len() - before < queued {
@@ -796,9 +876,69 @@ fn apply(
         for delivery in retained {
             session.handle_delivery(delivery, t, &mut out);
         }
-        congested.extend(apply(shared, entry, session, &mut out, t, wbuf, ending));
+        congested.extend(apply(shared, entry, session, &mut out, t, outbox, ending));
     }
     congested
+}
+
+/// Writes a session's change to the persistence store; the packets after it wait for
+/// it if it [`Change::gates`] them.
+fn persist(
+    shared: &Shared,
+    entry: &SessionEntry,
+    session: &Session,
+    change: Change,
+    outbox: &mut Outbox,
+) {
+    let Some(durable) = shared.durable.as_deref() else {
+        return;
+    };
+    let client_id = entry.client_id.to_string();
+    let op = match change {
+        Change::IncomingAdded(packet_id) => Op::AddIncoming {
+            client_id,
+            packet_id,
+        },
+        Change::IncomingReleased(packet_id) => Op::RemoveIncoming {
+            client_id,
+            packet_id,
+        },
+        Change::OutgoingSent { seq, id } => Op::SetOutgoingState {
+            client_id,
+            seq,
+            state: OutgoingState::Sent(id),
+        },
+        Change::OutgoingReleased { seq, id } => Op::SetOutgoingState {
+            client_id,
+            seq,
+            state: OutgoingState::Released(id),
+        },
+        Change::OutgoingDone { seq } => Op::RemoveOutgoing { client_id, seq },
+        Change::Subscriptions => Op::PutSession(durable.session_record(session, None, None)),
+    };
+    let commit = durable.commit(vec![op]);
+    if change.gates() {
+        outbox.hold(commit);
+    }
+}
+
+/// Tells the store that the deliveries handed to other members of their shared
+/// subscription groups left this session.
+fn forget_handed_over(shared: &Shared, entry: &SessionEntry, handed: &[Option<u64>]) {
+    let Some(durable) = shared.durable.as_deref() else {
+        return;
+    };
+    let ops: Vec<Op> = handed
+        .iter()
+        .flatten()
+        .map(|&seq| Op::RemoveOutgoing {
+            client_id: entry.client_id.to_string(),
+            seq,
+        })
+        .collect();
+    if !ops.is_empty() {
+        drop(durable.commit(ops));
+    }
 }
 
 /// Removes a session's subscriptions and queued messages: the session has ended.
@@ -816,6 +956,12 @@ fn end_session(shared: &Shared, entry: &SessionEntry, session: &mut Session, t: 
     }
     for delivery in orphans {
         shared.router.redeliver_shared(delivery, entry.id, t);
+    }
+    if let Some(durable) = shared.durable.as_deref() {
+        if entry.is_persistent() {
+            entry.set_persistent(None);
+            drop(durable.commit(vec![Op::DeleteSession(entry.client_id.to_string())]));
+        }
     }
 }
 
@@ -836,9 +982,11 @@ fn leave_shared_group(
             .expect("mailbox lock poisoned")
             .take_if(|d| d.shared_group.as_deref() == Some(group.as_str())),
     );
+    let handed: Vec<Option<u64>> = orphans.iter().map(|d| d.seq).collect();
     for delivery in orphans {
         shared.router.redeliver_shared(delivery, entry.id, t);
     }
+    forget_handed_over(shared, entry, &handed);
 }
 
 /// After the connection: publish or schedule the will, keep or end the session.
@@ -851,63 +999,102 @@ fn finish(
     will: Option<(Arc<Message>, u32)>,
 ) {
     entry.set_online(false);
+    let t = now();
     let taken_over = entry.generation.load(Ordering::SeqCst) != generation;
     let expiry = session.session_expiry();
+    // When the will goes out, if it waits.
+    let mut will_at = None;
     if let Some((message, delay)) = will {
         if expiry == 0 || (delay == 0 && !taken_over) {
             // [MQTT-3.1.2-8]: the session ends now, or there is no delay.
-            publish_will(shared, message, now());
+            publish_will(shared, message, t);
         } else {
             // It waits for the earlier of its delay and the session's end, or for the
             // next connection, which decides (see `PendingWill`). A taken-over session
             // already has its next connection waiting for the slot.
+            let wait = Duration::from_secs(u64::from(delay.min(expiry)));
+            will_at = Some((message.clone(), t + wait));
             slot.will = Some(PendingWill { message });
             if !taken_over {
-                let wait = Duration::from_secs(u64::from(delay.min(expiry)));
-                let (shared, entry2) = (shared.clone(), entry.clone());
-                let task = tokio::spawn(async move {
-                    tokio::time::sleep(wait).await;
-                    let mut slot = entry2.slot.lock().await;
-                    if entry2.generation.load(Ordering::SeqCst) == generation {
-                        if let Some(will) = slot.will.take() {
-                            publish_will(&shared, will.message, now());
-                        }
-                    }
-                });
-                entry
-                    .timers
-                    .lock()
-                    .expect("timers lock poisoned")
-                    .push(task.abort_handle());
+                schedule_will(shared, entry, generation, wait);
             }
         }
     }
     if expiry == 0 {
-        end_session(shared, entry, &mut session, now());
+        end_session(shared, entry, &mut session, t);
         if !taken_over {
             shared.registry.remove_if_current(entry, generation);
         }
         return;
     }
+    let wait = (expiry != u32::MAX).then(|| Duration::from_secs(u64::from(expiry)));
+    slot.expires_at = wait.map(|wait| t + wait);
+    if let (Some(durable), true) = (shared.durable.as_deref(), entry.is_persistent()) {
+        let will = will_at.as_ref().map(|(m, at)| (&**m, *at));
+        let record = durable.session_record(&session, slot.expires_at, will);
+        drop(durable.commit(vec![Op::PutSession(record)]));
+    }
     slot.session = Some(Box::new(session));
     drop(slot);
-    if !taken_over && expiry != u32::MAX {
-        let (shared, entry2) = (shared.clone(), entry.clone());
-        let task = tokio::spawn(async move {
-            tokio::time::sleep(Duration::from_secs(u64::from(expiry))).await;
-            let mut slot = entry2.slot.lock().await;
-            // [MQTT-4.1.0-2]: the session expired.
-            if shared.registry.remove_if_current(&entry2, generation) {
-                if let Some(mut session) = slot.session.take() {
-                    end_session(&shared, &entry2, &mut session, now());
-                }
-                tracing::info!(client_id = %entry2.client_id, "session expired");
-            }
-        });
-        entry
-            .timers
-            .lock()
-            .expect("timers lock poisoned")
-            .push(task.abort_handle());
+    if let (false, Some(wait)) = (taken_over, wait) {
+        schedule_expiry(shared, entry, generation, wait);
     }
+}
+
+/// Publishes the session's pending will after `wait`, unless a new connection came
+/// (it decides then, see [`PendingWill`]).
+pub(crate) fn schedule_will(
+    shared: &Arc<Shared>,
+    entry: &Arc<SessionEntry>,
+    generation: u64,
+    wait: Duration,
+) {
+    let (shared, entry2) = (shared.clone(), entry.clone());
+    let task = tokio::spawn(async move {
+        tokio::time::sleep(wait).await;
+        let mut slot = entry2.slot.lock().await;
+        if entry2.generation.load(Ordering::SeqCst) != generation {
+            return;
+        }
+        let Some(will) = slot.will.take() else {
+            return;
+        };
+        publish_will(&shared, will.message, now());
+        // The stored session keeps no will any more.
+        let durable = shared.durable.as_deref().filter(|_| entry2.is_persistent());
+        if let (Some(durable), Some(session)) = (durable, slot.session.as_deref()) {
+            let record = durable.session_record(session, slot.expires_at, None);
+            drop(durable.commit(vec![Op::PutSession(record)]));
+        }
+    });
+    entry
+        .timers
+        .lock()
+        .expect("timers lock poisoned")
+        .push(task.abort_handle());
+}
+
+/// Ends the session after `wait` ([MQTT-4.1.0-2]), unless a new connection came.
+pub(crate) fn schedule_expiry(
+    shared: &Arc<Shared>,
+    entry: &Arc<SessionEntry>,
+    generation: u64,
+    wait: Duration,
+) {
+    let (shared, entry2) = (shared.clone(), entry.clone());
+    let task = tokio::spawn(async move {
+        tokio::time::sleep(wait).await;
+        let mut slot = entry2.slot.lock().await;
+        if shared.registry.remove_if_current(&entry2, generation) {
+            if let Some(mut session) = slot.session.take() {
+                end_session(&shared, &entry2, &mut session, now());
+            }
+            tracing::info!(client_id = %entry2.client_id, "session expired");
+        }
+    });
+    entry
+        .timers
+        .lock()
+        .expect("timers lock poisoned")
+        .push(task.abort_handle());
 }

@@ -28,6 +28,7 @@
 pub mod auth;
 pub mod config;
 mod connection;
+mod durable;
 mod listener;
 pub mod mailbox;
 pub mod message;
@@ -59,6 +60,18 @@ pub(crate) struct Shared {
     pub(crate) securities: Vec<Arc<security::Security>>,
     /// Limits connections (`max_connections`); `None`: unlimited.
     pub(crate) connection_permits: Option<Arc<tokio::sync::Semaphore>>,
+    /// The persistence store, with persistence on (see `durable.rs`).
+    pub(crate) durable: Option<Arc<durable::Durable>>,
+}
+
+/// The clock of `Broker::start`: an instant and the Unix time, read together (the
+/// store's records keep Unix times).
+#[allow(clippy::disallowed_methods)]
+fn now() -> (std::time::Instant, store::UnixMillis) {
+    let unix = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    (tokio::time::Instant::now().into_std(), unix)
 }
 
 /// The broker.
@@ -89,15 +102,35 @@ impl Broker {
             };
             listener_security.push(security);
         }
+        let (t0, unix) = now();
+        // The store is read before anything listens; a store that cannot be read stops
+        // the start, with the file named.
+        let (durable, restored) = match config.persistence {
+            true => {
+                let (durable, restored) = durable::Durable::open(&config.store_dir(), t0, unix)?;
+                (Some(Arc::new(durable)), Some(restored))
+            }
+            false => (None, None),
+        };
+        let retained_limits = router::RetainedLimits {
+            max_messages: config.max_retained_messages,
+            max_bytes: config.max_retained_bytes,
+        };
         let shared = Arc::new(Shared {
             securities: loaded.into_iter().map(|(_, s)| s).collect(),
             session_config: config.session_config(),
-            router: router::Router::new(config.upgrade_outgoing_qos),
+            router: router::Router::new(config.upgrade_outgoing_qos)
+                .with_retained_limits(retained_limits)
+                .with_durable(durable.clone()),
             registry: registry::Registry::default(),
             connection_permits: (config.max_connections > 0)
                 .then(|| Arc::new(tokio::sync::Semaphore::new(config.max_connections))),
+            durable,
             config,
         });
+        if let Some(restored) = restored {
+            durable::restore(&shared, restored, t0).await;
+        }
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let mut tasks = JoinSet::new();
         let mut addrs = Vec::new();
@@ -239,5 +272,9 @@ impl BrokerHandle {
     pub async fn shutdown(mut self) {
         let _ = self.shutdown.send(true);
         while self.tasks.join_next().await.is_some() {}
+        // Every connection has written its session's record: the store can close.
+        if let Some(durable) = &self.shared.durable {
+            durable.close();
+        }
     }
 }

@@ -79,6 +79,9 @@ pub struct Mailbox {
     dropped: u64,
     /// The broker-wide count of dropped messages, which this mailbox adds to.
     dropped_total: Arc<AtomicU64>,
+    /// For a session kept in the persistence store: the sequence number of the next
+    /// QoS 1/2 delivery (see `crate::durable`).
+    next_seq: Option<u64>,
 }
 
 impl Mailbox {
@@ -97,7 +100,28 @@ impl Mailbox {
             shedding: false,
             dropped: 0,
             dropped_total,
+            next_seq: None,
         }
+    }
+
+    /// Makes the mailbox number the QoS 1/2 deliveries of a session kept in the store,
+    /// starting at `next_seq` (at least the number it reached); `None`: the session is
+    /// not kept.
+    pub fn set_persistent(&mut self, next_seq: Option<u64>) {
+        self.next_seq = next_seq.map(|n| n.max(self.next_seq.unwrap_or(1)).max(1));
+    }
+
+    /// Whether the session is kept in the store.
+    pub fn is_persistent(&self) -> bool {
+        self.next_seq.is_some()
+    }
+
+    /// The sequence number for a QoS 1/2 delivery about to be pushed, if the session is
+    /// kept in the store.
+    pub fn next_seq(&mut self, qos: QoS) -> Option<u64> {
+        let seq = self.next_seq.as_mut().filter(|_| qos != QoS::AtMostOnce)?;
+        *seq += 1;
+        Some(*seq - 1)
     }
 
     /// Marks the mailbox as drained by a live connection, or not.

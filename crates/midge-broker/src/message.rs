@@ -12,6 +12,8 @@ use std::time::Instant;
 use bytes::{Bytes, BytesMut};
 use midge_codec::{Packet, PacketId, ProtocolVersion, Publish, PublishProperties, QoS, TopicName};
 
+use crate::store::MsgId;
+
 /// An application message as published, with the properties that travel with it.
 #[derive(Debug, Clone)]
 pub struct Message {
@@ -34,6 +36,32 @@ pub struct Message {
     /// The message encoded once as a PUBLISH, for every subscriber that receives it in
     /// the same form ([`Message::encoded`]).
     pub encoded: SharedEncoding,
+    /// The id of its body in the persistence store, given the first time a persistent
+    /// session or the retained index takes it (unset without persistence).
+    pub store_id: StoreId,
+}
+
+/// A message's id in the persistence store ([`Message::store_id`]).
+#[derive(Debug, Default)]
+pub struct StoreId(OnceLock<MsgId>);
+
+impl StoreId {
+    /// An id already given (a message read back from the store).
+    pub fn known(id: MsgId) -> Self {
+        StoreId(OnceLock::from(id))
+    }
+
+    /// The id, given by `new` the first time.
+    pub fn get_or_init(&self, new: impl FnOnce() -> MsgId) -> MsgId {
+        *self.0.get_or_init(new)
+    }
+}
+
+impl Clone for StoreId {
+    /// A copy of the message is a new message, with a body of its own.
+    fn clone(&self) -> Self {
+        StoreId::default()
+    }
 }
 
 /// The encoding subscribers share ([`Message::encoded`]): made when the second one asks,
@@ -186,6 +214,9 @@ pub struct Delivery {
     /// any: when the member leaves the group before the message reached it, the
     /// message goes to another member (§4.8.2).
     pub shared_group: Option<Arc<str>>,
+    /// Its sequence number in a persistent session's store entries (`None`: not
+    /// stored: persistence off, a session that is not persistent, or QoS 0).
+    pub seq: Option<u64>,
 }
 
 /// A one-byte message to `topic` at `qos`, delivered at that QoS: for tests.
@@ -201,11 +232,13 @@ pub(crate) fn test_delivery(topic: &str, qos: QoS) -> Delivery {
             expires_at: None,
             origin: None,
             encoded: SharedEncoding::default(),
+            store_id: Default::default(),
         }),
         qos,
         retain: false,
         subscription_ids: vec![],
         shared_group: None,
+        seq: None,
     }
 }
 
@@ -234,6 +267,7 @@ mod tests {
             expires_at: None,
             origin: None,
             encoded: Default::default(),
+            store_id: Default::default(),
         }
     }
 
@@ -268,6 +302,7 @@ mod tests {
                         qos,
                         retain,
                         subscription_ids: vec![],
+                        seq: None,
                         shared_group: None,
                     };
                     let publish = crate::session::publish_packet(&delivery, id, false, epoch());

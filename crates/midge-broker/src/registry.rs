@@ -35,6 +35,9 @@ pub struct SessionSlot {
     pub session: Option<Box<Session>>,
     /// The will of the last connection, while it waits (see [`PendingWill`]).
     pub will: Option<PendingWill>,
+    /// When the session expires, while no connection owns it (`None`: never, or a
+    /// connection owns it).
+    pub expires_at: Option<std::time::Instant>,
 }
 
 /// The shared part of one session.
@@ -71,11 +74,33 @@ impl SessionEntry {
     /// empty. A mailbox with deliveries already has its wake-up pending: the connection
     /// drains it to the end, or wakes itself for the rest (`connection::drain_mailbox`),
     /// or waits for room in the session, after which it drains again.
-    pub fn push(&self, delivery: crate::message::Delivery) -> Pushed {
+    ///
+    /// With `routing` (persistence on), a QoS 1/2 delivery to a session kept in the store
+    /// gets a sequence number, and its store entry is sent to the writer before the
+    /// mailbox lock is released: the connection that pops it can only write its
+    /// acknowledgement's removal after it.
+    pub(crate) fn push(
+        &self,
+        mut delivery: crate::message::Delivery,
+        routing: Option<&mut crate::durable::Routing<'_>>,
+    ) -> Pushed {
         let (pushed, was_empty) = {
             let mut mailbox = self.mailbox.lock().expect("mailbox lock poisoned");
             let was_empty = mailbox.is_empty();
-            (mailbox.push(delivery), was_empty)
+            match routing {
+                Some(routing) => {
+                    delivery.seq = mailbox.next_seq(delivery.qos);
+                    let ops = delivery
+                        .seq
+                        .map(|seq| routing.push_ops(&self.client_id, seq, &delivery));
+                    let pushed = mailbox.push(delivery);
+                    if let (Some(ops), false) = (ops, pushed == Pushed::Dropped) {
+                        routing.send(ops);
+                    }
+                    (pushed, was_empty)
+                }
+                None => (mailbox.push(delivery), was_empty),
+            }
         };
         if pushed != Pushed::Dropped && was_empty {
             self.notify.notify_one();
@@ -90,6 +115,21 @@ impl SessionEntry {
         let mut mailbox = self.mailbox.lock().expect("mailbox lock poisoned");
         mailbox.set_online(online);
         self.online.store(online, Ordering::Release);
+    }
+
+    /// Keeps the session's QoS 1/2 deliveries in the persistence store from now on,
+    /// numbered from `next_seq`; `None`: no longer.
+    pub fn set_persistent(&self, next_seq: Option<u64>) {
+        let mut mailbox = self.mailbox.lock().expect("mailbox lock poisoned");
+        mailbox.set_persistent(next_seq);
+    }
+
+    /// Whether the session is kept in the persistence store.
+    pub fn is_persistent(&self) -> bool {
+        self.mailbox
+            .lock()
+            .expect("mailbox lock poisoned")
+            .is_persistent()
     }
 
     /// Whether a connection owns the session now.

@@ -667,12 +667,6 @@ impl Config {
     }
 }
 
-/// Said of `persistence = true` until the broker uses the store (issue #6, phase 2):
-/// the store, its tools and these keys exist; connections do not write to it yet.
-pub(crate) const PERSISTENCE_NOT_WIRED: &str = "persistence is read and checked, but the broker \
-     does not use its store yet (issue #6, phase 2): sessions and retained messages are kept in \
-     memory";
-
 /// Whether two listeners cannot both bind: same port (not 0), same address family, and
 /// the same address or either one the family's wildcard.
 fn overlaps(a: SocketAddr, b: SocketAddr) -> bool {

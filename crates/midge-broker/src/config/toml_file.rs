@@ -7,10 +7,7 @@ use std::path::Path;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 
-use super::{
-    Config, ConfigError, ConfigFormat, ConfigWarning, InvalidValue, LoadedConfig, Location,
-    PERSISTENCE_NOT_WIRED,
-};
+use super::{Config, ConfigError, ConfigFormat, InvalidValue, LoadedConfig, Location};
 
 pub(super) fn parse(text: &str, path: &Path) -> Result<LoadedConfig, ConfigError> {
     let mut config: Config = toml::from_str(text).map_err(|e| syntax_error(text, path, &e))?;
@@ -31,14 +28,7 @@ pub(super) fn parse(text: &str, path: &Path) -> Result<LoadedConfig, ConfigError
     config
         .validate()
         .map_err(|invalid| locate(text, path, invalid))?;
-    let mut warnings = Vec::new();
-    if config.persistence {
-        let line = find_key_line(text, None, None, "persistence").unwrap_or(1);
-        warnings.push(ConfigWarning {
-            at: Location::new(path, line),
-            message: format!("`persistence`: {PERSISTENCE_NOT_WIRED}"),
-        });
-    }
+    let warnings = Vec::new();
     Ok(LoadedConfig {
         config,
         format: ConfigFormat::Toml,
@@ -316,14 +306,7 @@ file = "/tmp/midge.log"
 "#;
         let loaded = parse(text, Path::new("midge.toml")).unwrap();
         assert!(loaded.listeners_defined);
-        assert_eq!(loaded.warnings.len(), 1);
-        assert!(
-            loaded.warnings[0]
-                .to_string()
-                .starts_with("midge.toml:17: `persistence`: persistence is read and checked"),
-            "{}",
-            loaded.warnings[0]
-        );
+        assert!(loaded.warnings.is_empty(), "{:?}", loaded.warnings);
         let c = loaded.config;
         let binds: Vec<String> = c.listeners.iter().map(|l| l.name()).collect();
         assert_eq!(binds, ["0.0.0.0:1884", "[::]:1884"]);

@@ -35,7 +35,7 @@ pub mod trie;
 
 use std::cell::RefCell;
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -43,10 +43,12 @@ use arc_swap::ArcSwap;
 use midge_codec::{QoS, RetainHandling, SubscriptionOptions, TopicFilter};
 use smallvec::SmallVec;
 
+use crate::durable::{Durable, Routing};
 use crate::mailbox::Pushed;
 use crate::message::{Delivery, Message};
 use crate::registry::SessionEntry;
-use retained::RetainedStore;
+use crate::store::{Commit, RetainedRecord};
+use retained::{Retained, RetainedStore};
 use trie::Trie;
 
 /// One subscription as the router sees it.
@@ -140,6 +142,8 @@ struct RetainedShard {
     /// SUBSCRIBE skips empty shards. A message stored while a SUBSCRIBE runs may or may
     /// not be sent as retained, as with one lock.
     len: AtomicUsize,
+    /// The store's payload bytes as of its last change, for the limits.
+    bytes: AtomicU64,
 }
 
 impl RetainedShard {
@@ -147,8 +151,19 @@ impl RetainedShard {
         let mut store = self.store.lock().expect("retained lock poisoned");
         let result = f(&mut store);
         self.len.store(store.len(), Ordering::Relaxed);
+        self.bytes.store(store.bytes(), Ordering::Relaxed);
         result
     }
+}
+
+/// Limits on the retained messages (`max_retained_messages`, `max_retained_bytes`): a
+/// new topic beyond them is not retained; an update of a retained topic always is.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct RetainedLimits {
+    /// Most retained messages; 0: no limit.
+    pub max_messages: usize,
+    /// Most payload bytes of retained messages; 0: no limit.
+    pub max_bytes: u64,
 }
 
 /// The subscriptions and the retained messages.
@@ -166,6 +181,11 @@ pub struct Router {
     retained_hasher: foldhash::fast::RandomState,
     /// Deliver at the granted QoS even if published lower.
     upgrade_outgoing_qos: bool,
+    retained_limits: RetainedLimits,
+    /// Whether a retained message was refused for the limits already (logged once).
+    retained_refused: AtomicBool,
+    /// The persistence store, if persistence is on (see `crate::durable`).
+    durable: Option<Arc<Durable>>,
 }
 
 impl Router {
@@ -179,7 +199,97 @@ impl Router {
                 .collect(),
             retained_hasher: foldhash::fast::RandomState::default(),
             upgrade_outgoing_qos,
+            retained_limits: RetainedLimits::default(),
+            retained_refused: AtomicBool::new(false),
+            durable: None,
         }
+    }
+
+    /// The router with these limits on retained messages.
+    pub fn with_retained_limits(mut self, limits: RetainedLimits) -> Self {
+        self.retained_limits = limits;
+        self
+    }
+
+    /// The router writing to the persistence store.
+    pub(crate) fn with_durable(mut self, durable: Option<Arc<Durable>>) -> Self {
+        self.durable = durable;
+        self
+    }
+
+    fn retained_shard(&self, topic: &str) -> &RetainedShard {
+        let hash = self.retained_hasher.hash_one(topic);
+        // A topic always lands in the same shard, where its newer retained message
+        // replaces the older one.
+        &self.retained[usize::try_from(hash % RETAINED_SHARDS as u64).unwrap_or(0)]
+    }
+
+    /// Whether a retained message of `size` bytes for a topic that has none (`old` is
+    /// `None`) would pass the limits.
+    fn over_retained_limits(&self, old: Option<u64>, size: u64) -> bool {
+        let l = self.retained_limits;
+        if old.is_some() || (l.max_messages == 0 && l.max_bytes == 0) {
+            return false;
+        }
+        let count: usize = self
+            .retained
+            .iter()
+            .map(|s| s.len.load(Ordering::Relaxed))
+            .sum();
+        let bytes: u64 = self
+            .retained
+            .iter()
+            .map(|s| s.bytes.load(Ordering::Relaxed))
+            .sum();
+        (l.max_messages > 0 && count >= l.max_messages)
+            || (l.max_bytes > 0 && bytes + size > l.max_bytes)
+    }
+
+    /// Stores `message` as its topic's retained message (or deletes it), within the
+    /// limits; returns the store's commit with persistence on.
+    fn retain(&self, message: &Arc<Message>) -> Option<Commit> {
+        let topic = message.topic.as_str();
+        self.retained_shard(topic).with(|store| {
+            let size = message.payload.len() as u64;
+            if size > 0 && self.over_retained_limits(store.size_of(topic), size) {
+                if !self.retained_refused.swap(true, Ordering::Relaxed) {
+                    tracing::warn!(
+                        %topic, max_retained_messages = self.retained_limits.max_messages,
+                        max_retained_bytes = self.retained_limits.max_bytes,
+                        "retained message limit reached: new retained topics are not retained (logged once)"
+                    );
+                }
+                return None;
+            }
+            let Some(durable) = &self.durable else {
+                store.store(message.clone());
+                return None;
+            };
+            let (record, commit) = durable.retain(message);
+            let entry = record.map(|r| Retained::Stored {
+                id: r.message,
+                expires_at: message.expires_at,
+                size: r.size,
+            });
+            store.set(topic, entry);
+            Some(commit)
+        })
+    }
+
+    /// Puts back a retained message the persistence store kept.
+    pub(crate) fn restore_retained(
+        &self,
+        topic: midge_codec::TopicName,
+        record: RetainedRecord,
+        expires_at: Option<Instant>,
+    ) {
+        let entry = Retained::Stored {
+            id: record.message,
+            expires_at,
+            size: record.size,
+        };
+        self.retained_shard(topic.as_str())
+            .with(|store| store.set(topic.as_str(), Some(entry)));
     }
 
     /// Applies `change` to both copies of the subscriptions (see the module
@@ -212,6 +322,50 @@ impl Router {
         existed: bool,
         now: Instant,
     ) -> Vec<Delivery> {
+        self.insert(entry, filter, options, id);
+        let matching = filter.matching_filter();
+        let send_retained = match options.retain_handling {
+            RetainHandling::SendAtSubscribe => true,
+            RetainHandling::SendAtSubscribeIfNew => !existed,
+            RetainHandling::DoNotSend => false,
+        };
+        // Retained messages are not sent for shared subscriptions (§4.8.2).
+        if !send_retained || filter.is_shared() {
+            return Vec::new();
+        }
+        let mut found = Vec::new();
+        for shard in &self.retained {
+            if shard.len.load(Ordering::Relaxed) > 0 {
+                shard.with(|store| store.matching_into(matching, now, &mut found));
+            }
+        }
+        // Bodies kept on disk are read now, out of the shards' locks.
+        found
+            .into_iter()
+            .filter_map(|retained| match retained {
+                Retained::Message(message) => Some(message),
+                Retained::Stored { id, .. } => self.durable.as_ref()?.load(id),
+            })
+            .map(|message| Delivery {
+                qos: self.delivery_qos(message.qos, options.qos),
+                // [MQTT-3.3.1-8] (3.1.1): sent because of a new subscription: RETAIN set.
+                retain: true,
+                subscription_ids: id.into_iter().collect(),
+                shared_group: None,
+                seq: None,
+                message,
+            })
+            .collect()
+    }
+
+    /// Adds or replaces `entry`'s subscription to `filter`, sending nothing.
+    fn insert(
+        &self,
+        entry: &Arc<SessionEntry>,
+        filter: &TopicFilter,
+        options: SubscriptionOptions,
+        id: Option<u32>,
+    ) {
         let route = Route {
             entry: entry.clone(),
             options,
@@ -225,32 +379,17 @@ impl Router {
         } else {
             self.write(|subs| subs.direct.insert(matching, entry.id, route.clone()));
         }
-        let send_retained = match options.retain_handling {
-            RetainHandling::SendAtSubscribe => true,
-            RetainHandling::SendAtSubscribeIfNew => !existed,
-            RetainHandling::DoNotSend => false,
-        };
-        // Retained messages are not sent for shared subscriptions (§4.8.2).
-        if !send_retained || filter.is_shared() {
-            return Vec::new();
-        }
-        let mut messages = Vec::new();
-        for shard in &self.retained {
-            if shard.len.load(Ordering::Relaxed) > 0 {
-                shard.with(|store| store.matching_into(matching, now, &mut messages));
-            }
-        }
-        messages
-            .into_iter()
-            .map(|message| Delivery {
-                qos: self.delivery_qos(message.qos, options.qos),
-                // [MQTT-3.3.1-8] (3.1.1): sent because of a new subscription: RETAIN set.
-                retain: true,
-                subscription_ids: id.into_iter().collect(),
-                shared_group: None,
-                message,
-            })
-            .collect()
+    }
+
+    /// Puts back a subscription of a session the persistence store kept.
+    pub(crate) fn restore_subscription(
+        &self,
+        entry: &Arc<SessionEntry>,
+        filter: &TopicFilter,
+        options: SubscriptionOptions,
+        id: Option<u32>,
+    ) {
+        self.insert(entry, filter, options, id);
     }
 
     /// Removes `entry`'s subscription to `filter`.
@@ -290,6 +429,7 @@ impl Router {
             retain: false,
             subscription_ids: member.id.into_iter().collect(),
             shared_group: Some(group.name.clone()),
+            seq: None,
         }
     }
 
@@ -314,9 +454,11 @@ impl Router {
         let Some(pick) = Self::pick_member(group, Some(leaving)) else {
             return false;
         };
-        pick.entry
-            .push(self.shared_delivery(delivery.message, group, pick))
-            != Pushed::Dropped
+        let mut routing = self.durable.as_deref().map(Routing::new);
+        pick.entry.push(
+            self.shared_delivery(delivery.message, group, pick),
+            routing.as_mut(),
+        ) != Pushed::Dropped
     }
 
     fn delivery_qos(&self, published: QoS, granted: QoS) -> QoS {
@@ -351,6 +493,7 @@ impl Router {
             retain,
             subscription_ids: route.id.into_iter().collect(),
             shared_group: None,
+            seq: None,
         })
     }
 
@@ -370,23 +513,35 @@ impl Router {
     /// Routes `message` to every matching session and stores it if it is retained.
     /// Returns the number of sessions it was queued for.
     pub fn publish(&self, message: Arc<Message>) -> usize {
-        self.publish_noting(message, &mut Vec::new())
+        self.publish_noting(message, &mut Vec::new()).0
     }
 
     /// As [`Router::publish`], and adds to `congested` the sessions whose mailboxes are
-    /// congested (see [`crate::mailbox`]): the publisher waits for them.
+    /// congested (see [`crate::mailbox`]): the publisher waits for them. With
+    /// persistence on, also returns the last commit made for the message: once it is
+    /// durable, the message is, for every persistent session it went to and as the
+    /// retained message (the publisher's PUBACK or PUBREC waits for it).
     pub fn publish_noting(
         &self,
         message: Arc<Message>,
         congested: &mut Vec<Arc<SessionEntry>>,
-    ) -> usize {
+    ) -> (usize, Option<Commit>) {
+        let mut routing = self.durable.as_deref().map(Routing::new);
         if message.retain {
-            let hash = self.retained_hasher.hash_one(message.topic.as_str());
-            // A topic always lands in the same shard, where its newer retained message
-            // replaces the older one.
-            let shard = usize::try_from(hash % RETAINED_SHARDS as u64).unwrap_or(0);
-            self.retained[shard].with(|store| store.store(message.clone()));
+            if let (Some(commit), Some(routing)) = (self.retain(&message), routing.as_mut()) {
+                routing.made(commit);
+            }
         }
+        let queued = self.route(&message, congested, routing.as_mut());
+        (queued, routing.and_then(|r| r.last))
+    }
+
+    fn route(
+        &self,
+        message: &Arc<Message>,
+        congested: &mut Vec<Arc<SessionEntry>>,
+        mut routing: Option<&mut Routing<'_>>,
+    ) -> usize {
         let subs = self.active.load();
         let mut lists: SmallVec<[&[(u64, Route)]; 8]> = SmallVec::new();
         subs.direct.matches(&message.topic, |list| lists.push(list));
@@ -396,17 +551,28 @@ impl Router {
             [list] => {
                 let mut queued = 0;
                 for (_, route) in list.iter() {
-                    if let Some(delivery) = self.direct_delivery(&message, route) {
-                        queued += note(route.entry.push(delivery), &route.entry, congested);
+                    if let Some(delivery) = self.direct_delivery(message, route) {
+                        let pushed = route.entry.push(delivery, routing.as_deref_mut());
+                        queued += note(pushed, &route.entry, congested);
                     }
                 }
                 queued
             }
             lists => OVERLAPS.with(|overlaps| match overlaps.try_borrow_mut() {
-                Ok(mut overlaps) => {
-                    self.deliver_overlapping(&message, lists, &mut overlaps, congested)
-                }
-                Err(_) => self.deliver_overlapping(&message, lists, &mut Vec::new(), congested),
+                Ok(mut overlaps) => self.deliver_overlapping(
+                    message,
+                    lists,
+                    &mut overlaps,
+                    congested,
+                    routing.as_deref_mut(),
+                ),
+                Err(_) => self.deliver_overlapping(
+                    message,
+                    lists,
+                    &mut Vec::new(),
+                    congested,
+                    routing.as_deref_mut(),
+                ),
             }),
         };
         if !subs.shared.is_empty() {
@@ -414,7 +580,8 @@ impl Router {
                 for (_, group) in groups {
                     if let Some(pick) = Self::pick_member(group, None) {
                         let delivery = self.shared_delivery(message.clone(), group, pick);
-                        queued += note(pick.entry.push(delivery), &pick.entry, congested);
+                        let pushed = pick.entry.push(delivery, routing.as_deref_mut());
+                        queued += note(pushed, &pick.entry, congested);
                     }
                 }
             });
@@ -432,6 +599,7 @@ impl Router {
         lists: &[&[(u64, Route)]],
         overlaps: &mut Vec<(u64, usize, usize)>,
         congested: &mut Vec<Arc<SessionEntry>>,
+        mut routing: Option<&mut Routing<'_>>,
     ) -> usize {
         overlaps.clear();
         for (l, list) in lists.iter().enumerate() {
@@ -455,6 +623,7 @@ impl Router {
                 retain: false,
                 subscription_ids: Vec::new(),
                 shared_group: None,
+                seq: None,
             };
             for route in routes.clone() {
                 let Some(one) = self.direct_delivery_options(message, route) else {
@@ -471,7 +640,11 @@ impl Router {
                 delivery.subscription_ids.extend(route.id);
             }
             if let Some(entry) = entry {
-                queued += note(entry.push(delivery), entry, congested);
+                queued += note(
+                    entry.push(delivery, routing.as_deref_mut()),
+                    entry,
+                    congested,
+                );
             }
         }
         overlaps.clear();

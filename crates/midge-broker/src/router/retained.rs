@@ -6,25 +6,65 @@
 //! looks at the children of `a/b` only, not at a million unrelated topics. A topic that
 //! starts with `$` is not reached through a leading wildcard ([MQTT-4.7.2-1]). Expired
 //! messages are dropped when a walk comes across them or their topic is stored again.
+//!
+//! With persistence on, the store keeps only an index entry per topic
+//! ([`Retained::Stored`]): the body stays on disk until a subscription needs it, so a
+//! million retained messages cost memory for their topics, not their payloads.
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use super::trie::FastMap;
 use crate::message::Message;
+use crate::store::MsgId;
+
+/// A topic's retained message: in memory, or in the persistence store.
+#[derive(Debug, Clone)]
+pub enum Retained {
+    /// The message itself (persistence off).
+    Message(Arc<Message>),
+    /// Where the persistence store keeps it.
+    Stored {
+        /// The body's id.
+        id: MsgId,
+        /// When it expires.
+        expires_at: Option<Instant>,
+        /// Its payload size.
+        size: u32,
+    },
+}
+
+impl Retained {
+    /// Payload bytes, for the retained byte limit.
+    pub fn size(&self) -> u64 {
+        match self {
+            Retained::Message(m) => m.payload.len() as u64,
+            Retained::Stored { size, .. } => u64::from(*size),
+        }
+    }
+
+    fn is_expired(&self, now: Instant) -> bool {
+        match self {
+            Retained::Message(m) => m.is_expired(now),
+            Retained::Stored { expires_at, .. } => expires_at.is_some_and(|at| at <= now),
+        }
+    }
+}
 
 /// Retained messages by topic.
 #[derive(Debug, Default)]
 pub struct RetainedStore {
     root: Node,
     len: usize,
+    /// Payload bytes of the messages kept.
+    bytes: u64,
 }
 
 #[derive(Debug, Default)]
 struct Node {
     children: FastMap<Box<str>, Node>,
     /// The retained message of the topic that ends here.
-    message: Option<Arc<Message>>,
+    message: Option<Retained>,
 }
 
 impl Node {
@@ -37,13 +77,23 @@ impl RetainedStore {
     /// Stores `message` as the retained message of its topic, or removes the topic's
     /// retained message when the payload is empty ([MQTT-3.3.1-6], [MQTT-3.3.1-7]).
     pub fn store(&mut self, message: Arc<Message>) {
-        if message.payload.is_empty() {
-            let removed = remove(&mut self.root, message.topic.as_str().split('/'));
-            self.len -= usize::from(removed);
-            return;
-        }
+        let entry = (!message.payload.is_empty()).then(|| Retained::Message(message.clone()));
+        self.set(message.topic.as_str(), entry);
+    }
+
+    /// Sets (`Some`) or removes (`None`) the retained message of `topic`; returns the one
+    /// it replaced.
+    pub fn set(&mut self, topic: &str, entry: Option<Retained>) -> Option<Retained> {
+        let Some(entry) = entry else {
+            let removed = remove(&mut self.root, topic.split('/'));
+            if let Some(old) = &removed {
+                self.len -= 1;
+                self.bytes -= old.size();
+            }
+            return removed;
+        };
         let mut node = &mut self.root;
-        for level in message.topic.as_str().split('/') {
+        for level in topic.split('/') {
             // No key allocated for a level that exists (the usual case: a topic's
             // retained message replaced).
             if !node.children.contains_key(level) {
@@ -51,8 +101,28 @@ impl RetainedStore {
             }
             node = node.children.get_mut(level).expect("just ensured");
         }
-        let old = node.message.replace(message);
-        self.len += usize::from(old.is_none());
+        self.bytes += entry.size();
+        let old = node.message.replace(entry);
+        match &old {
+            Some(old) => self.bytes -= old.size(),
+            None => self.len += 1,
+        }
+        old
+    }
+
+    /// The payload size of `topic`'s retained message, if it has one.
+    pub fn size_of(&self, topic: &str) -> Option<u64> {
+        let mut node = &self.root;
+        for level in topic.split('/') {
+            node = node.children.get(level)?;
+        }
+        node.message.as_ref().map(Retained::size)
+    }
+
+    /// Payload bytes of the retained messages (expired ones not yet come across
+    /// included).
+    pub fn bytes(&self) -> u64 {
+        self.bytes
     }
 
     /// Number of retained messages (expired ones not yet come across included).
@@ -67,33 +137,32 @@ impl RetainedStore {
 
     /// The unexpired retained messages whose topics match `filter` (a valid filter
     /// without `$share/`), dropping the expired ones met on the way.
-    pub fn matching(&mut self, filter: &str, now: Instant) -> Vec<Arc<Message>> {
+    pub fn matching(&mut self, filter: &str, now: Instant) -> Vec<Retained> {
         let mut out = Vec::new();
         self.matching_into(filter, now, &mut out);
         out
     }
 
     /// [`RetainedStore::matching`], appending to `out`.
-    pub fn matching_into(&mut self, filter: &str, now: Instant, out: &mut Vec<Arc<Message>>) {
+    pub fn matching_into(&mut self, filter: &str, now: Instant, out: &mut Vec<Retained>) {
         let mut walk = Walk {
             now,
             out,
             expired: 0,
+            expired_bytes: 0,
         };
         walk.filter(&mut self.root, filter.split('/'), true);
         self.len -= walk.expired;
+        self.bytes -= walk.expired_bytes;
     }
 }
 
-/// Removes the message of the topic of `levels`, pruning empty nodes. True if there was
-/// one.
-fn remove<'t>(node: &mut Node, mut levels: impl Iterator<Item = &'t str>) -> bool {
+/// Removes the message of the topic of `levels`, pruning empty nodes, and returns it.
+fn remove<'t>(node: &mut Node, mut levels: impl Iterator<Item = &'t str>) -> Option<Retained> {
     let Some(level) = levels.next() else {
-        return node.message.take().is_some();
+        return node.message.take();
     };
-    let Some(child) = node.children.get_mut(level) else {
-        return false;
-    };
+    let child = node.children.get_mut(level)?;
     let removed = remove(child, levels);
     if child.is_empty() {
         node.children.remove(level);
@@ -104,8 +173,9 @@ fn remove<'t>(node: &mut Node, mut levels: impl Iterator<Item = &'t str>) -> boo
 /// One filter's walk through the store.
 struct Walk<'o> {
     now: Instant,
-    out: &'o mut Vec<Arc<Message>>,
+    out: &'o mut Vec<Retained>,
     expired: usize,
+    expired_bytes: u64,
 }
 
 impl Walk<'_> {
@@ -114,6 +184,7 @@ impl Walk<'_> {
             return;
         };
         if message.is_expired(self.now) {
+            self.expired_bytes += message.size();
             node.message = None;
             self.expired += 1;
         } else {
@@ -190,6 +261,7 @@ mod tests {
             expires_at,
             origin: None,
             encoded: Default::default(),
+            store_id: Default::default(),
         })
     }
 
@@ -197,7 +269,10 @@ mod tests {
         let mut out: Vec<String> = store
             .matching(filter, now)
             .iter()
-            .map(|m| m.topic.as_str().to_owned())
+            .map(|m| match m {
+                Retained::Message(m) => m.topic.as_str().to_owned(),
+                Retained::Stored { .. } => unreachable!("only messages are stored here"),
+            })
             .collect();
         out.sort();
         out

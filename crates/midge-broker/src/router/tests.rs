@@ -46,6 +46,7 @@ fn message(topic: &str, qos: QoS, retain: bool, origin: Option<&str>) -> Arc<Mes
         expires_at: None,
         origin: origin.map(Arc::from),
         encoded: Default::default(),
+        store_id: Default::default(),
     })
 }
 

@@ -7,8 +7,9 @@ use std::time::Instant;
 
 use midge_codec::{Ack, Packet, PacketId, ProtocolVersion, Publish, QoS, TopicName};
 
-use super::{Action, publish_packet};
+use super::{Action, Change, publish_packet};
 use crate::message::{Delivery, PublishForm};
+use crate::store::OutgoingState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 /// What an outgoing flow awaits.
@@ -123,6 +124,44 @@ impl Outgoing {
         self.receive_maximum = max.max(1);
     }
 
+    pub(super) fn last_packet_id(&self) -> u16 {
+        self.last_id
+    }
+
+    /// Puts back what the persistence store kept: flights under their packet ids (to be
+    /// resent on the next connection), queued deliveries behind them, in order.
+    pub(super) fn restore(&mut self, last_id: u16, deliveries: Vec<(Delivery, OutgoingState)>) {
+        self.last_id = last_id;
+        for (delivery, state) in deliveries {
+            let (id, state) = match state {
+                OutgoingState::Queued => {
+                    self.pending.push_back(delivery);
+                    continue;
+                }
+                OutgoingState::Sent(id) if delivery.qos == QoS::AtLeastOnce => {
+                    (id, State::Qos1Sent)
+                }
+                OutgoingState::Sent(id) => (id, State::Qos2Sent),
+                OutgoingState::Released(id) => (id, State::Released),
+            };
+            if id == 0 || self.inflight.contains_key(&id) {
+                self.pending.push_back(delivery);
+                continue;
+            }
+            let seq = self.next_seq;
+            self.next_seq += 1;
+            self.inflight.insert(
+                id,
+                Flight {
+                    seq,
+                    delivery,
+                    state,
+                    due: false,
+                },
+            );
+        }
+    }
+
     pub(super) fn inflight_len(&self) -> usize {
         self.inflight.len()
     }
@@ -162,7 +201,7 @@ impl Outgoing {
     ) {
         // [MQTT-3.3.2-5]: an expired message is not delivered.
         if delivery.message.is_expired(now) {
-            return;
+            return done(&delivery, out);
         }
         let packet_id = match delivery.qos {
             QoS::AtMostOnce => None,
@@ -181,7 +220,7 @@ impl Outgoing {
         let action = match shared {
             // [MQTT-3.1.2-24] [MQTT-3.1.2-25]: too big for the client: dropped, as if
             // sent.
-            Some(encoded) if encoded.bytes.len() > max_size => return,
+            Some(encoded) if encoded.bytes.len() > max_size => return done(&delivery, out),
             Some(encoded) => Action::SendEncoded(encoded, packet_id),
             None => {
                 let mut publish = publish_packet(&delivery, packet_id, false, now);
@@ -191,7 +230,7 @@ impl Outgoing {
                     .encoded_len(version)
                     .map_or(true, |len| len > max_size)
                 {
-                    return;
+                    return done(&delivery, out);
                 }
                 // Only a packet that is sent teaches the client an alias.
                 self.aliases.commit(new_alias);
@@ -203,6 +242,11 @@ impl Outgoing {
                 QoS::AtLeastOnce => State::Qos1Sent,
                 _ => State::Qos2Sent,
             };
+            if let (State::Qos2Sent, Some(seq)) = (state, delivery.seq) {
+                // Durable before the PUBLISH leaves: resent after a crash under the
+                // same id, it is recognised by the client.
+                out.push(Action::Persist(Change::OutgoingSent { seq, id: id.get() }));
+            }
             let seq = self.next_seq;
             self.next_seq += 1;
             self.inflight.insert(
@@ -254,7 +298,7 @@ impl Outgoing {
     }
 
     /// PUBACK, or a PUBREC with an error code: the flow of `qos` under `id` ends.
-    pub(super) fn acknowledge(&mut self, id: PacketId, qos: QoS) {
+    pub(super) fn acknowledge(&mut self, id: PacketId, qos: QoS, out: &mut Vec<Action>) {
         let expected = if qos == QoS::AtLeastOnce {
             State::Qos1Sent
         } else {
@@ -265,14 +309,22 @@ impl Outgoing {
             .get(&id.get())
             .is_some_and(|f| f.state == expected)
         {
-            self.remove(id.get());
+            if let Some(flight) = self.remove(id.get()) {
+                done(&flight.delivery, out);
+            }
         }
     }
 
     /// PUBREC: the QoS 2 flow moves to PUBREL. False if no such flow exists.
-    pub(super) fn release(&mut self, id: PacketId) -> bool {
+    pub(super) fn release(&mut self, id: PacketId, out: &mut Vec<Action>) -> bool {
         match self.inflight.get_mut(&id.get()) {
             Some(flight) if matches!(flight.state, State::Qos2Sent | State::Released) => {
+                if let (State::Qos2Sent, Some(seq)) = (flight.state, flight.delivery.seq) {
+                    out.push(Action::Persist(Change::OutgoingReleased {
+                        seq,
+                        id: id.get(),
+                    }));
+                }
                 flight.state = State::Released;
                 // Answered with PUBREL now: no longer waiting to be resent.
                 if std::mem::take(&mut flight.due) {
@@ -285,13 +337,15 @@ impl Outgoing {
     }
 
     /// PUBCOMP: the QoS 2 flow ends.
-    pub(super) fn complete(&mut self, id: PacketId) {
+    pub(super) fn complete(&mut self, id: PacketId, out: &mut Vec<Action>) {
         if self
             .inflight
             .get(&id.get())
             .is_some_and(|f| f.state == State::Released)
         {
-            self.remove(id.get());
+            if let Some(flight) = self.remove(id.get()) {
+                done(&flight.delivery, out);
+            }
         }
     }
 
@@ -388,5 +442,12 @@ impl Outgoing {
             };
             out.push(Action::Send(packet));
         }
+    }
+}
+
+/// A delivery's flow ended: a stored one leaves the store.
+fn done(delivery: &Delivery, out: &mut Vec<Action>) {
+    if let Some(seq) = delivery.seq {
+        out.push(Action::Persist(Change::OutgoingDone { seq }));
     }
 }

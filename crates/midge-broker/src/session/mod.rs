@@ -24,6 +24,8 @@
 mod auth_tests;
 mod inflight;
 #[cfg(test)]
+mod persist_tests;
+#[cfg(test)]
 mod tests;
 
 use std::collections::{HashMap, HashSet};
@@ -37,6 +39,7 @@ use midge_codec::{
 };
 
 use crate::message::{Delivery, EncodedPublish, Message};
+use crate::store::OutgoingState;
 pub use inflight::Outgoing;
 
 /// The broker-wide settings a session obeys.
@@ -102,6 +105,10 @@ pub enum Action {
     },
     /// Remove a subscription.
     Unsubscribe(TopicFilter),
+    /// Write this change of a persistent session to the persistence store (only for a
+    /// session marked with [`Session::set_durable`], and for deliveries the store holds).
+    /// The packets that follow it wait until it is durable when [`Change::gates`] says so.
+    Persist(Change),
     /// Close the connection. `reason` is sent in a DISCONNECT to 5.0 clients when the
     /// server closes; `None` when the client disconnected normally.
     Close {
@@ -110,6 +117,67 @@ pub enum Action {
         /// Whether the will message is published.
         publish_will: bool,
     },
+}
+
+/// A change of a persistent session's stored state (`crate::durable`). `seq` numbers a
+/// delivery in the store ([`Delivery::seq`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// An incoming QoS 2 PUBLISH was taken under this packet id: PUBREC follows.
+    IncomingAdded(u16),
+    /// PUBREL for this id: PUBCOMP follows, and the id may carry a new message.
+    IncomingReleased(u16),
+    /// A QoS 2 delivery is sent under this packet id: the PUBLISH follows.
+    OutgoingSent {
+        /// The delivery.
+        seq: u64,
+        /// Its packet id.
+        id: u16,
+    },
+    /// PUBREC received for a QoS 2 delivery: the PUBREL follows.
+    OutgoingReleased {
+        /// The delivery.
+        seq: u64,
+        /// Its packet id.
+        id: u16,
+    },
+    /// A delivery's flow ended (acknowledged, expired, refused or too big).
+    OutgoingDone {
+        /// The delivery.
+        seq: u64,
+    },
+    /// The subscriptions changed: the SUBACK or UNSUBACK follows.
+    Subscriptions,
+}
+
+impl Change {
+    /// Whether the packets after it wait until it is durable. Each packet that waits
+    /// would otherwise let a crash break a promise: a PUBREC or PUBCOMP whose id state
+    /// is lost lets a duplicate through or drops a message; a QoS 2 PUBLISH or PUBREL
+    /// whose state is lost is resent in a form the client takes as new; a SUBACK for a
+    /// lost subscription. A finished flow's removal need not wait: if it is lost, the
+    /// message or PUBREL is resent, which the protocol allows.
+    pub fn gates(self) -> bool {
+        !matches!(self, Change::OutgoingDone { .. })
+    }
+}
+
+/// A persistent session as the store gave it back at restart (see
+/// [`Session::restore`]).
+#[derive(Debug)]
+pub struct Resumed {
+    /// Protocol version of its last connection.
+    pub version: ProtocolVersion,
+    /// Session Expiry Interval in seconds.
+    pub session_expiry: u32,
+    /// Last packet id handed out.
+    pub last_packet_id: u16,
+    /// The subscriptions.
+    pub subscriptions: HashMap<TopicFilter, SessionSubscription>,
+    /// Incoming QoS 2 packet ids awaiting PUBREL.
+    pub incoming_qos2: HashSet<u16>,
+    /// Outgoing deliveries in order, with where each was in its flow.
+    pub outgoing: Vec<(Delivery, OutgoingState)>,
 }
 
 /// The access decisions a session asks for, on the client's behalf: set by the I/O shell
@@ -165,6 +233,9 @@ pub struct Session {
     aliases_in: HashMap<u16, TopicName>,
     /// Access decisions for the current connection's client; `None`: everything allowed.
     authorizer: Option<Arc<dyn Authorizer>>,
+    /// Whether the session is kept in the persistence store: it then reports its
+    /// changes as [`Action::Persist`].
+    durable: bool,
 }
 
 impl Session {
@@ -185,7 +256,38 @@ impl Session {
             incoming_qos2: HashSet::new(),
             aliases_in: HashMap::new(),
             authorizer: None,
+            durable: false,
         }
+    }
+
+    /// A persistent session as the store kept it: disconnected, with its subscriptions,
+    /// its incoming QoS 2 ids, and its deliveries (inflight ones under their packet ids,
+    /// to be resent on the next connection; queued ones behind them).
+    pub fn restore(client_id: Arc<str>, config: SessionConfig, now: Instant, r: Resumed) -> Self {
+        let mut session = Session::new(client_id, config, now);
+        session.version = r.version;
+        session.session_expiry = r.session_expiry;
+        session.connect_expiry_zero = r.session_expiry == 0;
+        session.subscriptions = r.subscriptions;
+        session.incoming_qos2 = r.incoming_qos2;
+        session.outgoing.restore(r.last_packet_id, r.outgoing);
+        session.durable = true;
+        session
+    }
+
+    /// Marks the session as kept in the persistence store, or not.
+    pub fn set_durable(&mut self, durable: bool) {
+        self.durable = durable;
+    }
+
+    /// Whether the session is kept in the persistence store.
+    pub fn is_durable(&self) -> bool {
+        self.durable
+    }
+
+    /// The last packet id handed out to an outgoing message.
+    pub fn last_packet_id(&self) -> u16 {
+        self.outgoing.last_packet_id()
     }
 
     /// The client identifier.
@@ -347,6 +449,9 @@ impl Session {
     pub fn handle_delivery(&mut self, delivery: Delivery, now: Instant, out: &mut Vec<Action>) {
         if let Some(authorizer) = &self.authorizer {
             if !authorizer.may_receive(&delivery.message.topic) {
+                if let Some(seq) = delivery.seq {
+                    out.push(Action::Persist(Change::OutgoingDone { seq }));
+                }
                 return;
             }
         }
@@ -427,6 +532,7 @@ impl Session {
             .map(|secs| now + Duration::from_secs(u64::from(secs)));
         let message = Arc::new(Message {
             encoded: Default::default(),
+            store_id: Default::default(),
             topic,
             payload: publish.payload,
             qos: publish.qos,
@@ -454,6 +560,9 @@ impl Session {
                     }
                     self.incoming_qos2.insert(id.get());
                     out.push(Action::Publish(message));
+                    if self.durable {
+                        out.push(Action::Persist(Change::IncomingAdded(id.get())));
+                    }
                 }
                 out.push(Action::Send(Packet::PubRec(Ack::new(id))));
             }
@@ -520,7 +629,8 @@ impl Session {
     }
 
     fn handle_puback(&mut self, ack: Ack, now: Instant, out: &mut Vec<Action>) {
-        self.outgoing.acknowledge(ack.packet_id, QoS::AtLeastOnce);
+        self.outgoing
+            .acknowledge(ack.packet_id, QoS::AtLeastOnce, out);
         self.outgoing
             .send_pending(self.version, self.client_max_packet_size, now, out);
     }
@@ -528,10 +638,11 @@ impl Session {
     fn handle_pubrec(&mut self, ack: Ack, now: Instant, out: &mut Vec<Action>) {
         if ack.reason_code.is_error() {
             // [MQTT-4.4.0-2] the flow ends here; the message is discarded.
-            self.outgoing.acknowledge(ack.packet_id, QoS::ExactlyOnce);
+            self.outgoing
+                .acknowledge(ack.packet_id, QoS::ExactlyOnce, out);
             self.outgoing
                 .send_pending(self.version, self.client_max_packet_size, now, out);
-        } else if self.outgoing.release(ack.packet_id) {
+        } else if self.outgoing.release(ack.packet_id, out) {
             out.push(Action::Send(Packet::PubRel(Ack::new(ack.packet_id))));
         } else {
             let mut rel = Ack::new(ack.packet_id);
@@ -545,7 +656,7 @@ impl Session {
     }
 
     fn handle_pubcomp(&mut self, ack: Ack, now: Instant, out: &mut Vec<Action>) {
-        self.outgoing.complete(ack.packet_id);
+        self.outgoing.complete(ack.packet_id, out);
         self.outgoing
             .send_pending(self.version, self.client_max_packet_size, now, out);
     }
@@ -553,6 +664,11 @@ impl Session {
     fn handle_pubrel(&mut self, ack: Ack, out: &mut Vec<Action>) {
         let mut comp = Ack::new(ack.packet_id);
         let known = self.incoming_qos2.remove(&ack.packet_id.get());
+        if known && self.durable {
+            out.push(Action::Persist(Change::IncomingReleased(
+                ack.packet_id.get(),
+            )));
+        }
         if !known && self.version.is_v5() {
             comp.reason_code = ReasonCode::PacketIdentifierNotFound;
         }
@@ -592,6 +708,9 @@ impl Session {
                 existed,
             });
         }
+        if self.durable && codes.iter().any(|c| !c.is_error()) {
+            out.push(Action::Persist(Change::Subscriptions));
+        }
         out.push(Action::Send(Packet::SubAck(SubAck {
             packet_id: subscribe.packet_id,
             reason_codes: codes,
@@ -610,6 +729,9 @@ impl Session {
             }
         }
         let missing = codes.contains(&ReasonCode::NoSubscriptionExisted);
+        if self.durable && codes.contains(&ReasonCode::Success) {
+            out.push(Action::Persist(Change::Subscriptions));
+        }
         let mut ack = Packet::UnsubAck(UnsubAck {
             packet_id: unsubscribe.packet_id,
             reason_codes: codes,

@@ -368,6 +368,7 @@ fn closed_with(out: &[Action]) -> Option<ReasonCode> {
 fn shared_delivery(qos: QoS, group: &str) -> Delivery {
     Delivery {
         shared_group: Some(Arc::from(group)),
+        seq: None,
         ..delivery(qos)
     }
 }

@@ -14,9 +14,11 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::thread::JoinHandle;
 
 use tokio::sync::oneshot;
@@ -51,6 +53,39 @@ pub struct PersistenceStats {
 struct Counters {
     requests: AtomicU64,
     batches: AtomicU64,
+}
+
+/// The completion of one [`Persistence::commit`]: `Ok` once its ops are durable. The ops
+/// were handed to the writer when `commit` returned, so dropping this loses nothing but
+/// the news. Unpin and cancel-safe: it can be polled from a `select!` by reference.
+#[derive(Debug)]
+pub struct Commit {
+    receiver: Option<oneshot::Receiver<Result<(), CommitError>>>,
+}
+
+impl Commit {
+    /// The result if it is known already, without waiting.
+    pub fn try_result(&mut self) -> Option<Result<(), CommitError>> {
+        let receiver = self.receiver.as_mut()?;
+        match receiver.try_recv() {
+            Ok(result) => Some(result),
+            Err(oneshot::error::TryRecvError::Empty) => None,
+            Err(oneshot::error::TryRecvError::Closed) => Some(Err(CommitError::Closed)),
+        }
+    }
+}
+
+impl Future for Commit {
+    type Output = Result<(), CommitError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match &mut self.receiver {
+            None => Poll::Ready(Err(CommitError::Closed)),
+            Some(receiver) => Pin::new(receiver)
+                .poll(cx)
+                .map(|r| r.unwrap_or(Err(CommitError::Closed))),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -264,6 +299,8 @@ struct Shared {
     writer: Mutex<Option<JoinHandle<()>>>,
     next_id: AtomicU64,
     counters: Arc<Counters>,
+    /// Bodies handed to the writer and not yet written ([`Persistence::hold`]).
+    unwritten: Arc<Mutex<HashMap<MsgId, StoredMessage>>>,
 }
 
 impl Persistence {
@@ -272,12 +309,14 @@ impl Persistence {
         let index = std::mem::take(&mut restored.index);
         let (sender, receiver) = mpsc::channel();
         let counters = Arc::new(Counters::default());
+        let unwritten: Arc<Mutex<HashMap<MsgId, StoredMessage>>> = Arc::default();
         let writer = {
             let store = store.clone();
             let counters = counters.clone();
+            let unwritten = unwritten.clone();
             std::thread::Builder::new()
                 .name("midge-store".into())
-                .spawn(move || write_loop(&*store, index, &receiver, &counters))
+                .spawn(move || write_loop(&*store, index, &receiver, &counters, &unwritten))
                 .ok()
         };
         Persistence {
@@ -287,6 +326,7 @@ impl Persistence {
                 writer: Mutex::new(writer),
                 next_id: AtomicU64::new(restored.next_message_id),
                 counters,
+                unwritten,
             }),
         }
     }
@@ -299,10 +339,7 @@ impl Persistence {
     /// Sends `ops` to the writer; the future completes once they are durable. The ops
     /// of one call are applied together and in order; calls are applied in the order
     /// they were made.
-    pub fn commit(
-        &self,
-        ops: Vec<Op>,
-    ) -> impl Future<Output = Result<(), CommitError>> + Send + 'static {
+    pub fn commit(&self, ops: Vec<Op>) -> Commit {
         let (done, receiver) = oneshot::channel();
         let sent = self
             .shared
@@ -311,12 +348,20 @@ impl Persistence {
             .expect("sender lock poisoned")
             .as_ref()
             .is_some_and(|s| s.send(Request { ops, done }).is_ok());
-        async move {
-            if !sent {
-                return Err(CommitError::Closed);
-            }
-            receiver.await.unwrap_or(Err(CommitError::Closed))
+        Commit {
+            receiver: sent.then_some(receiver),
         }
+    }
+
+    /// Keeps `message` readable through [`Persistence::message`] until the writer has
+    /// written it: call it before committing a `PutMessage` that a reader may look
+    /// for before the commit is durable (a retained message).
+    pub fn hold(&self, id: MsgId, message: StoredMessage) {
+        self.shared
+            .unwritten
+            .lock()
+            .expect("unwritten lock poisoned")
+            .insert(id, message);
     }
 
     /// [`Persistence::commit`] for threads outside the runtime (tools, tests).
@@ -333,6 +378,16 @@ impl Persistence {
 
     /// Reads a message body (a retained message a subscription needs).
     pub fn message(&self, id: MsgId) -> Result<Option<StoredMessage>, StoreError> {
+        let held = self
+            .shared
+            .unwritten
+            .lock()
+            .expect("unwritten lock poisoned")
+            .get(&id)
+            .cloned();
+        if held.is_some() {
+            return Ok(held);
+        }
         let Some(value) = self
             .shared
             .store
@@ -381,6 +436,7 @@ fn write_loop(
     mut index: Index,
     receiver: &mpsc::Receiver<Request>,
     counters: &Counters,
+    unwritten: &Mutex<HashMap<MsgId, StoredMessage>>,
 ) {
     let mut failed: Option<String> = None;
     while let Ok(first) = receiver.recv() {
@@ -401,9 +457,18 @@ fn write_loop(
                 for op in ops.into_iter().flatten() {
                     index.apply(op, &mut batch, &mut bodies);
                 }
+                let put: Vec<MsgId> = bodies.new.keys().copied().collect();
                 index.finish(&mut batch, bodies);
                 let written = store.write(&batch);
                 counters.batches.fetch_add(1, Ordering::Relaxed);
+                if written.is_ok() {
+                    let mut unwritten = unwritten.lock().expect("unwritten lock poisoned");
+                    if !unwritten.is_empty() {
+                        for id in put {
+                            unwritten.remove(&id);
+                        }
+                    }
+                }
                 written.map_err(|e| {
                     tracing::error!(
                         error = %e,

@@ -31,7 +31,7 @@ use std::path::PathBuf;
 
 use midge_codec::{Publish, QoS};
 
-pub use commit::{CommitError, Persistence, PersistenceStats};
+pub use commit::{Commit, CommitError, Persistence, PersistenceStats};
 pub use disk::DiskStore;
 pub use disk::OpenMode;
 pub use format::RecordError;

@@ -27,6 +27,8 @@ pub(crate) struct Target {
     /// Prefix of every client id, unique to this run.
     pub(crate) client_prefix: String,
     pub(crate) timeout: Duration,
+    /// Subscribers keep their sessions (`--persistent`).
+    pub(crate) persistent_subscribers: bool,
 }
 
 /// An open, connected MQTT connection with its read state.
@@ -76,6 +78,12 @@ impl Target {
             Connect::new(self.version, format!("{}{role}{index}", self.client_prefix));
         // No keep alive: the bench's connections are busy, or idle on purpose (`conn`).
         connect.keep_alive = 0;
+        if self.persistent_subscribers && role == "sub" {
+            connect.clean_start = false;
+            if self.version == ProtocolVersion::V5 {
+                connect.properties.session_expiry_interval = Some(3600);
+            }
+        }
         link.send(&Packet::Connect(Box::new(connect))).await?;
         match link.next_packet().await? {
             Packet::ConnAck(ack) if !ack.reason_code.is_error() => {

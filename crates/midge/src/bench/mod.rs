@@ -87,6 +87,12 @@ pub(crate) struct BenchArgs {
     /// Most connection attempts under way at once.
     #[arg(long, default_value_t = 256)]
     conn_parallel: usize,
+    /// Subscribers keep their sessions (3.1/3.1.1: clean session 0; 5.0: a Session
+    /// Expiry Interval of one hour): a broker with persistence on then writes their
+    /// QoS 1/2 messages to disk before acknowledging them. The sessions stay on the
+    /// broker after the run.
+    #[arg(long)]
+    persistent: bool,
     /// Runtime worker threads (default: one per core).
     #[arg(long)]
     threads: Option<usize>,
@@ -160,6 +166,7 @@ async fn bench(args: &BenchArgs) -> anyhow::Result<Report> {
             version: args.version,
             client_prefix: format!("midge-bench-{}-", std::process::id()),
             timeout: Duration::from_secs(30),
+            persistent_subscribers: args.persistent,
         },
         qos,
         origin: now(),

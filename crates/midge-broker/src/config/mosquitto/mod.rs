@@ -295,13 +295,6 @@ impl Reader {
             // Mosquitto 2 reads `retained_persistence` as a synonym of `persistence`.
             "persistence" | "retained_persistence" => {
                 c.persistence = line.bool(w)?;
-                if c.persistence {
-                    w.push(line.warning(format!(
-                        "`{}`: {}",
-                        line.key,
-                        super::PERSISTENCE_NOT_WIRED
-                    )));
-                }
             }
             "persistence_location" => {
                 let dir = line.rest;

@@ -365,7 +365,7 @@ fn unsupported_keys_are_warnings_naming_key_and_line() {
     let w = warnings("auth_opt_backend postgres\nplugin_opt_x y\n");
     assert_eq!(w.len(), 2);
     let w = warnings("persistence true\npersistence_location /var/lib/mosquitto/\n");
-    assert_eq!(w.len(), 1, "{w:?}");
+    assert!(w.is_empty(), "{w:?}");
 }
 
 #[test]
@@ -760,9 +760,7 @@ fn persistence_keys_are_read_and_autosave_is_explained() {
     );
     assert_eq!(c.store_dir(), PathBuf::from("/var/lib/mosquitto/"));
     let w: Vec<String> = loaded.warnings.iter().map(|w| w.to_string()).collect();
-    assert_eq!(w.len(), 3, "{w:?}");
-    assert!(w[0].starts_with("mosquitto.conf:1: `persistence`: persistence is read and checked"));
-    let w = &w[1..];
+    assert_eq!(w.len(), 2, "{w:?}");
     assert!(
         w[0].starts_with(
             "mosquitto.conf:3: `autosave_interval` is ignored: Midge does not save \
