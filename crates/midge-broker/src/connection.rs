@@ -1049,9 +1049,13 @@ pub(crate) fn schedule_will(
     generation: u64,
     wait: Duration,
 ) {
-    let (shared, entry2) = (shared.clone(), entry.clone());
+    // A weak reference: a broker shut down (its handle dropped) frees its store at once.
+    let (shared, entry2) = (Arc::downgrade(shared), entry.clone());
     let task = tokio::spawn(async move {
         tokio::time::sleep(wait).await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
         let mut slot = entry2.slot.lock().await;
         if entry2.generation.load(Ordering::SeqCst) != generation {
             return;
@@ -1081,9 +1085,13 @@ pub(crate) fn schedule_expiry(
     generation: u64,
     wait: Duration,
 ) {
-    let (shared, entry2) = (shared.clone(), entry.clone());
+    // A weak reference: a broker shut down (its handle dropped) frees its store at once.
+    let (shared, entry2) = (Arc::downgrade(shared), entry.clone());
     let task = tokio::spawn(async move {
         tokio::time::sleep(wait).await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
         let mut slot = entry2.slot.lock().await;
         if shared.registry.remove_if_current(&entry2, generation) {
             if let Some(mut session) = slot.session.take() {
