@@ -9,8 +9,11 @@
 //! The kill schedule comes from a seed printed at the start; `MIDGE_CRASH_SEED=N`
 //! replays it (the timing of the load around the kills varies from run to run).
 //!
-//! The publishers are raw MQTT clients (midge-codec over TCP, Clean Start 1) so that
-//! "acknowledged" is exactly the PUBACK or PUBREC seen. The subscribers are midge-client
+//! Four publishers are raw MQTT clients (midge-codec over TCP, Clean Start 1) so that
+//! "acknowledged" is exactly the PUBACK or PUBREC seen. A fifth publishes QoS 2 with
+//! midge-client over a persistent session, which resends what was in flight after each
+//! restart: the broker's incoming QoS 2 packet ids must survive the kills for those
+//! messages to arrive exactly once. The subscribers are midge-client
 //! clients with a persistent session (5.0 with a Session Expiry Interval, 3.1.1 with
 //! Clean Session 0) and `resubscribe` off, so that a lost session shows as lost
 //! messages. midge-client keeps its QoS 2 receive state (packet ids awaiting PUBREL)
@@ -41,13 +44,17 @@ const ROUNDS: usize = 12;
 const PAUSE_MS: (u64, u64) = (100, 600);
 /// QoS 1/2 messages a publisher has in flight.
 const WINDOW: usize = 8;
-/// Each publisher's topic, QoS and protocol version.
-const TOPICS: [(&str, QoS, ProtocolVersion); 4] = [
+/// Each publisher's topic, QoS and protocol version. The last one is the persistent
+/// session publisher ([`session_publisher`]).
+const TOPICS: [(&str, QoS, ProtocolVersion); 5] = [
     ("crash/q1/a", QoS::AtLeastOnce, ProtocolVersion::V5),
     ("crash/q1/b", QoS::AtLeastOnce, ProtocolVersion::V311),
     ("crash/q2/a", QoS::ExactlyOnce, ProtocolVersion::V5),
     ("crash/q2/b", QoS::ExactlyOnce, ProtocolVersion::V311),
+    ("crash/q2/session", QoS::ExactlyOnce, ProtocolVersion::V5),
 ];
+/// The index in [`TOPICS`] of the persistent session publisher.
+const SESSION_PUBLISHER: usize = 4;
 /// The persistent subscribers: client id and version.
 const SUBSCRIBERS: [(&str, ProtocolVersion); 2] = [
     ("crash-sub-v5", ProtocolVersion::V5),
@@ -138,6 +145,8 @@ struct Published {
     acked: Vec<u64>,
     /// Connections made.
     connections: u32,
+    /// Reconnects that found no session (the session publisher).
+    sessions_lost: u32,
 }
 
 /// Writes `packets` in one write; false if the connection is gone.
@@ -255,6 +264,77 @@ async fn publisher(port: u16, index: usize, stop: Arc<AtomicBool>) -> Published 
             }
         }
     }
+    out
+}
+
+/// Publishes numbered QoS 2 messages on the last topic with midge-client over a
+/// persistent session (5.0, Session Expiry 3600 s) until `stop`, [`WINDOW`] at a time.
+/// Across the broker's restarts the client resumes the session and resends what is in
+/// flight (the PUBLISH with DUP and its packet id, or the PUBREL); the broker must
+/// recognise a resent PUBLISH by the incoming packet id it kept ([MQTT-4.3.3-10]), so
+/// that every message arrives exactly once. A message counts as acknowledged once its
+/// request resolves with the PUBREC; when the requests still open at the stop have
+/// not resolved within 20 s, they are left.
+async fn session_publisher(port: u16, stop: Arc<AtomicBool>) -> Published {
+    let (name, qos, version) = TOPICS[SESSION_PUBLISHER];
+    let options = ConnectOptions::new()
+        .server(format!("127.0.0.1:{port}"))
+        .version(version)
+        .client_id("crash-pub-session")
+        .clean_start(false)
+        .session_expiry_interval(3600)
+        .keep_alive(Duration::from_secs(30))
+        .connect_timeout(Duration::from_secs(5))
+        .reconnect(ReconnectPolicy::exponential(
+            Duration::from_millis(20),
+            Duration::from_millis(200),
+        ));
+    let (client, mut events) = midge_client::Client::connect(options)
+        .await
+        .expect("the session publisher connects");
+    let connections = Arc::new(Mutex::new((0u32, 0u32)));
+    let record = connections.clone();
+    tokio::spawn(async move {
+        while let Some(event) = events.recv().await {
+            if let Event::Connected(ack) = event {
+                let mut c = record.lock().unwrap();
+                c.0 += 1;
+                if c.0 > 1 && !ack.session_present {
+                    c.1 += 1;
+                }
+            }
+        }
+    });
+    let mut out = Published::default();
+    let mut requests = tokio::task::JoinSet::new();
+    let settle = |out: &mut Published, done: Result<(u64, bool), tokio::task::JoinError>| {
+        if let Ok((n, true)) = done {
+            out.acked.push(n);
+        }
+    };
+    while !stop.load(Ordering::SeqCst) {
+        while requests.len() < WINDOW {
+            let (client, n) = (client.clone(), out.sent);
+            out.sent += 1;
+            requests.spawn(async move {
+                let done = client.publish(name, qos, n.to_string()).await;
+                (n, done.is_ok_and(|p| !p.reason_code().is_error()))
+            });
+        }
+        if let Some(done) = requests.join_next().await {
+            settle(&mut out, done);
+        }
+    }
+    let _ = tokio::time::timeout(Duration::from_secs(20), async {
+        while let Some(done) = requests.join_next().await {
+            settle(&mut out, done);
+        }
+    })
+    .await;
+    let _ = client.disconnect().await;
+    let (connects, lost) = *connections.lock().unwrap();
+    out.connections = connects;
+    out.sessions_lost = lost;
     out
 }
 
@@ -383,7 +463,10 @@ fn acknowledged_messages_survive_sigkill() {
         }
         let stop = Arc::new(AtomicBool::new(false));
         let publishers: Vec<_> = (0..TOPICS.len())
-            .map(|i| tokio::spawn(publisher(port, i, stop.clone())))
+            .map(|i| match i {
+                SESSION_PUBLISHER => tokio::spawn(session_publisher(port, stop.clone())),
+                _ => tokio::spawn(publisher(port, i, stop.clone())),
+            })
             .collect();
         for round in 1..=ROUNDS {
             let pause = rng.between(PAUSE_MS.0, PAUSE_MS.1);
@@ -427,6 +510,12 @@ fn acknowledged_messages_survive_sigkill() {
             p.connections
         );
         assert!(!acked.is_empty(), "{name}: nothing was acknowledged");
+        if p.sessions_lost > 0 {
+            failures.push(format!(
+                "{name}: the publisher's session was lost {} times",
+                p.sessions_lost
+            ));
+        }
         for ((id, _), s) in SUBSCRIBERS.iter().zip(&subscribers) {
             let r = s.lock().unwrap();
             let mut missing: Vec<u64> = acked
