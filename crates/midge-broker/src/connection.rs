@@ -1032,7 +1032,20 @@ fn finish(
     if let (Some(durable), true) = (shared.durable.as_deref(), entry.is_persistent()) {
         let will = will_at.as_ref().map(|(m, at)| (&**m, *at));
         let record = durable.session_record(&session, slot.expires_at, will);
-        drop(durable.commit(vec![Op::PutSession(record)]));
+        let mut ops = vec![Op::PutSession(record)];
+        // QoS 1 sends have no state record while connected (one write fewer per
+        // message); the ones still unacknowledged get theirs now.
+        ops.extend(
+            session
+                .qos1_sent()
+                .into_iter()
+                .map(|(seq, id)| Op::SetOutgoingState {
+                    client_id: entry.client_id.to_string(),
+                    seq,
+                    state: OutgoingState::Sent(id),
+                }),
+        );
+        drop(durable.commit(ops));
     }
     slot.session = Some(Box::new(session));
     drop(slot);
