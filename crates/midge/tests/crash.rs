@@ -585,3 +585,50 @@ fn acknowledged_messages_survive_sigkill() {
         tail(&log(ROUNDS), 40)
     );
 }
+
+/// `midge serve` on a store cut short (as by a disk that lost its tail) refuses to start:
+/// exit status 1 and an error that names the file, never a crash.
+#[test]
+fn serve_refuses_a_truncated_store_naming_the_file() {
+    let dir = TempDir::new();
+    let port = free_port();
+    let store = dir.path.join("store");
+    let conf = dir.file(
+        "midge.toml",
+        &format!(
+            "allow_anonymous = true\n\
+             persistence = true\n\
+             persistence_location = {:?}\n\
+             [[listener]]\n\
+             bind = \"127.0.0.1:{port}\"\n",
+            store.display().to_string()
+        ),
+    );
+    let log = dir.path.join("midge.log");
+    let mut broker = spawn_broker(&conf, &log);
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    runtime.block_on(wait_listening(&mut broker, port, &log));
+    broker.kill().expect("SIGKILL");
+    broker.wait().expect("the broker ends");
+    let file = store.join("midge.redb");
+    let bytes = std::fs::read(&file).expect("the store file exists");
+    std::fs::write(&file, &bytes[..3000]).unwrap();
+    let out = support::output({
+        let mut command = Command::new(MIDGE);
+        command
+            .arg("serve")
+            .arg("-c")
+            .arg(&conf)
+            .env_remove("RUST_LOG");
+        command
+    });
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(&file.display().to_string()) && stderr.contains("damaged"),
+        "the error names the file: {stderr}"
+    );
+}
