@@ -697,6 +697,77 @@ async fn session_expiry_counts_the_time_the_broker_was_down() {
     broker.shutdown().await;
 }
 
+/// Expiry times are kept in the store, and what has time left at the restart expires
+/// later on time: a session with a Session Expiry Interval of 4 s, disconnected before
+/// a 2.2 s stop, is gone 4.4 s after its disconnection; a retained message with a
+/// Message Expiry Interval of 4 s is gone by then too. A queued message whose Message
+/// Expiry ran out while the broker was down is not delivered, and one with time left
+/// comes with what is left of its expiry.
+///
+/// conformance: v5 MQTT-4.1.0-2
+/// conformance: v5 MQTT-3.3.2-5
+/// conformance: v5 MQTT-3.3.2-6
+#[tokio::test]
+async fn expiry_times_survive_a_restart() {
+    let dir = TempDir::new("expiry-later");
+    let broker = start_in(&dir).await;
+    let (mut s, _) = Client::connect_ok(broker.local_addr(), persistent_for("p-later", 4)).await;
+    s.subscribe("later/s", QoS::AtLeastOnce).await;
+    s.disconnect().await;
+    let disconnected = now();
+    let (mut q, _) =
+        Client::connect_ok(broker.local_addr(), persistent_for("p-later-q", 300)).await;
+    q.subscribe("later/q", QoS::AtLeastOnce).await;
+    q.disconnect().await;
+    let mut p = Client::connect(broker.local_addr(), V5, "p-later-pub").await;
+    let mut short = message("later/q", "short-lived", QoS::AtLeastOnce);
+    short.properties.message_expiry_interval = Some(1);
+    p.publish(short).await;
+    let mut long = message("later/q", "long-lived", QoS::AtLeastOnce);
+    long.properties.message_expiry_interval = Some(3600);
+    p.publish(long).await;
+    p.publish(retain("later/r", "R", QoS::AtLeastOnce, Some(4)))
+        .await;
+    p.disconnect().await;
+    broker.shutdown().await;
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let broker = start_in(&dir).await;
+
+    let (mut q, ack) =
+        Client::connect_ok(broker.local_addr(), persistent_for("p-later-q", 300)).await;
+    assert!(ack.session_present);
+    let got = q.recv_and_ack().await;
+    assert_eq!(
+        &got.payload[..],
+        b"long-lived",
+        "the expired message is not delivered"
+    );
+    let left = got.properties.message_expiry_interval.expect("expiry");
+    assert!(
+        (3590..3600).contains(&left),
+        "what is left of 3600 s: {left}"
+    );
+    publish_sentinel(&broker, "later/q", "end").await;
+    assert_eq!(until_sentinel(&mut q, "end").await.len(), 0);
+    q.disconnect().await;
+    // Retained with time left at the restart.
+    assert_eq!(retained(&broker, "later/#").await.len(), 1);
+
+    let deadline = disconnected + Duration::from_millis(4400);
+    tokio::time::sleep_until(tokio::time::Instant::from_std(deadline)).await;
+    assert_eq!(
+        retained(&broker, "later/#").await.len(),
+        0,
+        "the retained message expired"
+    );
+    let (_s, ack) = Client::connect_ok(broker.local_addr(), persistent_for("p-later", 4)).await;
+    assert!(
+        !ack.session_present,
+        "the 4 s session expired after the restart"
+    );
+    broker.shutdown().await;
+}
+
 /// Sessions that end with their connection leave nothing in the store: 3.x Clean
 /// Session 1, 5.0 Session Expiry 0, and a 5.0 session whose DISCONNECT set its expiry
 /// to 0. After a restart, each finds no session (Session Present 0) and no message.
