@@ -79,6 +79,14 @@ impl Durable {
     /// Stops the writer once the requests already sent are written.
     pub(crate) fn close(&self) {
         self.store.close();
+        let stats = self.store.stats();
+        tracing::info!(
+            commits = stats.requests,
+            batches = stats.batches,
+            ops = stats.ops,
+            changes_written = stats.changes,
+            "persistence store closed"
+        );
     }
 
     /// The Unix time of `at`.
