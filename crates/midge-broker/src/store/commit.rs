@@ -102,7 +102,8 @@ impl Future for Commit {
 #[derive(Debug)]
 struct Request {
     ops: Vec<Op>,
-    done: oneshot::Sender<Result<(), CommitError>>,
+    /// `None`: nobody waits ([`Persistence::send`]).
+    done: Option<oneshot::Sender<Result<(), CommitError>>>,
 }
 
 /// What the writer knows of the store's contents: enough to count body references and
@@ -388,9 +389,25 @@ impl Persistence {
             .lock()
             .expect("sender lock poisoned")
             .as_ref()
-            .is_some_and(|s| s.send(Request { ops, done }).is_ok());
+            .is_some_and(|s| {
+                s.send(Request {
+                    ops,
+                    done: Some(done),
+                })
+                .is_ok()
+            });
         Commit {
             receiver: sent.then_some(receiver),
+        }
+    }
+
+    /// Sends `ops` to the writer, in order with the commits, for nobody to wait on
+    /// (cheaper than a dropped [`Persistence::commit`]). Failures are logged by the
+    /// writer.
+    pub fn send(&self, ops: Vec<Op>) {
+        let sender = self.shared.sender.lock().expect("sender lock poisoned");
+        if let Some(sender) = sender.as_ref() {
+            let _ = sender.send(Request { ops, done: None });
         }
     }
 
@@ -410,7 +427,12 @@ impl Persistence {
         let (done, receiver) = oneshot::channel();
         let sender = self.shared.sender.lock().expect("sender lock poisoned");
         match sender.as_ref() {
-            Some(s) if s.send(Request { ops, done }).is_ok() => {}
+            Some(s)
+                if s.send(Request {
+                    ops,
+                    done: Some(done),
+                })
+                .is_ok() => {}
             _ => return Err(CommitError::Closed),
         }
         drop(sender);
@@ -534,7 +556,7 @@ fn write_loop(
         counters
             .requests
             .fetch_add(dones.len() as u64, Ordering::Relaxed);
-        for done in dones {
+        for done in dones.into_iter().flatten() {
             let _ = done.send(result.clone());
         }
     }
