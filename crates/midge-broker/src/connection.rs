@@ -1052,7 +1052,20 @@ fn finish(
     if let (Some(durable), true) = (shared.durable.as_deref(), entry.is_persistent()) {
         let will = will_at.as_ref().map(|(m, at)| (&**m, *at));
         let record = durable.session_record(&session, slot.expires_at, will);
-        durable.send(vec![Op::PutSession(record)]);
+        let mut ops = vec![Op::PutSession(record)];
+        // QoS 1 sends have no state record while connected (one write fewer per
+        // message); the ones still unacknowledged get theirs now.
+        ops.extend(
+            session
+                .qos1_sent()
+                .into_iter()
+                .map(|(seq, id)| Op::SetOutgoingState {
+                    client_id: entry.client_id.to_string(),
+                    seq,
+                    state: OutgoingState::Sent(id),
+                }),
+        );
+        durable.send(ops);
     }
     slot.session = Some(Box::new(session));
     drop(slot);
@@ -1069,9 +1082,13 @@ pub(crate) fn schedule_will(
     generation: u64,
     wait: Duration,
 ) {
-    let (shared, entry2) = (shared.clone(), entry.clone());
+    // A weak reference: a broker shut down (its handle dropped) frees its store at once.
+    let (shared, entry2) = (Arc::downgrade(shared), entry.clone());
     let task = tokio::spawn(async move {
         tokio::time::sleep(wait).await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
         let mut slot = entry2.slot.lock().await;
         if entry2.generation.load(Ordering::SeqCst) != generation {
             return;
@@ -1101,9 +1118,13 @@ pub(crate) fn schedule_expiry(
     generation: u64,
     wait: Duration,
 ) {
-    let (shared, entry2) = (shared.clone(), entry.clone());
+    // A weak reference: a broker shut down (its handle dropped) frees its store at once.
+    let (shared, entry2) = (Arc::downgrade(shared), entry.clone());
     let task = tokio::spawn(async move {
         tokio::time::sleep(wait).await;
+        let Some(shared) = shared.upgrade() else {
+            return;
+        };
         let mut slot = entry2.slot.lock().await;
         if shared.registry.remove_if_current(&entry2, generation) {
             if let Some(mut session) = slot.session.take() {

@@ -166,6 +166,16 @@ impl Outgoing {
         self.inflight.len()
     }
 
+    /// (store sequence number, packet id) of each QoS 1 message sent and not yet
+    /// acknowledged that the store keeps.
+    pub(super) fn qos1_sent(&self) -> Vec<(u64, u16)> {
+        self.inflight
+            .iter()
+            .filter(|(_, f)| f.state == State::Qos1Sent)
+            .filter_map(|(&id, f)| f.delivery.seq.map(|seq| (seq, id)))
+            .collect()
+    }
+
     pub(super) fn pending_len(&self) -> usize {
         self.pending.len()
     }

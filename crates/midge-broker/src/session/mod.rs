@@ -315,6 +315,13 @@ impl Session {
         self.outgoing.inflight_len()
     }
 
+    /// (store sequence number, packet id) of each stored QoS 1 message sent and not yet
+    /// acknowledged: the store records them when the connection ends, so that after a
+    /// restart they are resent with DUP under the same packet id ([MQTT-4.4.0-1]).
+    pub fn qos1_sent(&self) -> Vec<(u64, u16)> {
+        self.outgoing.qos1_sent()
+    }
+
     /// Number of messages waiting for room in the client's Receive Maximum.
     pub fn pending_len(&self) -> usize {
         self.outgoing.pending_len()
