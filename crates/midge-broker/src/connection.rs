@@ -24,9 +24,10 @@ use crate::auth::Access;
 use crate::listener::{Accepted, CertUsername, Peer, Reader, Writer};
 use crate::message::Message;
 use crate::registry::{PendingWill, SessionEntry, SessionSlot};
+use crate::router::AckGate;
 use crate::security::{ClientAuthorizer, Security};
 use crate::session::{Action, Change, Session};
-use crate::store::{Commit, CommitError, Op, OutgoingState};
+use crate::store::{CommitError, Op, OutgoingState};
 
 /// Deliveries taken from the mailbox per wake-up, so one busy session cannot make its
 /// write buffer grow without bound.
@@ -372,11 +373,14 @@ async fn serve(
         if persistent {
             entry.set_persistent(Some(1));
             let record = durable.session_record(&session, None, None);
-            outbox.hold(durable.commit(vec![Op::PutSession(record)]));
+            outbox.hold(AckGate::new(
+                durable.commit(vec![Op::PutSession(record)]),
+                None,
+            ));
         } else if entry.is_persistent() {
             entry.set_persistent(None);
             let gone = Op::DeleteSession(entry.client_id.to_string());
-            outbox.hold(durable.commit(vec![gone]));
+            outbox.hold(AckGate::new(durable.commit(vec![gone]), None));
         }
     }
     let mut ending = None;
@@ -415,6 +419,7 @@ async fn serve(
         kick: kick_rx,
     };
     let ending = connection_loop(&shared, &entry, &mut session, &mut io).await;
+    io.out.send_unsent(shared.durable.as_deref());
     if let (Some(reason), true) = (ending.send, session.version().is_v5()) {
         let mut wbuf = BytesMut::new();
         let _ = Packet::Disconnect(Disconnect::new(reason)).encode(ProtocolVersion::V5, &mut wbuf);
@@ -504,7 +509,10 @@ struct Outbox {
     /// Ready: one write per wake-up.
     wbuf: BytesMut,
     /// Each commit, with the packets encoded after it and before the next one.
-    held: VecDeque<(Commit, BytesMut)>,
+    held: VecDeque<(AckGate, BytesMut)>,
+    /// Store changes that no packet waits for (finished flows), sent together at the
+    /// end of the wake-up or before the next commit.
+    unsent: Vec<Op>,
 }
 
 impl Outbox {
@@ -516,9 +524,16 @@ impl Outbox {
         }
     }
 
-    /// The packets encoded from now on wait for `commit`.
-    fn hold(&mut self, commit: Commit) {
-        self.held.push_back((commit, BytesMut::new()));
+    /// Sends the changes nobody waits for.
+    fn send_unsent(&mut self, durable: Option<&crate::durable::Durable>) {
+        if let (Some(durable), false) = (durable, self.unsent.is_empty()) {
+            durable.send(std::mem::take(&mut self.unsent));
+        }
+    }
+
+    /// The packets encoded from now on wait for `gate`.
+    fn hold(&mut self, gate: AckGate) {
+        self.held.push_back((gate, BytesMut::new()));
     }
 
     /// Waits for the oldest commit, then moves the packets it held, and those of the
@@ -623,6 +638,7 @@ async fn connection_loop(
         if ending.is_none() {
             drain_mailbox(entry, session, t, shared, &mut io.out, &mut ending);
         }
+        io.out.send_unsent(shared.durable.as_deref());
     }
 }
 
@@ -829,7 +845,8 @@ fn apply(
                 let acknowledged = message.qos != midge_codec::QoS::AtMostOnce;
                 let (queued, commit) = shared.router.publish_noting(message, &mut congested);
                 if let (Some(commit), true) = (commit, acknowledged) {
-                    // The PUBACK or PUBREC that follows waits until the message is durable.
+                    // The PUBACK or PUBREC that follows waits until the message is durable, or
+                    // acknowledged by every persistent session it is stored for.
                     outbox.hold(commit);
                 }
                 // The publisher waits only if every session the message went to is
@@ -916,9 +933,12 @@ fn persist(
         Change::OutgoingDone { seq } => Op::RemoveOutgoing { client_id, seq },
         Change::Subscriptions => Op::PutSession(durable.session_record(session, None, None)),
     };
-    let commit = durable.commit(vec![op]);
     if change.gates() {
-        outbox.hold(commit);
+        // In order: what was left unsent goes first.
+        outbox.send_unsent(Some(durable));
+        outbox.hold(AckGate::new(durable.commit(vec![op]), None));
+    } else {
+        outbox.unsent.push(op);
     }
 }
 
@@ -937,7 +957,7 @@ fn forget_handed_over(shared: &Shared, entry: &SessionEntry, handed: &[Option<u6
         })
         .collect();
     if !ops.is_empty() {
-        drop(durable.commit(ops));
+        durable.send(ops);
     }
 }
 
@@ -960,7 +980,7 @@ fn end_session(shared: &Shared, entry: &SessionEntry, session: &mut Session, t: 
     if let Some(durable) = shared.durable.as_deref() {
         if entry.is_persistent() {
             entry.set_persistent(None);
-            drop(durable.commit(vec![Op::DeleteSession(entry.client_id.to_string())]));
+            durable.send(vec![Op::DeleteSession(entry.client_id.to_string())]);
         }
     }
 }
@@ -1045,7 +1065,7 @@ fn finish(
                     state: OutgoingState::Sent(id),
                 }),
         );
-        drop(durable.commit(ops));
+        durable.send(ops);
     }
     slot.session = Some(Box::new(session));
     drop(slot);
@@ -1081,7 +1101,7 @@ pub(crate) fn schedule_will(
         let durable = shared.durable.as_deref().filter(|_| entry2.is_persistent());
         if let (Some(durable), Some(session)) = (durable, slot.session.as_deref()) {
             let record = durable.session_record(session, slot.expires_at, None);
-            drop(durable.commit(vec![Op::PutSession(record)]));
+            durable.send(vec![Op::PutSession(record)]);
         }
     });
     entry

@@ -23,7 +23,7 @@ use std::time::{Duration, Instant};
 use midge_codec::{TopicFilter, TopicName};
 
 use crate::Shared;
-use crate::message::{Delivery, Message, StoreId};
+use crate::message::{Delivery, Message, Settle, StoreId};
 use crate::registry::PendingWill;
 use crate::session::{Resumed, Session, SessionSubscription};
 use crate::store::{
@@ -79,6 +79,14 @@ impl Durable {
     /// Stops the writer once the requests already sent are written.
     pub(crate) fn close(&self) {
         self.store.close();
+        let stats = self.store.stats();
+        tracing::info!(
+            commits = stats.requests,
+            batches = stats.batches,
+            ops = stats.ops,
+            changes_written = stats.changes,
+            "persistence store closed"
+        );
     }
 
     /// The Unix time of `at`.
@@ -99,6 +107,11 @@ impl Durable {
     /// Sends `ops` to the writer (see [`Persistence::commit`]).
     pub(crate) fn commit(&self, ops: Vec<Op>) -> Commit {
         self.store.commit(ops)
+    }
+
+    /// Sends `ops` to the writer, for nobody to wait on (see [`Persistence::send`]).
+    pub(crate) fn send(&self, ops: Vec<Op>) {
+        self.store.send(ops);
     }
 
     /// The message's body id, given now if it has none.
@@ -247,6 +260,11 @@ pub(crate) struct Routing<'a> {
     body_sent: bool,
     /// The last commit made: once it is durable, every earlier one is.
     pub(crate) last: Option<Commit>,
+    /// The stored deliveries' flows; `None` before the first, or once a commit that
+    /// no acknowledgement can stand for was made (the retained store).
+    pub(crate) settle: Option<Arc<Settle>>,
+    /// Whether only the commit can release the publisher (see `settle`).
+    commit_only: bool,
 }
 
 impl<'a> Routing<'a> {
@@ -255,7 +273,21 @@ impl<'a> Routing<'a> {
             durable,
             body_sent: false,
             last: None,
+            settle: None,
+            commit_only: false,
         }
+    }
+
+    /// The [`Settle`] that a stored delivery of this publication reports to.
+    pub(crate) fn settle(&mut self) -> Arc<Settle> {
+        self.settle.get_or_insert_with(Arc::default).clone()
+    }
+
+    /// What the publisher's acknowledgement waits for, if anything.
+    pub(crate) fn gate(self) -> Option<crate::router::AckGate> {
+        let settle = self.settle.filter(|_| !self.commit_only);
+        self.last
+            .map(|commit| crate::router::AckGate::new(commit, settle))
     }
 
     /// The ops for pushing `delivery` into `client_id`'s queue under `seq`.
@@ -282,6 +314,7 @@ impl<'a> Routing<'a> {
     /// Notes a commit made for this publication elsewhere (the retained store).
     pub(crate) fn made(&mut self, commit: Commit) {
         self.last = Some(commit);
+        self.commit_only = true;
     }
 }
 
@@ -352,6 +385,7 @@ pub(crate) async fn restore(shared: &Arc<Shared>, restored: Restored, now: Insta
                 subscription_ids: out.subscription_ids,
                 shared_group: out.shared_group.map(Arc::from),
                 seq: Some(seq),
+                settle: None,
             };
             outgoing.push((delivery, out.state));
         }

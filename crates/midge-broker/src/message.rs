@@ -217,6 +217,63 @@ pub struct Delivery {
     /// Its sequence number in a persistent session's store entries (`None`: not
     /// stored: persistence off, a session that is not persistent, or QoS 0).
     pub seq: Option<u64>,
+    /// For a stored delivery of a publication whose acknowledgement waits: told when
+    /// the delivery's flow ends (see [`Settle`]).
+    pub settle: Option<Arc<Settle>>,
+}
+
+/// The stored deliveries of one publication that have not reached the end of their
+/// flow (PUBACK, or PUBCOMP, from their subscriber).
+///
+/// With persistence on, the publisher's PUBACK or PUBREC waits until the message is
+/// durable for every persistent session it went to — or until each of those sessions
+/// has received and acknowledged it, whichever comes first: a message its subscribers
+/// have acknowledged has nothing left to lose. A subscriber that keeps up usually
+/// acknowledges long before an fsync, so the fsync leaves the publisher's round trip,
+/// and the store's writer, seeing the entry pushed and removed in one batch, writes
+/// nothing (`store/commit.rs`).
+#[derive(Debug, Default)]
+pub struct Settle {
+    /// Deliveries whose flow has not ended.
+    open: std::sync::atomic::AtomicUsize,
+    /// The publisher waiting for `open` to reach zero.
+    waker: std::sync::Mutex<Option<std::task::Waker>>,
+}
+
+impl Settle {
+    /// One more stored delivery.
+    pub fn opened(&self) {
+        self.open.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// A delivery's flow ended.
+    pub fn done(&self) {
+        if self.open.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let waker = self.waker.lock().expect("settle lock poisoned").take();
+            if let Some(waker) = waker {
+                waker.wake();
+            }
+        }
+    }
+
+    /// Whether every delivery's flow has ended.
+    pub fn is_settled(&self) -> bool {
+        self.open.load(Ordering::Acquire) == 0
+    }
+
+    /// Ready once every delivery's flow has ended.
+    pub fn poll_settled(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        if self.open.load(Ordering::Acquire) == 0 {
+            return std::task::Poll::Ready(());
+        }
+        *self.waker.lock().expect("settle lock poisoned") = Some(cx.waker().clone());
+        // Checked again after registering, so that a `done` in between is not missed.
+        if self.open.load(Ordering::Acquire) == 0 {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    }
 }
 
 /// A one-byte message to `topic` at `qos`, delivered at that QoS: for tests.
@@ -239,6 +296,7 @@ pub(crate) fn test_delivery(topic: &str, qos: QoS) -> Delivery {
         subscription_ids: vec![],
         shared_group: None,
         seq: None,
+        settle: None,
     }
 }
 
@@ -303,6 +361,7 @@ mod tests {
                         retain,
                         subscription_ids: vec![],
                         seq: None,
+                        settle: None,
                         shared_group: None,
                     };
                     let publish = crate::session::publish_packet(&delivery, id, false, epoch());
@@ -331,5 +390,34 @@ mod tests {
         expiring.expires_at = Some(epoch());
         assert!(expiring.encoded(v5).is_none());
         assert!(expiring.encoded(v5).is_none());
+    }
+
+    /// A publication settles when the last of its stored deliveries ends, and wakes the
+    /// publisher waiting for it then, not before.
+    #[test]
+    fn settle_wakes_the_publisher_when_the_last_delivery_ends() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::task::{Context, Poll, Wake, Waker};
+        struct Count(AtomicUsize);
+        impl Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let woken = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(woken.clone());
+        let mut cx = Context::from_waker(&waker);
+        let settle = super::Settle::default();
+        assert!(settle.is_settled(), "nothing stored: nothing to wait for");
+        settle.opened();
+        settle.opened();
+        assert_eq!(settle.poll_settled(&mut cx), Poll::Pending);
+        settle.done();
+        assert_eq!(woken.0.load(Ordering::SeqCst), 0);
+        assert_eq!(settle.poll_settled(&mut cx), Poll::Pending);
+        settle.done();
+        assert_eq!(woken.0.load(Ordering::SeqCst), 1);
+        assert!(settle.is_settled());
+        assert_eq!(settle.poll_settled(&mut cx), Poll::Ready(()));
     }
 }

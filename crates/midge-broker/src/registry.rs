@@ -93,8 +93,15 @@ impl SessionEntry {
                     let ops = delivery
                         .seq
                         .map(|seq| routing.push_ops(&self.client_id, seq, &delivery));
+                    let settle = ops.as_ref().map(|_| routing.settle());
+                    delivery.settle = settle.clone();
                     let pushed = mailbox.push(delivery);
                     if let (Some(ops), false) = (ops, pushed == Pushed::Dropped) {
+                        // Opened before the lock is released: the delivery cannot end
+                        // before.
+                        if let Some(settle) = settle {
+                            settle.opened();
+                        }
                         routing.send(ops);
                     }
                     (pushed, was_empty)

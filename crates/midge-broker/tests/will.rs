@@ -24,7 +24,15 @@ fn with_will(mut connect: Connect, will_topic: &str, qos: QoS, retain: bool) -> 
     connect
 }
 
-fn will_delay(mut connect: Connect, delay: u32, session_expiry: u32) -> Connect {
+/// A 5.0 CONNECT of `client_id` with a QoS 0 will on `will_topic`, delayed by `delay`
+/// seconds, and a session expiry interval of `session_expiry` seconds.
+fn delayed_will(client_id: &str, will_topic: &str, delay: u32, session_expiry: u32) -> Connect {
+    let mut connect = with_will(
+        connect_packet(V5, client_id),
+        will_topic,
+        QoS::AtMostOnce,
+        false,
+    );
     connect
         .will
         .as_mut()
@@ -211,16 +219,7 @@ async fn no_will_flag_no_will() {
 async fn will_delay_interval_delays_the_will() {
     let broker = start().await;
     let mut w = watcher(&broker, "w-delay", "will/#").await;
-    let mut connect = will_delay(
-        with_will(
-            connect_packet(V5, "delayed"),
-            "will/delay",
-            QoS::AtMostOnce,
-            false,
-        ),
-        1,
-        60,
-    );
+    let mut connect = delayed_will("delayed", "will/delay", 1, 60);
     let props = &mut connect.will.as_mut().unwrap().properties;
     props.user_properties = vec![
         ("z".into(), "1".into()),
@@ -256,32 +255,14 @@ async fn will_is_published_when_the_session_ends_before_the_delay() {
     let broker = start().await;
     let mut w = watcher(&broker, "w-end", "will/#").await;
     // Session expiry 0: the session ends with the connection; the will goes at once.
-    let connect = will_delay(
-        with_will(
-            connect_packet(V5, "ends-now"),
-            "will/now",
-            QoS::AtMostOnce,
-            false,
-        ),
-        30,
-        0,
-    );
+    let connect = delayed_will("ends-now", "will/now", 30, 0);
     let (c, _) = Client::connect_ok(broker.local_addr(), connect).await;
     let t0 = now();
     c.drop_connection();
     assert_eq!(w.recv_publish().await.topic.as_str(), "will/now");
     assert!(t0.elapsed() < Duration::from_millis(900));
     // Session expiry 1 s, will delay 30 s: published after about 1 s.
-    let connect = will_delay(
-        with_will(
-            connect_packet(V5, "ends-soon"),
-            "will/soon",
-            QoS::AtMostOnce,
-            false,
-        ),
-        30,
-        1,
-    );
+    let connect = delayed_will("ends-soon", "will/soon", 30, 1);
     let (c, _) = Client::connect_ok(broker.local_addr(), connect).await;
     let t0 = now();
     c.drop_connection();
@@ -292,16 +273,7 @@ async fn will_is_published_when_the_session_ends_before_the_delay() {
         "{waited:?}"
     );
     // A DISCONNECT that sets the session expiry to 0 ends the session at once too.
-    let mut connect = will_delay(
-        with_will(
-            connect_packet(V5, "ends-disc"),
-            "will/disc",
-            QoS::AtMostOnce,
-            false,
-        ),
-        30,
-        60,
-    );
+    let mut connect = delayed_will("ends-disc", "will/disc", 30, 60);
     connect.clean_start = true;
     let (mut c, _) = Client::connect_ok(broker.local_addr(), connect).await;
     let mut d = Disconnect::new(ReasonCode::DisconnectWithWillMessage);
@@ -319,16 +291,7 @@ async fn will_is_published_when_the_session_ends_before_the_delay() {
 async fn resuming_the_session_before_the_delay_cancels_the_will() {
     let broker = start().await;
     let mut w = watcher(&broker, "w-cancel", "will/#").await;
-    let mut connect = will_delay(
-        with_will(
-            connect_packet(V5, "comeback"),
-            "will/cancel",
-            QoS::AtMostOnce,
-            false,
-        ),
-        1,
-        60,
-    );
+    let mut connect = delayed_will("comeback", "will/cancel", 1, 60);
     connect.clean_start = false;
     let (c, _) = Client::connect_ok(broker.local_addr(), connect.clone()).await;
     c.drop_connection();
@@ -426,16 +389,7 @@ async fn takeover_publishes_the_will_only_when_the_session_ends() {
 async fn clean_start_before_the_delay_publishes_the_delayed_will() {
     let broker = start().await;
     let mut w = watcher(&broker, "w-clean", "will/#").await;
-    let connect = will_delay(
-        with_will(
-            connect_packet(V5, "clean-back"),
-            "will/clean",
-            QoS::AtMostOnce,
-            false,
-        ),
-        30,
-        60,
-    );
+    let connect = delayed_will("clean-back", "will/clean", 30, 60);
     let (c, _) = Client::connect_ok(broker.local_addr(), connect).await;
     c.drop_connection();
     tokio::time::sleep(Duration::from_millis(200)).await;

@@ -6,16 +6,16 @@
 //!
 //! TLS is rustls with the ring provider, as in the broker. WebSocket frames are only
 //! byte carriers ([MQTT-6.0.0-2]): packets may span frames, and each write is one
-//! binary frame ([MQTT-6.0.0-1]).
+//! binary frame ([MQTT-6.0.0-1]); the adapter is midge-ws's `WsStream`, shared with the
+//! broker.
 
 use std::io;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
 
-use bytes::{Buf, Bytes};
-use futures_util::{Sink, Stream};
+use midge_ws::WsStream;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
@@ -30,11 +30,8 @@ use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName,
 use tokio_rustls::rustls::{
     self, CertificateError, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
-use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderValue, header};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
-use tokio_tungstenite::tungstenite::{Error as WsError, Message};
 
 use crate::error::ClientError;
 
@@ -348,16 +345,11 @@ pub(crate) async fn ws_connect(
         header::SEC_WEBSOCKET_PROTOCOL,
         HeaderValue::from_static("mqtt"),
     );
-    let limits = WebSocketConfig::default()
-        .max_message_size(Some(max_message))
-        .max_frame_size(Some(max_message));
+    let limits = midge_ws::config(max_message);
     let (ws, _) = tokio_tungstenite::client_async_with_config(request, stream, Some(limits))
         .await
         .map_err(|e| ClientError::websocket(e.to_string()))?;
-    Ok(Connection::Boxed(Box::new(WsStream {
-        ws,
-        read: Bytes::new(),
-    })))
+    Ok(Connection::Boxed(Box::new(WsStream::new(ws))))
 }
 
 /// A byte stream of any transport.
@@ -393,41 +385,6 @@ impl Connection {
     }
 }
 
-macro_rules! delegate {
-    ($self:ident, $s:ident => $e:expr) => {
-        match $self.get_mut() {
-            Self::Tcp($s) => $e,
-            Self::Boxed($s) => $e,
-        }
-    };
-}
-
-impl AsyncRead for Connection {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        delegate!(self, s => Pin::new(s).poll_read(cx, buf))
-    }
-}
-
-impl AsyncWrite for Connection {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        delegate!(self, s => Pin::new(s).poll_write(cx, buf))
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        delegate!(self, s => Pin::new(s).poll_flush(cx))
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        delegate!(self, s => Pin::new(s).poll_shutdown(cx))
-    }
-}
-
 /// The reading half of a [`Connection`].
 #[derive(Debug)]
 pub(crate) enum ReadHalf {
@@ -442,106 +399,56 @@ pub(crate) enum WriteHalf {
     Boxed(tokio::io::WriteHalf<Box<dyn Io>>),
 }
 
-impl AsyncRead for ReadHalf {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        delegate!(self, s => Pin::new(s).poll_read(cx, buf))
-    }
-}
-
-impl AsyncWrite for WriteHalf {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        delegate!(self, s => Pin::new(s).poll_write(cx, buf))
-    }
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        delegate!(self, s => Pin::new(s).poll_flush(cx))
-    }
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        delegate!(self, s => Pin::new(s).poll_shutdown(cx))
-    }
-}
-
-/// A WebSocket connection as a byte stream: binary frames in, one binary frame per
-/// write out.
-#[derive(Debug)]
-struct WsStream<S> {
-    ws: WebSocketStream<S>,
-    /// What is left of the last binary frame read.
-    read: Bytes,
-}
-
-fn ws_error(error: WsError) -> io::Error {
-    match error {
-        WsError::Io(e) => e,
-        WsError::ConnectionClosed | WsError::AlreadyClosed => io::ErrorKind::BrokenPipe.into(),
-        other => io::Error::new(io::ErrorKind::InvalidData, other),
-    }
-}
-
-impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for WsStream<S> {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        loop {
-            if !self.read.is_empty() {
-                let n = self.read.len().min(buf.remaining());
-                buf.put_slice(&self.read[..n]);
-                self.read.advance(n);
-                return Poll::Ready(Ok(()));
-            }
-            match ready!(Pin::new(&mut self.ws).poll_next(cx)) {
-                None | Some(Ok(Message::Close(_))) => return Poll::Ready(Ok(())),
-                Some(Err(WsError::ConnectionClosed | WsError::AlreadyClosed)) => {
-                    return Poll::Ready(Ok(()));
+/// `AsyncRead` for enums of a `Tcp` and a `Boxed` stream, by delegation.
+macro_rules! delegate_read {
+    ($($type:ty),*) => {$(
+        impl AsyncRead for $type {
+            fn poll_read(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &mut ReadBuf<'_>,
+            ) -> Poll<io::Result<()>> {
+                match self.get_mut() {
+                    Self::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+                    Self::Boxed(s) => Pin::new(s).poll_read(cx, buf),
                 }
-                Some(Err(e)) => return Poll::Ready(Err(ws_error(e))),
-                Some(Ok(Message::Binary(data))) => self.read = data,
-                Some(Ok(Message::Text(_))) => {
-                    return Poll::Ready(Err(io::Error::new(
-                        io::ErrorKind::InvalidData,
-                        "[MQTT-6.0.0-1] a text frame: MQTT is sent in binary frames",
-                    )));
-                }
-                // Pings are answered by tungstenite; pongs and raw frames carry no MQTT.
-                Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_))) => {}
             }
         }
-    }
+    )*};
 }
 
-impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for WsStream<S> {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        ready!(Pin::new(&mut self.ws).poll_ready(cx)).map_err(ws_error)?;
-        Pin::new(&mut self.ws)
-            .start_send(Message::Binary(Bytes::copy_from_slice(buf)))
-            .map_err(ws_error)?;
-        Poll::Ready(Ok(buf.len()))
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.ws).poll_flush(cx).map_err(ws_error)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match ready!(Pin::new(&mut self.ws).poll_close(cx)) {
-            Ok(()) | Err(WsError::ConnectionClosed | WsError::AlreadyClosed) => Poll::Ready(Ok(())),
-            Err(e) => Poll::Ready(Err(ws_error(e))),
+/// `AsyncWrite` for enums of a `Tcp` and a `Boxed` stream, by delegation.
+macro_rules! delegate_write {
+    ($($type:ty),*) => {$(
+        impl AsyncWrite for $type {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                match self.get_mut() {
+                    Self::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+                    Self::Boxed(s) => Pin::new(s).poll_write(cx, buf),
+                }
+            }
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                match self.get_mut() {
+                    Self::Tcp(s) => Pin::new(s).poll_flush(cx),
+                    Self::Boxed(s) => Pin::new(s).poll_flush(cx),
+                }
+            }
+            fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                match self.get_mut() {
+                    Self::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+                    Self::Boxed(s) => Pin::new(s).poll_shutdown(cx),
+                }
+            }
         }
-    }
+    )*};
 }
+
+delegate_read!(Connection, ReadHalf);
+delegate_write!(Connection, WriteHalf);
 
 #[cfg(test)]
 mod tests {

@@ -134,8 +134,7 @@ async fn requests_after_disconnect_fail_as_closed() {
 #[tokio::test]
 async fn dropping_the_last_handle_disconnects() {
     let broker = broker().await;
-    let (watcher, mut watch) = connect(options(broker.local_addr(), "watcher")).await;
-    watcher.subscribe("will/#", QoS::AtLeastOnce).await.unwrap();
+    let (watcher, mut watch) = watcher(&broker, "will/#").await;
     let will = midge_codec::LastWill {
         topic: "will/dropped".try_into().unwrap(),
         payload: "gone".into(),

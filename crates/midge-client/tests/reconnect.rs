@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use common::*;
 use midge_broker::Config;
-use midge_client::{Client, Event, ReasonCode, ReconnectPolicy};
+use midge_client::{Client, ReasonCode, ReconnectPolicy};
 use midge_codec::{ProtocolVersion, QoS};
 
 /// A second connection with the same client id takes the session over; the broker
@@ -17,8 +17,7 @@ use midge_codec::{ProtocolVersion, QoS};
 #[tokio::test]
 async fn reconnects_and_resumes_after_a_session_take_over() {
     let broker = broker().await;
-    let (watcher, mut watch) = connect(options(broker.local_addr(), "watcher")).await;
-    watcher.subscribe("to/#", QoS::AtLeastOnce).await.unwrap();
+    let (watcher, mut watch) = watcher(&broker, "to/#").await;
 
     let (client, mut events) = connect(
         options(broker.local_addr(), "twin")
@@ -38,32 +37,19 @@ async fn reconnects_and_resumes_after_a_session_take_over() {
             .reconnect(ReconnectPolicy::never()),
     )
     .await;
-    match next_connection_event(&mut events).await {
-        Event::Disconnected(e) => {
-            assert!(e.is_server_disconnect(), "{e}");
-            assert_eq!(e.reason_code(), Some(ReasonCode::SessionTakenOver));
-        }
-        other => panic!("{other:?}"),
-    }
+    let e = disconnected(&mut events).await;
+    assert!(e.is_server_disconnect(), "{e}");
+    assert_eq!(e.reason_code(), Some(ReasonCode::SessionTakenOver));
     // Published while the first client is off line: these wait for the reconnect.
-    let pending: Vec<_> = (0..5)
-        .map(|n| {
-            let client = client.clone();
-            tokio::spawn(async move {
-                client
-                    .publish("to/self", QoS::AtLeastOnce, format!("{n}"))
-                    .await
-            })
-        })
-        .collect();
+    let pending = publish_in_background(
+        &client,
+        QoS::AtLeastOnce,
+        (0..5).map(|n| ("to/self".to_owned(), n.to_string())),
+    );
     usurper.disconnect().await.unwrap();
-    match next_connection_event(&mut events).await {
-        Event::Connected(ack) => assert!(ack.session_present, "the session is resumed"),
-        other => panic!("{other:?}"),
-    }
-    for task in pending {
-        within(task).await.unwrap().unwrap();
-    }
+    let ack = reconnected(&mut events).await;
+    assert!(ack.session_present, "the session is resumed");
+    all_published(pending).await;
     // The subscription survived in the session: our own messages come back.
     let mut got: Vec<String> = Vec::new();
     for _ in 0..5 {
@@ -86,8 +72,7 @@ async fn reconnects_and_resumes_after_a_session_take_over() {
 #[tokio::test]
 async fn unacknowledged_qos1_messages_are_resent_after_a_cut() {
     let broker = broker().await;
-    let (watcher, mut watch) = connect(options(broker.local_addr(), "watcher")).await;
-    watcher.subscribe("cut/#", QoS::AtLeastOnce).await.unwrap();
+    let (watcher, mut watch) = watcher(&broker, "cut/#").await;
     for version in [ProtocolVersion::V311, ProtocolVersion::V5] {
         let proxy = Proxy::start(broker.local_addr()).await;
         // A session that outlives the connection: clean session 0 in 3.1.1, an expiry
@@ -99,37 +84,22 @@ async fn unacknowledged_qos1_messages_are_resent_after_a_cut() {
         let (client, mut events) = connect(options).await;
 
         proxy.hold_upstream(true);
-        let pending: Vec<_> = (0..3)
-            .map(|n| {
-                let client = client.clone();
-                tokio::spawn(async move {
-                    client
-                        .publish(format!("cut/{n}"), QoS::AtLeastOnce, "x")
-                        .await
-                })
-            })
-            .collect();
+        let pending = publish_in_background(
+            &client,
+            QoS::AtLeastOnce,
+            (0..3).map(|n| (format!("cut/{n}"), "x".to_owned())),
+        );
         assert_quiet(&mut watch).await;
         proxy.cut();
         proxy.hold_upstream(false);
-        assert!(matches!(
-            next_connection_event(&mut events).await,
-            Event::Disconnected(_)
-        ));
-        match next_connection_event(&mut events).await {
-            Event::Connected(ack) => assert!(ack.session_present, "{version}"),
-            other => panic!("{other:?}"),
-        }
-        for task in pending {
-            within(task).await.unwrap().unwrap();
-        }
-        let mut topics: Vec<String> = Vec::new();
-        for _ in 0..3 {
-            let m = next_message(&mut watch).await;
-            topics.push(m.topic.to_string());
-        }
-        topics.sort();
-        assert_eq!(topics, ["cut/0", "cut/1", "cut/2"], "{version}");
+        disconnected(&mut events).await;
+        assert!(reconnected(&mut events).await.session_present, "{version}");
+        all_published(pending).await;
+        assert_eq!(
+            next_topics(&mut watch, 3).await,
+            ["cut/0", "cut/1", "cut/2"],
+            "{version}"
+        );
         assert_quiet(&mut watch).await;
         assert_eq!(proxy.accepted(), 2);
         client.disconnect().await.unwrap();
@@ -144,23 +114,17 @@ async fn unacknowledged_qos1_messages_are_resent_after_a_cut() {
 #[tokio::test]
 async fn lost_pubacks_are_recovered_by_resending() {
     let broker = broker().await;
-    let (watcher, mut watch) = connect(options(broker.local_addr(), "watcher")).await;
-    watcher.subscribe("lost/#", QoS::AtLeastOnce).await.unwrap();
+    let (watcher, mut watch) = watcher(&broker, "lost/#").await;
     let proxy = Proxy::start(broker.local_addr()).await;
     let (client, mut events) =
         connect(options(proxy.addr, "ackless").session_expiry_interval(60)).await;
 
     proxy.hold_downstream(true);
-    let pending: Vec<_> = (0..3)
-        .map(|n| {
-            let client = client.clone();
-            tokio::spawn(async move {
-                client
-                    .publish(format!("lost/{n}"), QoS::AtLeastOnce, "x")
-                    .await
-            })
-        })
-        .collect();
+    let pending = publish_in_background(
+        &client,
+        QoS::AtLeastOnce,
+        (0..3).map(|n| (format!("lost/{n}"), "x".to_owned())),
+    );
     // The broker has them: it routed them.
     for _ in 0..3 {
         next_message(&mut watch).await;
@@ -171,20 +135,13 @@ async fn lost_pubacks_are_recovered_by_resending() {
     );
     proxy.cut();
     proxy.hold_downstream(false);
-    match next_connection_event(&mut events).await {
-        Event::Disconnected(_) => {}
-        other => panic!("{other:?}"),
-    }
-    for task in pending {
-        within(task).await.unwrap().unwrap();
-    }
+    disconnected(&mut events).await;
+    all_published(pending).await;
     // The resent copies are routed again (at least once).
-    let mut topics: Vec<String> = Vec::new();
-    for _ in 0..3 {
-        topics.push(next_message(&mut watch).await.topic.to_string());
-    }
-    topics.sort();
-    assert_eq!(topics, ["lost/0", "lost/1", "lost/2"]);
+    assert_eq!(
+        next_topics(&mut watch, 3).await,
+        ["lost/0", "lost/1", "lost/2"]
+    );
     client.disconnect().await.unwrap();
     watcher.disconnect().await.unwrap();
     broker.shutdown().await;
@@ -210,14 +167,8 @@ async fn inbound_qos2_is_not_delivered_twice_across_a_cut() {
     assert_eq!(&next_message(&mut events).await.payload[..], b"once");
     proxy.cut();
     proxy.hold_upstream(false);
-    assert!(matches!(
-        next_connection_event(&mut events).await,
-        Event::Disconnected(_)
-    ));
-    match next_connection_event(&mut events).await {
-        Event::Connected(ack) => assert!(ack.session_present),
-        other => panic!("{other:?}"),
-    }
+    disconnected(&mut events).await;
+    assert!(reconnected(&mut events).await.session_present);
     // The broker resent "once" first; the next message delivered must be the sentinel.
     publisher
         .publish("eo/t", QoS::ExactlyOnce, "after")
@@ -242,29 +193,25 @@ async fn survives_a_broker_restart() {
         .await
         .unwrap();
     broker.shutdown().await;
-    match next_connection_event(&mut events).await {
-        Event::Disconnected(e) => assert!(
-            e.is_server_disconnect() || e.is_connection_lost() || e.is_io(),
-            "{e}"
-        ),
-        other => panic!("{other:?}"),
-    }
+    let e = disconnected(&mut events).await;
+    assert!(
+        e.is_server_disconnect() || e.is_connection_lost() || e.is_io(),
+        "{e}"
+    );
     // Published while the broker is down: waits.
-    let pending = {
-        let client = client.clone();
-        tokio::spawn(async move { client.publish("phoenix/t", QoS::AtLeastOnce, "again").await })
-    };
+    let pending = publish_in_background(
+        &client,
+        QoS::AtLeastOnce,
+        [("phoenix/t".to_owned(), "again".to_owned())],
+    );
     tokio::time::sleep(Duration::from_millis(100)).await;
-    assert!(!pending.is_finished());
+    assert!(!pending[0].is_finished());
 
     let mut config = Config::local_ephemeral();
     config.listeners[0].bind = Some(addr);
     let broker = broker_with(config).await;
-    match next_connection_event(&mut events).await {
-        Event::Connected(ack) => assert!(!ack.session_present),
-        other => panic!("{other:?}"),
-    }
-    within(pending).await.unwrap().unwrap();
+    assert!(!reconnected(&mut events).await.session_present);
+    all_published(pending).await;
     // The resubscription was queued ahead of the message: it comes back to us.
     let m = next_message(&mut events).await;
     assert_eq!(&m.payload[..], b"again");
@@ -288,10 +235,7 @@ async fn without_reconnect_in_flight_requests_fail() {
     proxy.cut();
     let err = within(pending).await.unwrap().unwrap_err();
     assert!(err.is_connection_lost(), "{err}");
-    assert!(matches!(
-        next_connection_event(&mut events).await,
-        Event::Disconnected(_)
-    ));
+    disconnected(&mut events).await;
     assert!(within(events.recv()).await.is_none());
     assert!(within(Client::disconnect(&client)).await.is_ok());
     broker.shutdown().await;

@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use common::*;
 use midge_broker::config::ListenerProtocol;
 use midge_broker::{BrokerHandle, Config, ListenerConfig};
-use midge_client::{Client, ConnectOptions, Event, TlsOptions, TlsVersion};
+use midge_client::{Client, ConnectOptions, TlsOptions, TlsVersion};
 use midge_codec::QoS;
 use pki::{Ca, Issued};
 
@@ -150,20 +150,15 @@ async fn reconnects_over(kind: Kind) {
     let (client, mut events) = connect(client_options(kind, &pki, &broker, "phoenix")).await;
     client.subscribe("p/t", QoS::AtLeastOnce).await.unwrap();
     broker.shutdown().await;
-    assert!(matches!(
-        next_connection_event(&mut events).await,
-        Event::Disconnected(_)
-    ));
-    let pending = {
-        let client = client.clone();
-        tokio::spawn(async move { client.publish("p/t", QoS::AtLeastOnce, "again").await })
-    };
+    disconnected(&mut events).await;
+    let pending = publish_in_background(
+        &client,
+        QoS::AtLeastOnce,
+        [("p/t".to_owned(), "again".to_owned())],
+    );
     let broker = broker_with(config(kind, &pki, bind, |_| {})).await;
-    match next_connection_event(&mut events).await {
-        Event::Connected(_) => {}
-        other => panic!("{other:?}"),
-    }
-    within(pending).await.unwrap().unwrap();
+    reconnected(&mut events).await;
+    all_published(pending).await;
     assert_eq!(&next_message(&mut events).await.payload[..], b"again");
     client.disconnect().await.unwrap();
     broker.shutdown().await;

@@ -3,7 +3,7 @@
 mod common;
 
 use common::*;
-use midge_client::{Event, ReasonCode, ReconnectPolicy};
+use midge_client::{ReasonCode, ReconnectPolicy};
 use midge_codec::{Disconnect, LastWill, ProtocolVersion, QoS, TopicName, WillProperties};
 
 fn will(topic: &str) -> LastWill {
@@ -24,11 +24,7 @@ fn will(topic: &str) -> LastWill {
 #[tokio::test]
 async fn will_is_published_when_the_connection_is_killed() {
     let broker = broker().await;
-    let (watcher, mut watch) = connect(options(broker.local_addr(), "watcher")).await;
-    watcher
-        .subscribe("wills/#", QoS::AtLeastOnce)
-        .await
-        .unwrap();
+    let (watcher, mut watch) = watcher(&broker, "wills/#").await;
     for version in [
         ProtocolVersion::V31,
         ProtocolVersion::V311,
@@ -44,10 +40,8 @@ async fn will_is_published_when_the_connection_is_killed() {
         )
         .await;
         proxy.cut();
-        match next_connection_event(&mut events).await {
-            Event::Disconnected(e) => assert!(!e.is_closed(), "{e}"),
-            other => panic!("{other:?}"),
-        }
+        let e = disconnected(&mut events).await;
+        assert!(!e.is_closed(), "{e}");
         assert!(within(events.recv()).await.is_none(), "the stream ends");
         let err = client.publish("x", QoS::AtMostOnce, "x").await.unwrap_err();
         assert!(err.is_closed() || err.is_connection_lost(), "{err}");
@@ -70,11 +64,7 @@ async fn will_is_published_when_the_connection_is_killed() {
 #[tokio::test]
 async fn normal_disconnect_discards_the_will_and_0x04_sends_it() {
     let broker = broker().await;
-    let (watcher, mut watch) = connect(options(broker.local_addr(), "watcher")).await;
-    watcher
-        .subscribe("wills/#", QoS::AtLeastOnce)
-        .await
-        .unwrap();
+    let (watcher, mut watch) = watcher(&broker, "wills/#").await;
 
     let (client, _e) = connect(options(broker.local_addr(), "a").will(will("wills/a"))).await;
     client.disconnect().await.unwrap();

@@ -127,10 +127,7 @@ fn url_option() {
 fn options_file_is_read() {
     let broker = TestBroker::midge();
     let port = broker.port.to_string();
-    let home = TempDir::new();
-    let dir = home.path.join(".config/midge");
-    std::fs::create_dir_all(&dir).unwrap();
-    std::fs::write(dir.join("pub"), format!("# defaults\n-p {port}\n-r\n")).unwrap();
+    let home = TempDir::home_with_options("pub", &format!("# defaults\n-p {port}\n-r\n"));
     let mut command = midge("pub", &["-t", "p/cfg", "-m", "configured"]);
     command.env("HOME", &home.path);
     ok(command);
@@ -141,12 +138,7 @@ fn options_file_is_read() {
 /// the same exit code as mosquitto_pub.
 #[test]
 fn errors_match_mosquitto_pub() {
-    let closed_port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string();
+    let closed_port = free_port().to_string();
     let cases: Vec<Vec<&str>> = vec![
         vec!["-t", "a"],
         vec!["-m", "x"],
@@ -188,17 +180,7 @@ fn errors_match_mosquitto_pub() {
         ],
     ];
     for args in cases {
-        let Some(reference) = mosquitto("pub", &args) else {
-            return;
-        };
-        let expected = output(reference);
-        let actual = output(midge("pub", &args));
-        assert_eq!(
-            text(&actual.stderr),
-            text(&expected.stderr).replace("mosquitto_pub", "midge pub"),
-            "stderr of {args:?}"
-        );
-        assert_eq!(actual.status.code(), expected.status.code(), "{args:?}");
+        same_errors("pub", &args);
     }
 }
 
@@ -246,15 +228,7 @@ fn against_mosquitto_broker() {
             "-t", "a", "-m", "x", "-u", "alice", "-P", "wrong", "-V", "mqttv31",
         ],
     ] {
-        let mut full = vec!["-p", port.as_str()];
-        full.extend_from_slice(args);
-        let Some(reference) = mosquitto("pub", &full) else {
-            return;
-        };
-        let expected = output(reference);
-        let actual = output(midge("pub", &full));
-        assert_eq!(text(&actual.stderr), text(&expected.stderr), "{args:?}");
-        assert_eq!(actual.status.code(), expected.status.code(), "{args:?}");
+        same_errors("pub", &[&["-p", port.as_str()], args].concat());
     }
     let out = output(midge(
         "pub",
@@ -280,59 +254,19 @@ fn against_mosquitto_broker() {
 fn property_option() {
     let broker = TestBroker::midge();
     let port = broker.port.to_string();
-    ok(midge(
-        "pub",
-        &[
-            "-p",
-            &port,
-            "-t",
-            "p/props",
-            "-m",
-            "x",
-            "-r",
-            "-q",
-            "1",
-            "-D",
-            "publish",
-            "content-type",
-            "text/plain",
-            "-D",
-            "publish",
-            "response-topic",
-            "re/ply",
-            "-D",
-            "publish",
-            "correlation-data",
-            "c-1",
-            "-D",
-            "publish",
-            "payload-format-indicator",
-            "1",
-            "-D",
-            "publish",
-            "user-property",
-            "k",
-            "v",
-            "-D",
-            "publish",
-            "user-property",
-            "k2",
-            "v2",
-            "-D",
-            "connect",
-            "receive-maximum",
-            "10",
-            "-D",
-            "connect",
-            "user-property",
-            "who",
-            "me",
-            "-D",
-            "disconnect",
-            "reason-string",
-            "bye",
-        ],
-    ));
+    let props = properties(&[
+        ("publish", "content-type", &["text/plain"]),
+        ("publish", "response-topic", &["re/ply"]),
+        ("publish", "correlation-data", &["c-1"]),
+        ("publish", "payload-format-indicator", &["1"]),
+        ("publish", "user-property", &["k", "v"]),
+        ("publish", "user-property", &["k2", "v2"]),
+        ("connect", "receive-maximum", &["10"]),
+        ("connect", "user-property", &["who", "me"]),
+        ("disconnect", "reason-string", &["bye"]),
+    ]);
+    let publish = ["-p", &port, "-t", "p/props", "-m", "x", "-r", "-q", "1"];
+    ok(midge("pub", &[&publish[..], &props].concat()));
     let Some(reference) = mosquitto(
         "sub",
         &[
@@ -372,36 +306,17 @@ fn property_option() {
         ],
     ));
     assert_eq!(text(&out.stdout), "7|p/props\n");
-    for args in [
-        &["-t", "a", "-m", "x", "-D"][..],
-        &["-t", "a", "-m", "x", "-D", "publish"],
-        &["-t", "a", "-m", "x", "-D", "nonsense", "content-type", "x"],
-        &["-t", "a", "-m", "x", "-D", "publish", "nonsense", "x"],
-        &["-t", "a", "-m", "x", "-D", "connect", "content-type", "x"],
-        &["-t", "a", "-m", "x", "-D", "publish", "content-type"],
-        &["-t", "a", "-m", "x", "-D", "publish", "user-property", "k"],
-        &[
-            "-t",
-            "a",
-            "-m",
-            "x",
-            "-D",
-            "subscribe",
-            "subscription-identifier",
-            "1",
-        ],
+    for bad in [
+        &["-D"][..],
+        &["-D", "publish"],
+        &["-D", "nonsense", "content-type", "x"],
+        &["-D", "publish", "nonsense", "x"],
+        &["-D", "connect", "content-type", "x"],
+        &["-D", "publish", "content-type"],
+        &["-D", "publish", "user-property", "k"],
+        &["-D", "subscribe", "subscription-identifier", "1"],
     ] {
-        let Some(reference) = mosquitto("pub", args) else {
-            return;
-        };
-        let expected = output(reference);
-        let actual = output(midge("pub", args));
-        assert_eq!(
-            text(&actual.stderr),
-            text(&expected.stderr).replace("mosquitto_pub", "midge pub"),
-            "stderr of {args:?}"
-        );
-        assert_eq!(actual.status.code(), expected.status.code(), "{args:?}");
+        same_errors("pub", &[&["-t", "a", "-m", "x"], bad].concat());
     }
 }
 

@@ -15,47 +15,27 @@ fn publish_fixtures(port: &str, dir: &TempDir) -> bool {
     let bin = dir.path.join("bin");
     std::fs::write(&bin, b"\x00\x01\xfe\xffA\n").unwrap();
     let bin = bin.to_str().unwrap().to_owned();
-    let fixtures: [&[&str]; 3] = [
-        &["-t", "golden/plain", "-m", "hello world"],
-        &["-t", "golden/bin", "-f", &bin],
-        &[
-            "-t",
-            "golden/props",
-            "-m",
-            "{\"a\":1}",
-            "-D",
-            "publish",
-            "content-type",
-            "application/json",
-            "-D",
-            "publish",
-            "response-topic",
-            "reply/here",
-            "-D",
-            "publish",
-            "correlation-data",
-            "corr-17",
-            "-D",
-            "publish",
-            "payload-format-indicator",
-            "1",
-            "-D",
-            "publish",
-            "user-property",
-            "k1",
-            "v1",
-            "-D",
-            "publish",
-            "user-property",
-            "k2",
-            "v two",
-        ],
+    let fixtures: [Vec<&str>; 3] = [
+        vec!["-t", "golden/plain", "-m", "hello world"],
+        vec!["-t", "golden/bin", "-f", &bin],
+        [
+            &["-t", "golden/props", "-m", "{\"a\":1}"][..],
+            &properties(&[
+                ("publish", "content-type", &["application/json"]),
+                ("publish", "response-topic", &["reply/here"]),
+                ("publish", "correlation-data", &["corr-17"]),
+                ("publish", "payload-format-indicator", &["1"]),
+                ("publish", "user-property", &["k1", "v1"]),
+                ("publish", "user-property", &["k2", "v two"]),
+            ]),
+        ]
+        .concat(),
     ];
     for args in fixtures {
         let Some(mut command) = mosquitto("pub", &["-p", port, "-V", "5", "-r", "-q", "1"]) else {
             return false;
         };
-        command.args(args);
+        command.args(&args);
         ok(command);
     }
     true
@@ -179,17 +159,7 @@ fn usage_errors_match_mosquitto_sub() {
         &["-t", "a", "-p", "70000"],
         &["-t", "a", "-L", "mqtt://localhost"],
     ] {
-        let Some(reference) = mosquitto("sub", args) else {
-            return;
-        };
-        let expected = output(reference);
-        let actual = output(midge("sub", args));
-        assert_eq!(
-            text(&actual.stderr),
-            text(&expected.stderr).replace("mosquitto_sub", "midge sub"),
-            "stderr of {args:?}"
-        );
-        assert_eq!(actual.status.code(), expected.status.code(), "{args:?}");
+        same_errors("sub", args);
     }
 }
 
@@ -283,14 +253,7 @@ fn options_file_is_read() {
     let broker = TestBroker::midge();
     let port = broker.port.to_string();
     ok(midge("pub", &["-p", &port, "-t", "cfg/t", "-m", "v", "-r"]));
-    let home = TempDir::new();
-    let config = home.path.join(".config/midge");
-    std::fs::create_dir_all(&config).unwrap();
-    std::fs::write(
-        config.join("sub"),
-        format!("# comment\n-p {port}\n-v\n-F %t=%p\n"),
-    )
-    .unwrap();
+    let home = TempDir::home_with_options("sub", &format!("# comment\n-p {port}\n-v\n-F %t=%p\n"));
     let mut command = midge("sub", &["-t", "cfg/t", "-C", "1"]);
     command.env("HOME", &home.path);
     let out = ok(command);
@@ -301,16 +264,17 @@ fn options_file_is_read() {
 /// are refused where local time is not UTC.
 #[test]
 fn unsupported_format_codes_are_refused() {
-    let mut command = midge("sub", &["-t", "a", "-F", "%J %t"]);
-    command.env("TZ", "Europe/Paris");
-    let out = output(command);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("only supported yet when local time is UTC"));
-    let mut command = midge("sub", &["-t", "a", "-F", "%I %t"]);
-    command.env("TZ", "Europe/Paris");
-    let out = output(command);
-    assert_eq!(out.status.code(), Some(1));
-    assert!(text(&out.stderr).contains("only supported yet when local time is UTC"));
+    for format in ["%J %t", "%I %t"] {
+        let mut command = midge("sub", &["-t", "a", "-F", format]);
+        command.env("TZ", "Europe/Paris");
+        let out = output(command);
+        assert_eq!(out.status.code(), Some(1), "{format}");
+        assert!(
+            text(&out.stderr).contains("only supported yet when local time is UTC"),
+            "{format}: {}",
+            text(&out.stderr)
+        );
+    }
 }
 
 /// %I, %U and @ codes print the current time (UTC), in mosquitto_sub's layout.
@@ -414,17 +378,7 @@ fn random_filter() {
     ));
     assert_eq!(text(&out.stdout), "x\n");
     for chance in ["0", "abc", "1001"] {
-        let args = ["-t", "a", "--random-filter", chance];
-        let Some(reference) = mosquitto("sub", &args) else {
-            return;
-        };
-        let expected = output(reference);
-        let actual = output(midge("sub", &args));
-        assert_eq!(
-            text(&actual.stderr),
-            text(&expected.stderr).replace("mosquitto_sub", "midge sub")
-        );
-        assert_eq!(actual.status.code(), expected.status.code());
+        same_errors("sub", &["-t", "a", "--random-filter", chance]);
     }
 }
 
@@ -510,13 +464,10 @@ fn json_format_matches_mosquitto_sub() {
             &["-F", "%j|%t", "-V", "5"],
             &["-F", "%j", "-V", "5", "--pretty", "-q", "1"],
         ] {
-            let mut args = vec!["-p", port.as_str(), "-t", topic, "-C", "1"];
-            args.extend_from_slice(extra);
-            let Some(reference) = mosquitto("sub", &args) else {
-                return;
-            };
-            let expected = ok(reference);
-            let actual = ok(midge("sub", &args));
+            let args = [&["-p", port.as_str(), "-t", topic, "-C", "1"], extra].concat();
+            let (expected, actual) = run_both("sub", &args, None);
+            assert!(expected.status.success(), "mosquitto_sub {args:?}");
+            assert!(actual.status.success(), "{}", text(&actual.stderr));
             assert_eq!(
                 mask_tst(&actual.stdout),
                 mask_tst(&expected.stdout),
@@ -563,14 +514,12 @@ fn parsed_json_format_matches_mosquitto_sub() {
         else {
             return;
         };
-        command.args([
-            "-V",
-            "5",
-            "-D",
+        command.args(["-V", "5"]);
+        command.args(properties(&[(
             "publish",
             "content-type",
-            "application/json",
-        ]);
+            &["application/json"],
+        )]));
         ok(command);
     }
     for (topic, _) in fixtures {
@@ -580,13 +529,8 @@ fn parsed_json_format_matches_mosquitto_sub() {
             &["-F", "%J", "-V", "5", "-q", "1"],
             &["-F", "%J", "-V", "5", "--pretty"],
         ] {
-            let mut args = vec!["-p", port.as_str(), "-t", topic, "-C", "1"];
-            args.extend_from_slice(extra);
-            let Some(reference) = mosquitto("sub", &args) else {
-                return;
-            };
-            let expected = output(reference);
-            let actual = output(midge("sub", &args));
+            let args = [&["-p", port.as_str(), "-t", topic, "-C", "1"], extra].concat();
+            let (expected, actual) = run_both("sub", &args, None);
             assert_eq!(
                 mask_tst(&actual.stdout),
                 mask_tst(&expected.stdout),

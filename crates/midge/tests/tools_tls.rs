@@ -11,7 +11,7 @@ mod support;
 use std::path::PathBuf;
 
 use midge_broker::config::ListenerProtocol;
-use midge_broker::{Broker, Config, ListenerConfig};
+use midge_broker::{Config, ListenerConfig};
 use pki::{Ca, Issued};
 use support::*;
 
@@ -58,15 +58,7 @@ fn brokers(name: &str) -> Brokers {
         tls(ListenerProtocol::Websockets),
         ListenerConfig::unix(&unix),
     ];
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .unwrap();
-    let handle = runtime.block_on(Broker::start(config)).unwrap();
-    let ports: Vec<u16> = handle.local_addrs().iter().map(|a| a.port()).collect();
-    // The broker lives as long as the runtime.
-    std::mem::forget(handle);
+    let (runtime, ports) = start_midge(config);
     Brokers {
         _runtime: runtime,
         tls: ports[0],
@@ -81,6 +73,22 @@ fn brokers(name: &str) -> Brokers {
     }
 }
 
+/// `-h localhost -p port --cafile ca`: TLS to `port`, the server's certificate checked
+/// against `ca` and the name `localhost`.
+fn tls<'a>(port: &'a str, ca: &'a str) -> Vec<&'a str> {
+    vec!["-h", "localhost", "-p", port, "--cafile", ca]
+}
+
+/// [`tls`] with the client certificate `cert` and its key `key` (mutual TLS).
+fn mtls<'a>(port: &'a str, ca: &'a str, (cert, key): (&'a str, &'a str)) -> Vec<&'a str> {
+    [&tls(port, ca)[..], &["--cert", cert, "--key", key]].concat()
+}
+
+/// The client certificate's files, as arguments.
+fn client_files(client: &Issued) -> (&str, &str) {
+    (client.cert.to_str().unwrap(), client.key.to_str().unwrap())
+}
+
 /// `midge pub -r` with `publish`, then `midge sub -C 1 -v` with `subscribe` gets it.
 fn round_trip(topic: &str, publish: &[&str], subscribe: &[&str]) {
     let mut args = vec!["-t", topic, "-m", "over the wire", "-r", "-q", "1"];
@@ -92,86 +100,69 @@ fn round_trip(topic: &str, publish: &[&str], subscribe: &[&str]) {
     assert_eq!(text(&out.stdout), format!("{topic} over the wire\n"));
 }
 
+/// A server certificate from a CA the client does not trust (`other_ca`): Mosquitto's
+/// clients print "Unable to connect (A TLS error occurred.)." and exit 1, or "Error: A
+/// TLS error occurred." and exit 8, depending on whether the handshake failed before
+/// mosquitto_connect returned (it varies from run to run); ours always the first.
+fn assert_untrusted(port: &str, other_ca: &str) {
+    let out = output(midge(
+        "sub",
+        &[&tls(port, other_ca)[..], &["-t", "g/#"]].concat(),
+    ));
+    assert_eq!(
+        text(&out.stderr),
+        "Unable to connect (A TLS error occurred.).\n"
+    );
+    assert_eq!(out.status.code(), Some(1));
+}
+
 #[test]
 fn pub_and_sub_over_tls_websocket_secure_websocket_and_unix() {
     let b = brokers("tools-transports");
-    let tls = b.tls.to_string();
+    let (tls_port, mtls_port) = (b.tls.to_string(), b.mtls.to_string());
     let ca = b.ca_file.as_str();
-    round_trip(
-        "tls/a",
-        &["-h", "localhost", "-p", &tls, "--cafile", ca],
-        &[
-            "-h",
-            "localhost",
-            "-p",
-            &tls,
-            "--cafile",
-            ca,
-            "--tls-version",
-            "tlsv1.3",
-        ],
-    );
-    // A CA directory, ALPN `mqtt`, and the URL form.
     let capath = b.dir.join("cas");
     std::fs::create_dir(&capath).unwrap();
     std::fs::copy(&b.ca_file, capath.join("ca.pem")).unwrap();
-    let url = format!("mqtts://localhost:{tls}/tls/b");
-    round_trip(
-        "tls/b",
-        &[
-            "--capath",
-            capath.to_str().unwrap(),
-            "-h",
-            "localhost",
-            "-p",
-            &tls,
-            "--tls-alpn",
-            "mqtt",
-        ],
-        &["-L", &url, "--cafile", ca],
-    );
-    let mtls = b.mtls.to_string();
-    let (cert, key) = (
-        b.client.cert.to_str().unwrap(),
-        b.client.key.to_str().unwrap(),
-    );
-    round_trip(
-        "mtls/a",
-        &[
-            "-h",
-            "localhost",
-            "-p",
-            &mtls,
-            "--cafile",
-            ca,
-            "--cert",
-            cert,
-            "--key",
-            key,
-        ],
-        &[
-            "-h",
-            "localhost",
-            "-p",
-            &mtls,
-            "--cafile",
-            ca,
-            "--cert",
-            cert,
-            "--key",
-            key,
-        ],
-    );
+    let url = format!("mqtts://localhost:{tls_port}/tls/b");
+    let with_cert = mtls(&mtls_port, ca, client_files(&b.client));
     let ws = format!("ws://localhost:{}/ws/a", b.ws);
-    round_trip("ws/a", &["-L", &ws], &["-L", &ws]);
     let wss = format!("wss://localhost:{}/wss/a", b.wss);
-    round_trip(
-        "wss/a",
-        &["-L", &wss, "--cafile", ca],
-        &["-L", &wss, "--cafile", ca],
-    );
     let unix = b.unix.to_str().unwrap();
-    round_trip("unix/a", &["--unix", unix], &["--unix", unix]);
+    // (topic, `midge pub` options, `midge sub` options)
+    let cases: [(&str, Vec<&str>, Vec<&str>); 6] = [
+        (
+            "tls/a",
+            tls(&tls_port, ca),
+            [&tls(&tls_port, ca)[..], &["--tls-version", "tlsv1.3"]].concat(),
+        ),
+        // A CA directory, ALPN `mqtt`, and the URL form.
+        (
+            "tls/b",
+            vec![
+                "--capath",
+                capath.to_str().unwrap(),
+                "-h",
+                "localhost",
+                "-p",
+                &tls_port,
+                "--tls-alpn",
+                "mqtt",
+            ],
+            vec!["-L", &url, "--cafile", ca],
+        ),
+        ("mtls/a", with_cert.clone(), with_cert),
+        ("ws/a", vec!["-L", &ws], vec!["-L", &ws]),
+        (
+            "wss/a",
+            vec!["-L", &wss, "--cafile", ca],
+            vec!["-L", &wss, "--cafile", ca],
+        ),
+        ("unix/a", vec!["--unix", unix], vec!["--unix", unix]),
+    ];
+    for (topic, publish, subscribe) in cases {
+        round_trip(topic, &publish, &subscribe);
+    }
 }
 
 /// The same output, error and exit code as Mosquitto's clients over TLS: `-v`, `-N`,
@@ -180,123 +171,38 @@ fn pub_and_sub_over_tls_websocket_secure_websocket_and_unix() {
 #[test]
 fn golden_tls_command_lines() {
     let b = brokers("tools-golden");
-    let tls = b.tls.to_string();
+    let (tls_port, mtls_port) = (b.tls.to_string(), b.mtls.to_string());
     let ca = b.ca_file.as_str();
+    let server = tls(&tls_port, ca);
     ok(midge(
         "pub",
-        &[
-            "-h",
-            "localhost",
-            "-p",
-            &tls,
-            "--cafile",
-            ca,
-            "-t",
-            "g/t",
-            "-m",
-            "hello",
-            "-r",
-        ],
+        &[&server[..], &["-t", "g/t", "-m", "hello", "-r"]].concat(),
     ));
-    let base = [
-        "-h",
-        "localhost",
-        "-p",
-        &tls,
-        "--cafile",
-        ca,
-        "-t",
-        "g/#",
-        "-C",
-        "1",
-    ];
+    let subscribe = ["-t", "g/#", "-C", "1"];
     for extra in [
         &["-v"][..],
         &["-N"],
         &["-F", "%t %p %q %r %l"],
         &["-v", "--insecure"],
     ] {
-        let mut args = base.to_vec();
-        args.extend_from_slice(extra);
-        golden("sub", &args, None);
+        golden("sub", &[&server[..], &subscribe, extra].concat(), None);
     }
-    // A server certificate from a CA the client does not trust: Mosquitto's clients
-    // print "Unable to connect (A TLS error occurred.)." and exit 1, or "Error: A TLS
-    // error occurred." and exit 8, depending on whether the handshake failed before
-    // mosquitto_connect returned (it varies from run to run); ours always the first.
-    let out = output(midge(
-        "sub",
-        &[
-            "-h",
-            "localhost",
-            "-p",
-            &tls,
-            "--cafile",
-            &b.other_ca,
-            "-t",
-            "g/#",
-        ],
-    ));
-    assert_eq!(
-        text(&out.stderr),
-        "Unable to connect (A TLS error occurred.).\n"
-    );
-    assert_eq!(out.status.code(), Some(1));
-    let mtls = b.mtls.to_string();
-    let (cert, key) = (
-        b.client.cert.to_str().unwrap(),
-        b.client.key.to_str().unwrap(),
-    );
+    assert_untrusted(&tls_port, &b.other_ca);
+    let (cert, key) = client_files(&b.client);
     golden(
         "sub",
-        &[
-            "-h",
-            "localhost",
-            "-p",
-            &mtls,
-            "--cafile",
-            ca,
-            "--cert",
-            cert,
-            "--key",
-            key,
-            "-t",
-            "g/#",
-            "-C",
-            "1",
-            "-v",
-        ],
+        &[&mtls(&mtls_port, ca, (cert, key))[..], &subscribe, &["-v"]].concat(),
         None,
     );
-    for args in [
-        &["-t", "g/t", "-m", "x", "--cafile", "/nonexistent/ca.pem"][..],
-        &[
-            "-t",
-            "g/t",
-            "-m",
-            "x",
-            "--cafile",
-            ca,
-            "--cert",
-            "/nonexistent/c.pem",
-            "--key",
-            key,
-        ],
-        &[
-            "-t",
-            "g/t",
-            "-m",
-            "x",
-            "--cafile",
-            ca,
-            "--tls-version",
-            "tlsv1.0",
-        ],
-        &["-t", "g/t", "-m", "x", "--cafile", ca, "--cert", cert],
-        &["-t", "g/t", "-m", "x", "--cafile"],
-        &["-t", "g/t", "-m", "x", "--unix", "/nonexistent/mqtt.sock"],
+    for extra in [
+        &["--cafile", "/nonexistent/ca.pem"][..],
+        &["--cafile", ca, "--cert", "/nonexistent/c.pem", "--key", key],
+        &["--cafile", ca, "--tls-version", "tlsv1.0"],
+        &["--cafile", ca, "--cert", cert],
+        &["--cafile"],
+        &["--unix", "/nonexistent/mqtt.sock"],
     ] {
-        golden("pub", args, None);
+        golden("pub", &[&["-t", "g/t", "-m", "x"], extra].concat(), None);
     }
 }
 
@@ -329,59 +235,19 @@ fn tools_against_mosquitto_over_tls() {
     let ca = ca_file.to_str().unwrap();
     round_trip(
         "mosq/tls",
-        &["-h", "localhost", "-p", &port, "--cafile", ca],
-        &["-h", "localhost", "-p", &port, "--cafile", ca, "-V", "5"],
+        &tls(&port, ca),
+        &[&tls(&port, ca)[..], &["-V", "5"]].concat(),
     );
-    let mtls = mtls_port.to_string();
-    let (cert, key) = (client.cert.to_str().unwrap(), client.key.to_str().unwrap());
-    let with_cert = [
-        "-h",
-        "localhost",
-        "-p",
-        &mtls,
-        "--cafile",
-        ca,
-        "--cert",
-        cert,
-        "--key",
-        key,
-    ];
+    let mtls_port = mtls_port.to_string();
+    let with_cert = mtls(&mtls_port, ca, client_files(&client));
     round_trip("mosq/mtls", &with_cert, &with_cert);
     // Without a client certificate, mosquitto refuses the handshake.
     let out = output(midge(
         "pub",
-        &[
-            "-h",
-            "localhost",
-            "-p",
-            &mtls,
-            "--cafile",
-            ca,
-            "-t",
-            "t",
-            "-m",
-            "x",
-        ],
+        &[&tls(&mtls_port, ca)[..], &["-t", "t", "-m", "x"]].concat(),
     ));
     assert_ne!(out.status.code(), Some(0), "{}", text(&out.stderr));
     // An untrusted server: Mosquitto's words and exit code.
     let other = Ca::new("Another CA").write(&dir.join("other.pem"));
-    let out = output(midge(
-        "sub",
-        &[
-            "-h",
-            "localhost",
-            "-p",
-            &port,
-            "--cafile",
-            other.to_str().unwrap(),
-            "-t",
-            "t",
-        ],
-    ));
-    assert_eq!(
-        text(&out.stderr),
-        "Unable to connect (A TLS error occurred.).\n"
-    );
-    assert_eq!(out.status.code(), Some(1));
+    assert_untrusted(&port, other.to_str().unwrap());
 }

@@ -45,9 +45,10 @@ use smallvec::SmallVec;
 
 use crate::durable::{Durable, Routing};
 use crate::mailbox::Pushed;
+use crate::message::Settle;
 use crate::message::{Delivery, Message};
 use crate::registry::SessionEntry;
-use crate::store::{Commit, RetainedRecord};
+use crate::store::{Commit, CommitError, RetainedRecord};
 use retained::{Retained, RetainedStore};
 use trie::Trie;
 
@@ -153,6 +154,51 @@ impl RetainedShard {
         self.len.store(store.len(), Ordering::Relaxed);
         self.bytes.store(store.bytes(), Ordering::Relaxed);
         result
+    }
+}
+
+/// What a publisher's PUBACK or PUBREC waits for, with persistence on: the commit of
+/// the message's store entries, or, if it comes first, the end of every stored
+/// delivery's flow (see [`Settle`]). Unpin and cancel-safe.
+#[derive(Debug)]
+pub struct AckGate {
+    commit: Commit,
+    settle: Option<Arc<Settle>>,
+}
+
+impl AckGate {
+    /// Waits for `commit`, or for `settle` if given.
+    pub fn new(commit: Commit, settle: Option<Arc<Settle>>) -> Self {
+        AckGate { commit, settle }
+    }
+
+    /// The result if it is known already, without waiting.
+    pub fn try_result(&mut self) -> Option<Result<(), CommitError>> {
+        if let Some(result) = self.commit.try_result() {
+            return Some(result);
+        }
+        self.settle
+            .as_ref()
+            .is_some_and(|s| s.is_settled())
+            .then_some(Ok(()))
+    }
+}
+
+impl std::future::Future for AckGate {
+    type Output = Result<(), CommitError>;
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Self::Output> {
+        use std::task::Poll;
+        if let Poll::Ready(result) = std::pin::Pin::new(&mut self.commit).poll(cx) {
+            return Poll::Ready(result);
+        }
+        match &self.settle {
+            Some(settle) => settle.poll_settled(cx).map(Ok),
+            None => Poll::Pending,
+        }
     }
 }
 
@@ -353,6 +399,7 @@ impl Router {
                 subscription_ids: id.into_iter().collect(),
                 shared_group: None,
                 seq: None,
+                settle: None,
                 message,
             })
             .collect()
@@ -430,6 +477,7 @@ impl Router {
             subscription_ids: member.id.into_iter().collect(),
             shared_group: Some(group.name.clone()),
             seq: None,
+            settle: None,
         }
     }
 
@@ -494,6 +542,7 @@ impl Router {
             subscription_ids: route.id.into_iter().collect(),
             shared_group: None,
             seq: None,
+            settle: None,
         })
     }
 
@@ -525,7 +574,7 @@ impl Router {
         &self,
         message: Arc<Message>,
         congested: &mut Vec<Arc<SessionEntry>>,
-    ) -> (usize, Option<Commit>) {
+    ) -> (usize, Option<AckGate>) {
         let mut routing = self.durable.as_deref().map(Routing::new);
         if message.retain {
             if let (Some(commit), Some(routing)) = (self.retain(&message), routing.as_mut()) {
@@ -533,7 +582,7 @@ impl Router {
             }
         }
         let queued = self.route(&message, congested, routing.as_mut());
-        (queued, routing.and_then(|r| r.last))
+        (queued, routing.and_then(Routing::gate))
     }
 
     fn route(
@@ -624,6 +673,7 @@ impl Router {
                 subscription_ids: Vec::new(),
                 shared_group: None,
                 seq: None,
+                settle: None,
             };
             for route in routes.clone() {
                 let Some(one) = self.direct_delivery_options(message, route) else {

@@ -456,8 +456,11 @@ impl Outgoing {
 }
 
 /// A delivery's flow ended: a stored one leaves the store.
-fn done(delivery: &Delivery, out: &mut Vec<Action>) {
+pub(super) fn done(delivery: &Delivery, out: &mut Vec<Action>) {
     if let Some(seq) = delivery.seq {
         out.push(Action::Persist(Change::OutgoingDone { seq }));
+    }
+    if let Some(settle) = &delivery.settle {
+        settle.done();
     }
 }

@@ -456,10 +456,7 @@ impl Session {
     pub fn handle_delivery(&mut self, delivery: Delivery, now: Instant, out: &mut Vec<Action>) {
         if let Some(authorizer) = &self.authorizer {
             if !authorizer.may_receive(&delivery.message.topic) {
-                if let Some(seq) = delivery.seq {
-                    out.push(Action::Persist(Change::OutgoingDone { seq }));
-                }
-                return;
+                return inflight::done(&delivery, out);
             }
         }
         self.outgoing.deliver(

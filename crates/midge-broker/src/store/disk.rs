@@ -8,7 +8,7 @@
 //!
 //! Damaged files: redb checks page checksums and returns errors, but a few damaged
 //! bytes (in its allocator state, for one) trip assertions inside it instead. Every
-//! call into redb therefore goes through [`guarded`], which turns such a panic into
+//! call into redb therefore goes through `guarded`, which turns such a panic into
 //! [`StoreError::Corrupt`] naming the file: the broker refuses to start with a clear
 //! error (or stops acknowledging, if it happens while running) instead of crashing.
 //!

@@ -763,3 +763,48 @@ fn after_a_failed_write_no_commit_succeeds() {
         .unwrap();
     assert_eq!(sessions, 1);
 }
+
+/// A message pushed to a session and acknowledged before its batch is written costs no
+/// write at all; what is still unacknowledged at the end of a batch is written.
+#[test]
+fn a_flow_that_ends_within_its_batch_is_not_written() {
+    let memory = Arc::new(MemoryStore::new());
+    let (p, _) = start(memory.clone(), 0);
+    p.commit_blocking(vec![Op::PutSession(session("c1", None))])
+        .unwrap();
+    let writes = memory.writes();
+    let body = message("a/b", "x", QoS::AtLeastOnce, None);
+    let push = |seq, id| Op::PushOutgoing {
+        client_id: "c1".into(),
+        seq,
+        record: outgoing(MsgId(id), OutgoingState::Queued),
+    };
+    let remove = |seq| Op::RemoveOutgoing {
+        client_id: "c1".into(),
+        seq,
+    };
+    p.commit_blocking(vec![
+        Op::PutMessage(MsgId(1), body.clone()),
+        push(1, 1),
+        Op::AddIncoming {
+            client_id: "c1".into(),
+            packet_id: 7,
+        },
+        remove(1),
+        Op::RemoveIncoming {
+            client_id: "c1".into(),
+            packet_id: 7,
+        },
+    ])
+    .unwrap();
+    assert_eq!(memory.writes(), writes, "nothing left to write");
+    p.commit_blocking(vec![Op::PutMessage(MsgId(2), body), push(2, 2), push(3, 2)])
+        .unwrap();
+    p.commit_blocking(vec![remove(2)]).unwrap();
+    p.close();
+    let restored = restore(&*memory, 0, RestoreMode::ReadOnly).unwrap();
+    assert_eq!(restored.sessions[0].outgoing.len(), 1);
+    assert_eq!(restored.sessions[0].outgoing[0].0, 3);
+    assert_eq!(restored.report.messages, 1);
+    assert!(restored.report.is_clean(), "{}", restored.report);
+}

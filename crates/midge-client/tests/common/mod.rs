@@ -12,8 +12,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use midge_broker::{Broker, BrokerHandle, Config};
-use midge_client::{Client, ConnectOptions, Event, Events, ReconnectPolicy};
-use midge_codec::{ProtocolVersion, Publish};
+use midge_client::{
+    Client, ClientError, ConnectOptions, Event, Events, Published, ReconnectPolicy,
+};
+use midge_codec::{ConnAck, ProtocolVersion, Publish, QoS};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
@@ -64,6 +66,17 @@ pub async fn connect(options: ConnectOptions) -> (Client, Events) {
     (client, events)
 }
 
+/// A client "watcher" on `broker` subscribed to `filter` at QoS 1, to see what is
+/// published.
+pub async fn watcher(broker: &BrokerHandle, filter: &str) -> (Client, Events) {
+    let (watcher, watch) = connect(options(broker.local_addr(), "watcher")).await;
+    watcher
+        .subscribe(filter, QoS::AtLeastOnce)
+        .await
+        .expect("subscribed");
+    (watcher, watch)
+}
+
 /// Connects with `version`.
 pub async fn connect_version(
     addr: SocketAddr,
@@ -95,6 +108,55 @@ pub async fn next_connection_event(events: &mut Events) -> Event {
             None => panic!("the event stream ended"),
         }
     }
+}
+
+/// The next connection event, which must be `Disconnected`: why.
+pub async fn disconnected(events: &mut Events) -> ClientError {
+    match next_connection_event(events).await {
+        Event::Disconnected(e) => e,
+        other => panic!("expected Disconnected, got {other:?}"),
+    }
+}
+
+/// The next connection event, which must be `Connected`: the CONNACK.
+pub async fn reconnected(events: &mut Events) -> Box<ConnAck> {
+    match next_connection_event(events).await {
+        Event::Connected(ack) => ack,
+        other => panic!("expected Connected, got {other:?}"),
+    }
+}
+
+/// A publication of each `(topic, payload)` at `qos`, each in a task of its own, so that
+/// they can wait for a connection while the test goes on.
+pub fn publish_in_background(
+    client: &Client,
+    qos: QoS,
+    messages: impl IntoIterator<Item = (String, String)>,
+) -> Vec<JoinHandle<Result<Published, ClientError>>> {
+    messages
+        .into_iter()
+        .map(|(topic, payload)| {
+            let client = client.clone();
+            tokio::spawn(async move { client.publish(topic, qos, payload).await })
+        })
+        .collect()
+}
+
+/// Waits for each of the publications, which must succeed.
+pub async fn all_published(pending: Vec<JoinHandle<Result<Published, ClientError>>>) {
+    for task in pending {
+        within(task).await.unwrap().unwrap();
+    }
+}
+
+/// The topics of the next `n` messages, sorted.
+pub async fn next_topics(events: &mut Events, n: usize) -> Vec<String> {
+    let mut topics = Vec::with_capacity(n);
+    for _ in 0..n {
+        topics.push(next_message(events).await.topic.to_string());
+    }
+    topics.sort();
+    topics
 }
 
 /// Checks that no message arrives for [`QUIET`].

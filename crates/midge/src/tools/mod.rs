@@ -119,6 +119,29 @@ fn err_print(config: &Config, message: &str) {
     }
 }
 
+/// Prints a received message on standard output as the options say (`-v`, `-N`, `-F`,
+/// `--pretty`), and what could not be formatted on standard error (`midge sub` and
+/// `midge rr`). `out` is scratch space, kept from one message to the next.
+fn print_message(config: &Config, out: &mut Vec<u8>, message: &midge_codec::Publish) {
+    out.clear();
+    let errors = format::print(
+        out,
+        message,
+        format::Style {
+            format: config.format.as_deref(),
+            verbose: config.verbose,
+            eol: config.eol,
+            pretty: config.pretty,
+            v5: config.version == ProtocolVersion::V5,
+        },
+    );
+    for error in errors {
+        err_print(config, &error);
+    }
+    let mut stdout = std::io::stdout().lock();
+    let _ = stdout.write_all(out).and_then(|()| stdout.flush());
+}
+
 /// Connects as the options say. On failure, prints what Mosquitto prints and returns the
 /// exit code: the CONNACK's code when refused, 1 otherwise.
 async fn connect(config: &Config, reconnect: bool) -> Result<(Client, Events), i32> {

@@ -5,14 +5,12 @@
 //! MQTT 5.0 by default. Unlike mosquitto_rr, the request also carries Correlation Data
 //! (unique to this run), which responders conventionally copy into the response.
 
-use std::io::Write as _;
-
 use bytes::Bytes;
 use midge_client::{Client, Event, Events};
 use midge_codec::{Publish, SubscriptionOptions, TopicFilter, TopicName};
 
 use super::options::Config;
-use super::{connect, err_print, format, read_payload, reason_string};
+use super::{connect, err_print, print_message, read_payload, reason_string};
 
 /// Runs `midge rr`; returns the exit code.
 pub(super) async fn run(config: Config) -> i32 {
@@ -69,23 +67,7 @@ async fn exchange(config: &Config, client: &Client, mut events: Events, payload:
     while let Some(event) = events.recv().await {
         match event {
             Event::Message(message) => {
-                let mut out = Vec::new();
-                let errors = format::print(
-                    &mut out,
-                    &message,
-                    format::Style {
-                        format: config.format.as_deref(),
-                        verbose: config.verbose,
-                        eol: config.eol,
-                        pretty: config.pretty,
-                        v5: config.version == midge_codec::ProtocolVersion::V5,
-                    },
-                );
-                for error in errors {
-                    err_print(config, &error);
-                }
-                let mut stdout = std::io::stdout().lock();
-                let _ = stdout.write_all(&out).and_then(|()| stdout.flush());
+                print_message(config, &mut Vec::new(), &message);
                 return 0;
             }
             Event::Disconnected(e) => {

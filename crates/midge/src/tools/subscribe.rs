@@ -2,14 +2,12 @@
 //! or forever. As `mosquitto_sub` 2.0 (`sub_client.c`): same filtering (`-R`, `-T`,
 //! `--retained-only`), `--remove-retained`, exit codes (27 with "Timed out").
 
-use std::io::Write as _;
-
 use bytes::Bytes;
 use midge_client::{Client, Event, Events};
 use midge_codec::{Publish, QoS, RetainHandling, SubscriptionOptions, TopicFilter, topic_matches};
 
 use super::options::Config;
-use super::{connect, err_print, format};
+use super::{connect, err_print, format, print_message};
 
 /// Runs `midge sub`; returns the exit code.
 pub(super) async fn run(config: Config) -> i32 {
@@ -96,24 +94,7 @@ async fn session(config: &Config, client: &Client, mut events: Events) -> i32 {
         if config.random_filter < 10000 && random.below(10000) >= config.random_filter {
             continue;
         }
-        out.clear();
-        let errors = format::print(
-            &mut out,
-            &message,
-            format::Style {
-                format: config.format.as_deref(),
-                verbose: config.verbose,
-                eol: config.eol,
-                pretty: config.pretty,
-                v5: config.version == midge_codec::ProtocolVersion::V5,
-            },
-        );
-        for error in errors {
-            err_print(config, &error);
-        }
-        let mut stdout = std::io::stdout().lock();
-        let _ = stdout.write_all(&out).and_then(|()| stdout.flush());
-        drop(stdout);
+        print_message(config, &mut out, &message);
         if config.msg_count > 0 {
             received += 1;
             if received == config.msg_count {

@@ -25,21 +25,9 @@ pub struct TestBroker {
 impl TestBroker {
     /// Midge's broker, in this process, on an ephemeral port.
     pub fn midge() -> TestBroker {
-        let runtime = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .unwrap();
-        let handle = runtime.block_on(async {
-            midge_broker::Broker::start(midge_broker::Config::local_ephemeral())
-                .await
-                .unwrap()
-        });
-        let port = handle.local_addr().port();
-        // The broker lives as long as the runtime.
-        std::mem::forget(handle);
+        let (runtime, ports) = start_midge(midge_broker::Config::local_ephemeral());
         TestBroker {
-            port,
+            port: ports[0],
             _runtime: Some(runtime),
             process: None,
             _dir: None,
@@ -93,6 +81,23 @@ impl Drop for TestBroker {
     }
 }
 
+/// Midge's broker with `config`, in this process, in a runtime of its own: the runtime
+/// (the broker lives as long as it) and the ports of the listeners, in their order.
+pub fn start_midge(config: midge_broker::Config) -> (tokio::runtime::Runtime, Vec<u16>) {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let handle = runtime
+        .block_on(midge_broker::Broker::start(config))
+        .unwrap();
+    let ports = handle.local_addrs().iter().map(|a| a.port()).collect();
+    // The broker lives as long as the runtime.
+    std::mem::forget(handle);
+    (runtime, ports)
+}
+
 /// A port on 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -115,6 +120,16 @@ impl TempDir {
         let _ = std::fs::remove_dir_all(&path);
         std::fs::create_dir_all(&path).unwrap();
         TempDir { path }
+    }
+
+    /// A home directory whose options file for `midge <tool>`
+    /// (`~/.config/midge/<tool>`) holds `options`: for `HOME`.
+    pub fn home_with_options(tool: &str, options: &str) -> TempDir {
+        let home = TempDir::new();
+        let dir = home.path.join(".config/midge");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join(tool), options).unwrap();
+        home
     }
 
     /// Writes `text` to `name` in the directory; its path.
@@ -307,19 +322,33 @@ impl Drop for Server {
     }
 }
 
+/// `-D packet property value...` for each `(packet, property, values)`: MQTT 5.0
+/// properties as `midge pub`/`sub` and Mosquitto's clients take them.
+pub fn properties<'a>(list: &[(&'a str, &'a str, &[&'a str])]) -> Vec<&'a str> {
+    let mut args = Vec::new();
+    for &(packet, property, values) in list {
+        args.extend(["-D", packet, property]);
+        args.extend_from_slice(values);
+    }
+    args
+}
+
 /// Runs `tool args` with Mosquitto's client and with ours (`stdin` on their standard
-/// input, if any), one after the other, and asserts the same standard output (byte for
-/// byte), standard error (the tool's name aside) and exit code.
-pub fn golden(tool: &str, args: &[&str], stdin: Option<&[u8]>) {
+/// input, if any), one after the other: (Mosquitto's output, ours).
+pub fn run_both(tool: &str, args: &[&str], stdin: Option<&[u8]>) -> (Output, Output) {
     let run = |command| match stdin {
         Some(input) => with_stdin(command, input),
         None => output(command),
     };
-    let Some(reference) = mosquitto(tool, args) else {
-        return;
-    };
-    let expected = run(reference);
-    let actual = run(midge(tool, args));
+    let reference = mosquitto(tool, args).expect("mosquitto's client");
+    (run(reference), run(midge(tool, args)))
+}
+
+/// Runs `tool args` with Mosquitto's client and with ours (`stdin` on their standard
+/// input, if any), one after the other, and asserts the same standard output (byte for
+/// byte), standard error (the tool's name aside) and exit code.
+pub fn golden(tool: &str, args: &[&str], stdin: Option<&[u8]>) {
+    let (expected, actual) = run_both(tool, args, stdin);
     assert_eq!(
         text(&actual.stdout),
         text(&expected.stdout),
@@ -329,6 +358,18 @@ pub fn golden(tool: &str, args: &[&str], stdin: Option<&[u8]>) {
         actual.stdout, expected.stdout,
         "stdout bytes of {tool} {args:?}"
     );
+    same_stderr_and_exit(tool, args, &expected, &actual);
+}
+
+/// Runs `tool args` with Mosquitto's client and with ours and asserts the same
+/// standard error (the tool's name aside) and exit code: for errors, where Mosquitto's
+/// clients print their usage text on standard output and ours do not.
+pub fn same_errors(tool: &str, args: &[&str]) {
+    let (expected, actual) = run_both(tool, args, None);
+    same_stderr_and_exit(tool, args, &expected, &actual);
+}
+
+fn same_stderr_and_exit(tool: &str, args: &[&str], expected: &Output, actual: &Output) {
     assert_eq!(
         text(&actual.stderr),
         text(&expected.stderr).replace(&format!("mosquitto_{tool}"), &format!("midge {tool}")),

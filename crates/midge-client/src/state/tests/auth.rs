@@ -58,15 +58,57 @@ fn harness(doubler: &Doubler) -> Harness {
     )
 }
 
-fn auth(code: ReasonCode, method: &str, data: &'static [u8]) -> Packet {
+/// Connected through the doubler's method (no challenge), the outputs taken.
+fn connected(doubler: &Doubler) -> Harness {
+    let mut h = harness(doubler);
+    h.start();
+    h.recv(connack_ok()).unwrap();
+    h.outputs();
+    h
+}
+
+fn auth(code: ReasonCode, method: &str, data: &[u8]) -> Packet {
     Packet::Auth(Auth {
         reason_code: code,
         properties: AuthProperties {
             authentication_method: Some(method.into()),
-            authentication_data: Some(Bytes::from_static(data)),
+            authentication_data: Some(Bytes::copy_from_slice(data)),
             ..AuthProperties::default()
         },
     })
+}
+
+/// A Continue Authentication of the doubler's method with the number `n`.
+fn challenge(n: u8) -> Packet {
+    auth(ReasonCode::ContinueAuthentication, "x-doubler", &[n])
+}
+
+/// What was sent is one AUTH with `code`, the doubler's method and `data`.
+fn assert_one_auth(sent: Vec<Packet>, code: ReasonCode, data: &[u8]) {
+    match sent.as_slice() {
+        [Packet::Auth(a)] => {
+            assert_eq!(a.reason_code, code);
+            assert_eq!(
+                a.properties.authentication_method.as_deref(),
+                Some("x-doubler")
+            );
+            assert_eq!(a.properties.authentication_data.as_deref(), Some(data));
+        }
+        other => panic!("expected one AUTH, got {other:?}"),
+    }
+}
+
+/// What was sent is one DISCONNECT with `code`.
+fn assert_disconnects(h: &mut Harness, code: ReasonCode) {
+    assert_eq!(h.sent(), [Packet::Disconnect(Disconnect::new(code))]);
+}
+
+/// The one request completed since the last call is `token`, failed; its error.
+fn only_failure(h: &mut Harness, token: u32) -> crate::ClientError {
+    match <[_; 1]>::try_from(h.completed()) {
+        Ok([(t, Err(e))]) if t == token => e,
+        other => panic!("expected request {token} to fail, alone: {other:?}"),
+    }
 }
 
 fn connack_ok() -> Packet {
@@ -99,24 +141,9 @@ fn challenges_are_answered_until_the_connack() {
         Some(&b"hello"[..])
     );
     h.publish("waits", QoS::AtLeastOnce, 1);
-    for (n, answer) in [(&b"\x03"[..], 6u8), (b"\x05", 10)] {
-        let data: &'static [u8] = Box::leak(n.to_vec().into_boxed_slice());
-        h.recv(auth(ReasonCode::ContinueAuthentication, "x-doubler", data))
-            .unwrap();
-        match h.sent().as_slice() {
-            [Packet::Auth(a)] => {
-                assert_eq!(a.reason_code, ReasonCode::ContinueAuthentication);
-                assert_eq!(
-                    a.properties.authentication_method.as_deref(),
-                    Some("x-doubler")
-                );
-                assert_eq!(
-                    a.properties.authentication_data.as_deref(),
-                    Some(&[answer][..])
-                );
-            }
-            other => panic!("expected one AUTH, got {other:?}"),
-        }
+    for (n, answer) in [(3u8, 6u8), (5, 10)] {
+        h.recv(challenge(n)).unwrap();
+        assert_one_auth(h.sent(), ReasonCode::ContinueAuthentication, &[answer]);
     }
     assert!(!h.state.is_connected());
     h.recv(connack_ok()).unwrap();
@@ -133,9 +160,7 @@ fn challenges_are_answered_until_the_connack() {
 #[test]
 fn a_reconnect_starts_a_new_exchange() {
     let doubler = Doubler::default();
-    let mut h = harness(&doubler);
-    h.start();
-    h.recv(connack_ok()).unwrap();
+    let mut h = connected(&doubler);
     h.lose_connection();
     let connect = h.start();
     assert_eq!(
@@ -147,31 +172,26 @@ fn a_reconnect_starts_a_new_exchange() {
 
 #[test]
 fn another_method_in_auth_or_connack_is_a_protocol_error() {
-    let mut h = harness(&Doubler::default());
-    h.start();
-    let e = h
-        .recv(auth(ReasonCode::ContinueAuthentication, "x-other", b"\x01"))
-        .unwrap_err();
-    assert!(e.is_protocol(), "{e}");
-
-    let mut h = harness(&Doubler::default());
-    h.start();
-    let e = h.recv(Packet::ConnAck(Box::default())).unwrap_err();
-    assert!(e.is_protocol(), "{e}");
-    assert!(!h.state.is_connected());
+    for (case, packet) in [
+        (
+            "AUTH",
+            auth(ReasonCode::ContinueAuthentication, "x-other", b"\x01"),
+        ),
+        ("CONNACK without a method", Packet::ConnAck(Box::default())),
+    ] {
+        let mut h = harness(&Doubler::default());
+        h.start();
+        let e = h.recv(packet).unwrap_err();
+        assert!(e.is_protocol(), "{case}: {e}");
+        assert!(!h.state.is_connected(), "{case}");
+    }
 }
 
 #[test]
 fn auth_without_a_method_is_a_protocol_error() {
     let mut h = Harness::v5();
     h.start();
-    let e = h
-        .recv(auth(
-            ReasonCode::ContinueAuthentication,
-            "x-doubler",
-            b"\x01",
-        ))
-        .unwrap_err();
+    let e = h.recv(challenge(1)).unwrap_err();
     assert!(e.is_protocol(), "{e}");
     h.connect(false);
     let e = h
@@ -179,12 +199,7 @@ fn auth_without_a_method_is_a_protocol_error() {
         .unwrap_err();
     assert!(e.is_protocol(), "{e}");
     // Connected: a 5.0 DISCONNECT says why.
-    assert_eq!(
-        h.sent(),
-        [Packet::Disconnect(Disconnect::new(
-            ReasonCode::ProtocolError
-        ))]
-    );
+    assert_disconnects(&mut h, ReasonCode::ProtocolError);
 }
 
 /// The method gives up: a DISCONNECT with its reason code, and an auth error.
@@ -198,24 +213,13 @@ fn a_refusing_method_disconnects_with_its_reason() {
     };
     let mut h = harness(&doubler);
     h.start();
-    let e = h
-        .recv(auth(
-            ReasonCode::ContinueAuthentication,
-            "x-doubler",
-            b"\x01",
-        ))
-        .unwrap_err();
+    let e = h.recv(challenge(1)).unwrap_err();
     assert!(e.is_auth(), "{e}");
     assert_eq!(
         e.reason_code(),
         Some(ReasonCode::ImplementationSpecificError)
     );
-    assert_eq!(
-        h.sent(),
-        [Packet::Disconnect(Disconnect::new(
-            ReasonCode::ImplementationSpecificError
-        ))]
-    );
+    assert_disconnects(&mut h, ReasonCode::ImplementationSpecificError);
 
     // A server that does not prove itself in its CONNACK is refused too.
     let mut h = harness(&Doubler::default());
@@ -225,12 +229,7 @@ fn a_refusing_method_disconnects_with_its_reason() {
     let e = h.recv(Packet::ConnAck(Box::new(ack))).unwrap_err();
     assert!(e.is_auth(), "{e}");
     assert!(!h.state.is_connected());
-    assert_eq!(
-        h.sent(),
-        [Packet::Disconnect(Disconnect::new(
-            ReasonCode::NotAuthorized
-        ))]
-    );
+    assert_disconnects(&mut h, ReasonCode::NotAuthorized);
 }
 
 /// AUTH 0x19 with the connection's method, challenges answered, AUTH Success completes
@@ -239,37 +238,14 @@ fn a_refusing_method_disconnects_with_its_reason() {
 /// conformance: v5 MQTT-4.12.1-1
 #[test]
 fn reauthentication_completes_on_auth_success() {
-    let doubler = Doubler::default();
-    let mut h = harness(&doubler);
-    h.start();
-    h.recv(connack_ok()).unwrap();
-    h.outputs();
+    let mut h = connected(&Doubler::default());
     h.sent();
     h.state.reauthenticate(7);
-    match h.sent().as_slice() {
-        [Packet::Auth(a)] => {
-            assert_eq!(a.reason_code, ReasonCode::ReAuthenticate);
-            assert_eq!(
-                a.properties.authentication_method.as_deref(),
-                Some("x-doubler")
-            );
-            assert_eq!(
-                a.properties.authentication_data.as_deref(),
-                Some(&b"hello"[..])
-            );
-        }
-        other => panic!("expected AUTH, got {other:?}"),
-    }
+    assert_one_auth(h.sent(), ReasonCode::ReAuthenticate, b"hello");
     h.publish("meanwhile", QoS::AtMostOnce, 8);
     assert_eq!(only_publish(h.sent()).topic.as_str(), "meanwhile");
-    h.recv(auth(
-        ReasonCode::ContinueAuthentication,
-        "x-doubler",
-        b"\x04",
-    ))
-    .unwrap();
-    assert!(matches!(h.sent().as_slice(), [Packet::Auth(a)]
-        if a.properties.authentication_data.as_deref() == Some(&[8u8][..])));
+    h.recv(challenge(4)).unwrap();
+    assert_one_auth(h.sent(), ReasonCode::ContinueAuthentication, &[8]);
     h.recv(auth(ReasonCode::Success, "x-doubler", b"ok"))
         .unwrap();
     let done: Vec<_> = h.completed().into_iter().filter(|(t, _)| *t == 7).collect();
@@ -287,33 +263,24 @@ fn reauthentication_completes_on_auth_success() {
 /// conformance: v5 MQTT-4.12.0-7
 #[test]
 fn reauthentication_needs_an_authenticator_and_a_connection() {
-    let mut h = Harness::v5();
-    h.connect(false);
-    h.state.reauthenticate(1);
-    assert!(h.sent().is_empty(), "no AUTH without a method");
-    let done = h.completed();
-    assert!(
-        matches!(&done[..], [(1, Err(e))] if e.is_invalid()),
-        "{done:?}"
-    );
-
-    let mut h = harness(&Doubler::default());
-    h.state.reauthenticate(2);
-    let done = h.completed();
-    assert!(
-        matches!(&done[..], [(2, Err(e))] if e.is_invalid()),
-        "{done:?}"
-    );
+    let mut without_method = Harness::v5();
+    without_method.connect(false);
+    let without_connection = harness(&Doubler::default());
+    for (mut h, token, case) in [
+        (without_method, 1, "without a method"),
+        (without_connection, 2, "without a connection"),
+    ] {
+        h.state.reauthenticate(token);
+        assert!(h.sent().is_empty(), "no AUTH {case}");
+        let e = only_failure(&mut h, token);
+        assert!(e.is_invalid(), "{case}: {e}");
+    }
 }
 
 /// A lost connection or a server DISCONNECT fails the re-authentication under way.
-///
 #[test]
 fn reauthentication_fails_with_the_connection() {
-    let mut h = harness(&Doubler::default());
-    h.start();
-    h.recv(connack_ok()).unwrap();
-    h.outputs();
+    let mut h = connected(&Doubler::default());
     h.state.reauthenticate(1);
     h.sent();
     let e = h
@@ -322,21 +289,12 @@ fn reauthentication_fails_with_the_connection() {
         )))
         .unwrap_err();
     assert!(e.is_server_disconnect());
-    let done = h.completed();
-    assert!(
-        matches!(&done[..], [(1, Err(e))] if e.reason_code() == Some(ReasonCode::NotAuthorized)),
-        "{done:?}"
-    );
+    let e = only_failure(&mut h, 1);
+    assert_eq!(e.reason_code(), Some(ReasonCode::NotAuthorized), "{e}");
 
-    let mut h = harness(&Doubler::default());
-    h.start();
-    h.recv(connack_ok()).unwrap();
-    h.outputs();
+    let mut h = connected(&Doubler::default());
     h.state.reauthenticate(2);
     h.lose_connection();
-    let done = h.completed();
-    assert!(
-        matches!(&done[..], [(2, Err(e))] if e.is_connection_lost()),
-        "{done:?}"
-    );
+    let e = only_failure(&mut h, 2);
+    assert!(e.is_connection_lost(), "{e}");
 }
