@@ -1,6 +1,7 @@
 //! The crash test of issue #6: `midge serve` with persistence on is killed with SIGKILL
-//! at random moments while publishers send numbered QoS 1 and QoS 2 messages to two
-//! persistent subscribers, and restarted each time on the same port and store. At the
+//! at random moments while publishers send numbered QoS 1 and QoS 2 messages to three
+//! persistent subscribers (two connected, whose flows are cut by the kills, and one
+//! away until the end, whose messages wait in the store), and restarted each time on the same port and store. At the
 //! end every message that was acknowledged to its publisher (PUBACK for QoS 1, PUBREC
 //! for QoS 2) must have reached each subscriber: QoS 1 at least once, QoS 2 exactly
 //! once (no number twice). Unacknowledged messages may or may not arrive; the
@@ -55,10 +56,12 @@ const TOPICS: [(&str, QoS, ProtocolVersion); 5] = [
 ];
 /// The index in [`TOPICS`] of the persistent session publisher.
 const SESSION_PUBLISHER: usize = 4;
-/// The persistent subscribers: client id and version.
-const SUBSCRIBERS: [(&str, ProtocolVersion); 2] = [
-    ("crash-sub-v5", ProtocolVersion::V5),
-    ("crash-sub-v311", ProtocolVersion::V311),
+/// The persistent subscribers: client id, version, and whether it stays away during the
+/// kills (its messages are queued in the store) and connects only at the end.
+const SUBSCRIBERS: [(&str, ProtocolVersion, bool); 3] = [
+    ("crash-sub-v5", ProtocolVersion::V5, false),
+    ("crash-sub-v311", ProtocolVersion::V311, false),
+    ("crash-sub-offline", ProtocolVersion::V5, true),
 ];
 
 /// The test's clock: its one reading place (the workspace bans `Instant::now` elsewhere).
@@ -346,16 +349,19 @@ struct Received {
     /// Messages on an unknown topic, with a payload that is not a number, or at a QoS
     /// other than their publisher's.
     strange: Vec<String>,
-    /// CONNACKs, and those after the first with Session Present 0.
+    /// CONNACKs, and those with Session Present 0 after the first (for a subscriber
+    /// that resumes at the end: including the first).
     connects: u32,
     sessions_lost: u32,
 }
 
-/// A persistent subscriber to `crash/#` at QoS 2 that records what it receives.
+/// A persistent subscriber to `crash/#` at QoS 2 that records what it receives; with
+/// `resume`, it resumes its session (which must be there) and does not subscribe.
 async fn subscriber(
     port: u16,
     client_id: &str,
     version: ProtocolVersion,
+    resume: bool,
 ) -> (midge_client::Client, Arc<Mutex<Received>>) {
     let mut options = ConnectOptions::new()
         .server(format!("127.0.0.1:{port}"))
@@ -384,7 +390,7 @@ async fn subscriber(
             match event {
                 Event::Connected(ack) => {
                     r.connects += 1;
-                    if r.connects > 1 && !ack.session_present {
+                    if (resume || r.connects > 1) && !ack.session_present {
                         r.sessions_lost += 1;
                     }
                 }
@@ -404,11 +410,13 @@ async fn subscriber(
             }
         }
     });
-    let granted = client
-        .subscribe("crash/#", QoS::ExactlyOnce)
-        .await
-        .expect("SUBACK");
-    assert_eq!(granted, QoS::ExactlyOnce);
+    if !resume {
+        let granted = client
+            .subscribe("crash/#", QoS::ExactlyOnce)
+            .await
+            .expect("SUBACK");
+        assert_eq!(granted, QoS::ExactlyOnce);
+    }
     (client, received)
 }
 
@@ -456,8 +464,11 @@ fn acknowledged_messages_survive_sigkill() {
         wait_listening(&mut broker, port, &log(0)).await;
         let mut clients = Vec::new();
         let mut subscribers = Vec::new();
-        for (id, version) in SUBSCRIBERS {
-            let (client, received) = subscriber(port, id, version).await;
+        for (id, version, away) in SUBSCRIBERS {
+            let (client, received) = subscriber(port, id, version, false).await;
+            if away {
+                client.disconnect().await.expect("DISCONNECT");
+            }
             clients.push(client);
             subscribers.push(received);
         }
@@ -485,6 +496,14 @@ fn acknowledged_messages_survive_sigkill() {
             published.push(p.await.expect("publisher"));
         }
         let acked: Vec<Vec<u64>> = published.iter().map(|p| p.acked.clone()).collect();
+        // The subscribers that stayed away come back for their queued messages.
+        for (i, (id, version, away)) in SUBSCRIBERS.into_iter().enumerate() {
+            if away {
+                let (client, received) = subscriber(port, id, version, true).await;
+                clients[i] = client;
+                subscribers[i] = received;
+            }
+        }
         // Wait for the subscribers to catch up, then a little more for duplicates.
         let deadline = now() + Duration::from_secs(30);
         while !complete(&acked, &subscribers) && now() < deadline {
@@ -516,7 +535,7 @@ fn acknowledged_messages_survive_sigkill() {
                 p.sessions_lost
             ));
         }
-        for ((id, _), s) in SUBSCRIBERS.iter().zip(&subscribers) {
+        for ((id, _, _), s) in SUBSCRIBERS.iter().zip(&subscribers) {
             let r = s.lock().unwrap();
             let mut missing: Vec<u64> = acked
                 .iter()
@@ -561,7 +580,7 @@ fn acknowledged_messages_survive_sigkill() {
             }
         }
     }
-    for ((id, _), s) in SUBSCRIBERS.iter().zip(&subscribers) {
+    for ((id, _, _), s) in SUBSCRIBERS.iter().zip(&subscribers) {
         let r = s.lock().unwrap();
         println!(
             "{id}: {} connections, {} without its session",
