@@ -266,9 +266,36 @@ impl Drop for DiskStore {
     }
 }
 
+thread_local! {
+    /// Whether this thread is inside [`guarded`]: a panic there is caught and becomes a
+    /// `StoreError::Corrupt` naming the file, so the panic hook stays quiet about it.
+    static GUARDED: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Installs, once, a panic hook that says nothing of the panics [`guarded`] catches
+/// (redb's assertions on damaged files: the error that names the file is what the user
+/// sees) and hands every other panic to the hook that was there before.
+fn quiet_guarded_panics() {
+    static INSTALL: std::sync::Once = std::sync::Once::new();
+    INSTALL.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if GUARDED.with(std::cell::Cell::get) {
+                tracing::debug!(panic = %info, "storage engine panic caught (damaged store)");
+            } else {
+                previous(info);
+            }
+        }));
+    });
+}
+
 /// Runs a call into redb, turning a panic on damaged data into an error naming `path`.
 fn guarded<T>(path: &Path, f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
-    std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or_else(|panic| {
+    quiet_guarded_panics();
+    let outer = GUARDED.with(|g| g.replace(true));
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    GUARDED.with(|g| g.set(outer));
+    result.unwrap_or_else(|panic| {
         let what = panic
             .downcast_ref::<&str>()
             .map(|s| s.to_string())
