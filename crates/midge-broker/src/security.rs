@@ -12,7 +12,9 @@
 
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
 
 use midge_codec::ReasonCode;
 
@@ -46,9 +48,9 @@ pub(crate) struct Security {
     password_file: Option<PathBuf>,
     acl_file: Option<PathBuf>,
     allow_anonymous: bool,
-    /// A std `RwLock`: read for the moment it takes to clone the `Arc` (every delivery),
-    /// written only by a reload; never held across an await.
-    current: Arc<RwLock<Arc<Loaded>>>,
+    /// Read on every publish and delivery without a lock nor a write to a shared
+    /// counter (`ArcSwap`); replaced whole by a reload.
+    current: Arc<ArcSwap<Loaded>>,
 }
 
 impl Security {
@@ -58,9 +60,9 @@ impl Security {
             password_file: settings.password_file.clone(),
             acl_file: settings.acl_file.clone(),
             allow_anonymous: settings.allow_anonymous,
-            current: Arc::default(),
+            current: Arc::new(ArcSwap::from_pointee(Loaded::default())),
         };
-        *security.current.write().expect("security lock poisoned") = Arc::new(security.read()?);
+        security.current.store(Arc::new(security.read()?));
         Ok(security)
     }
 
@@ -79,12 +81,12 @@ impl Security {
     /// ones and returns the error.
     pub(crate) fn reload(&self) -> Result<(), SecurityError> {
         let loaded = self.read()?;
-        *self.current.write().expect("security lock poisoned") = Arc::new(loaded);
+        self.current.store(Arc::new(loaded));
         Ok(())
     }
 
     fn current(&self) -> Arc<Loaded> {
-        self.current.read().expect("security lock poisoned").clone()
+        self.current.load_full()
     }
 
     /// Decides whether a CONNECT's credentials may connect; `Err` is the CONNACK reason:
@@ -151,7 +153,7 @@ impl Security {
 /// One client's identity and the live ACL: the session's [`Authorizer`].
 #[derive(Debug)]
 pub(crate) struct ClientAuthorizer {
-    current: Arc<RwLock<Arc<Loaded>>>,
+    current: Arc<ArcSwap<Loaded>>,
     client_id: Box<str>,
     username: Option<Box<str>>,
     /// For the ACL's `address` sections.
@@ -165,7 +167,7 @@ impl ClientAuthorizer {
         if !acl::check_dollar(access, topic) {
             return false;
         }
-        let loaded = self.current.read().expect("security lock poisoned").clone();
+        let loaded = self.current.load();
         let Some(acl) = &loaded.acl else {
             return true;
         };
