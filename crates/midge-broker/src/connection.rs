@@ -1082,15 +1082,9 @@ pub(crate) fn schedule_will(
     generation: u64,
     wait: Duration,
 ) {
-    // A weak reference: a broker shut down (its handle dropped) frees its store at once.
-    let (shared, entry2) = (Arc::downgrade(shared), entry.clone());
-    let task = tokio::spawn(async move {
-        tokio::time::sleep(wait).await;
-        let Some(shared) = shared.upgrade() else {
-            return;
-        };
-        let mut slot = entry2.slot.lock().await;
-        if entry2.generation.load(Ordering::SeqCst) != generation {
+    schedule(shared, entry, wait, move |shared, entry| async move {
+        let mut slot = entry.slot.lock().await;
+        if entry.generation.load(Ordering::SeqCst) != generation {
             return;
         }
         let Some(will) = slot.will.take() else {
@@ -1098,17 +1092,12 @@ pub(crate) fn schedule_will(
         };
         publish_will(&shared, will.message, now());
         // The stored session keeps no will any more.
-        let durable = shared.durable.as_deref().filter(|_| entry2.is_persistent());
+        let durable = shared.durable.as_deref().filter(|_| entry.is_persistent());
         if let (Some(durable), Some(session)) = (durable, slot.session.as_deref()) {
             let record = durable.session_record(session, slot.expires_at, None);
             durable.send(vec![Op::PutSession(record)]);
         }
     });
-    entry
-        .timers
-        .lock()
-        .expect("timers lock poisoned")
-        .push(task.abort_handle());
 }
 
 /// Ends the session after `wait` ([MQTT-4.1.0-2]), unless a new connection came.
@@ -1118,19 +1107,30 @@ pub(crate) fn schedule_expiry(
     generation: u64,
     wait: Duration,
 ) {
-    // A weak reference: a broker shut down (its handle dropped) frees its store at once.
-    let (shared, entry2) = (Arc::downgrade(shared), entry.clone());
+    schedule(shared, entry, wait, move |shared, entry| async move {
+        let mut slot = entry.slot.lock().await;
+        if shared.registry.remove_if_current(&entry, generation) {
+            if let Some(mut session) = slot.session.take() {
+                end_session(&shared, &entry, &mut session, now());
+            }
+            tracing::info!(client_id = %entry.client_id, "session expired");
+        }
+    });
+}
+
+/// Runs `then` after `wait`, as one of the disconnected session's timers (cancelled by
+/// its next connection). The broker is held weakly: one shut down frees its store at
+/// once, and the timer then does nothing.
+fn schedule<F, Fut>(shared: &Arc<Shared>, entry: &Arc<SessionEntry>, wait: Duration, then: F)
+where
+    F: FnOnce(Arc<Shared>, Arc<SessionEntry>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send,
+{
+    let (weak, entry2) = (Arc::downgrade(shared), entry.clone());
     let task = tokio::spawn(async move {
         tokio::time::sleep(wait).await;
-        let Some(shared) = shared.upgrade() else {
-            return;
-        };
-        let mut slot = entry2.slot.lock().await;
-        if shared.registry.remove_if_current(&entry2, generation) {
-            if let Some(mut session) = slot.session.take() {
-                end_session(&shared, &entry2, &mut session, now());
-            }
-            tracing::info!(client_id = %entry2.client_id, "session expired");
+        if let Some(shared) = weak.upgrade() {
+            then(shared, entry2).await;
         }
     });
     entry

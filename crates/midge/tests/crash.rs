@@ -440,18 +440,7 @@ fn acknowledged_messages_survive_sigkill() {
     let dir = TempDir::new();
     let port = free_port();
     let store = dir.path.join("store");
-    let conf = dir.file(
-        "midge.toml",
-        &format!(
-            "allow_anonymous = true\n\
-             persistence = true\n\
-             persistence_location = {:?}\n\
-             max_queued_messages = 0\n\
-             [[listener]]\n\
-             bind = \"127.0.0.1:{port}\"\n",
-            store.display().to_string()
-        ),
-    );
+    let conf = persistent_config(&dir, &store, port, "max_queued_messages = 0\n");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -605,6 +594,23 @@ fn acknowledged_messages_survive_sigkill() {
     );
 }
 
+/// A `midge.toml` in `dir`: persistence on in `store`, anonymous clients, one listener
+/// on `port`, and `extra` keys.
+fn persistent_config(dir: &TempDir, store: &Path, port: u16, extra: &str) -> std::path::PathBuf {
+    dir.file(
+        "midge.toml",
+        &format!(
+            "allow_anonymous = true\n\
+             persistence = true\n\
+             persistence_location = {:?}\n\
+             {extra}\
+             [[listener]]\n\
+             bind = \"127.0.0.1:{port}\"\n",
+            store.display().to_string()
+        ),
+    )
+}
+
 /// `midge serve` on a store cut short (as by a disk that lost its tail) refuses to start:
 /// exit status 1 and an error that names the file, never a crash.
 #[test]
@@ -612,17 +618,7 @@ fn serve_refuses_a_truncated_store_naming_the_file() {
     let dir = TempDir::new();
     let port = free_port();
     let store = dir.path.join("store");
-    let conf = dir.file(
-        "midge.toml",
-        &format!(
-            "allow_anonymous = true\n\
-             persistence = true\n\
-             persistence_location = {:?}\n\
-             [[listener]]\n\
-             bind = \"127.0.0.1:{port}\"\n",
-            store.display().to_string()
-        ),
-    );
+    let conf = persistent_config(&dir, &store, port, "");
     let log = dir.path.join("midge.log");
     let mut broker = spawn_broker(&conf, &log);
     let runtime = tokio::runtime::Builder::new_current_thread()
