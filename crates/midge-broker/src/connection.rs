@@ -579,6 +579,9 @@ async fn connection_loop(
         }
         let mut out = Vec::new();
         let mut input = false;
+        // A store writer far behind the publishers makes every connection stop reading
+        // until it has caught up: its queue, and the broker's memory, stay bounded.
+        let backlogged = shared.durable.as_ref().is_some_and(|d| d.is_backlogged());
         tokio::select! {
             biased;
             _ = io.shutdown.changed() => {
@@ -594,7 +597,8 @@ async fn connection_loop(
                     return Ending { why: format!("persistence failed: {e}"), send: Some(ReasonCode::UnspecifiedError), publish_will: true };
                 }
             }
-            read = read_input(&mut io.rd, &mut io.rbuf), if paused.is_none() && io.out.held.len() < MAX_HELD => match read {
+            _ = store_drained(shared), if backlogged => {}
+            read = read_input(&mut io.rd, &mut io.rbuf), if paused.is_none() && io.out.held.len() < MAX_HELD && !backlogged => match read {
                 Ok(0) => return Ending { why: "connection closed by client".into(), send: None, publish_will: true },
                 Err(e) => return Ending { why: format!("read error: {e}"), send: None, publish_will: true },
                 Ok(_) => input = true,
@@ -639,6 +643,14 @@ async fn connection_loop(
             drain_mailbox(entry, session, t, shared, &mut io.out, &mut ending);
         }
         io.out.send_unsent(shared.durable.as_deref());
+    }
+}
+
+/// Completes once the store's writer has caught up; never without persistence.
+async fn store_drained(shared: &Shared) {
+    match shared.durable.as_deref() {
+        Some(durable) => durable.drained().await,
+        None => std::future::pending().await,
     }
 }
 

@@ -109,6 +109,16 @@ impl Durable {
         self.store.commit(ops)
     }
 
+    /// Whether the writer has fallen far behind: connections stop reading meanwhile.
+    pub(crate) fn is_backlogged(&self) -> bool {
+        self.store.is_backlogged()
+    }
+
+    /// Completes once the writer has caught up (see [`Persistence::drained`]).
+    pub(crate) async fn drained(&self) {
+        self.store.drained().await;
+    }
+
     /// Sends `ops` to the writer, for nobody to wait on (see [`Persistence::send`]).
     pub(crate) fn send(&self, ops: Vec<Op>) {
         self.store.send(ops);

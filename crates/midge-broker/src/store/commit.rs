@@ -15,7 +15,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -83,7 +83,20 @@ struct Counters {
     batches: AtomicU64,
     ops: AtomicU64,
     changes: AtomicU64,
+    /// Requests sent and not yet taken by the writer.
+    backlog: AtomicUsize,
+    /// Told when the backlog falls to [`BACKLOG_LOW`].
+    drained: tokio::sync::Notify,
 }
+
+/// Requests waiting for the writer above which [`Persistence::is_backlogged`] says so:
+/// the connections then stop reading from their clients until the writer has caught up
+/// to [`BACKLOG_LOW`], so that a writer slower than the publishers makes them wait
+/// instead of letting its queue (and the broker's memory) grow without bound.
+pub(crate) const BACKLOG_HIGH: usize = 16 * 1024;
+
+/// See [`BACKLOG_HIGH`].
+pub(crate) const BACKLOG_LOW: usize = BACKLOG_HIGH / 2;
 
 /// The completion of one [`Persistence::commit`]: `Ok` once its ops are durable. The ops
 /// were handed to the writer when `commit` returned, so dropping this loses nothing but
@@ -418,6 +431,9 @@ impl Persistence {
                 })
                 .is_ok()
             });
+        if sent {
+            self.shared.counters.backlog.fetch_add(1, Ordering::Relaxed);
+        }
         Commit {
             receiver: sent.then_some(receiver),
         }
@@ -429,7 +445,9 @@ impl Persistence {
     pub fn send(&self, ops: Vec<Op>) {
         let sender = self.shared.sender.lock().expect("sender lock poisoned");
         if let Some(sender) = sender.as_ref() {
-            let _ = sender.send(Request { ops, done: None });
+            if sender.send(Request { ops, done: None }).is_ok() {
+                self.shared.counters.backlog.fetch_add(1, Ordering::Relaxed);
+            }
         }
     }
 
@@ -454,7 +472,10 @@ impl Persistence {
                     ops,
                     done: Some(done),
                 })
-                .is_ok() => {}
+                .is_ok() =>
+            {
+                self.shared.counters.backlog.fetch_add(1, Ordering::Relaxed);
+            }
             _ => return Err(CommitError::Closed),
         }
         drop(sender);
@@ -486,6 +507,26 @@ impl Persistence {
                 path: self.shared.store.describe().into(),
                 reason: format!("message {}: {e}", id.0),
             })
+    }
+
+    /// Whether the writer is behind by more than [`BACKLOG_HIGH`] requests.
+    pub fn is_backlogged(&self) -> bool {
+        self.shared.counters.backlog.load(Ordering::Relaxed) > BACKLOG_HIGH
+    }
+
+    /// Completes once the writer's backlog is at most [`BACKLOG_LOW`] requests.
+    pub async fn drained(&self) {
+        let counters = &self.shared.counters;
+        loop {
+            let drained = counters.drained.notified();
+            tokio::pin!(drained);
+            // Registered before the check, so that a drain in between is not missed.
+            drained.as_mut().enable();
+            if counters.backlog.load(Ordering::Relaxed) <= BACKLOG_LOW {
+                return;
+            }
+            drained.await;
+        }
     }
 
     /// The writer's counters.
@@ -533,6 +574,13 @@ fn write_loop(
                 Ok(r) => requests.push(r),
                 Err(_) => break,
             }
+        }
+        let taken = requests.len();
+        let after = counters.backlog.fetch_sub(taken, Ordering::Relaxed) - taken;
+        if after <= BACKLOG_LOW {
+            // Cheap with nobody waiting; waking at every batch below the mark leaves no
+            // waiter behind, whatever the order of its check and this batch.
+            counters.drained.notify_waiters();
         }
         let (ops, dones): (Vec<Vec<Op>>, Vec<_>) =
             requests.into_iter().map(|r| (r.ops, r.done)).unzip();
