@@ -418,6 +418,7 @@ impl Persistence {
     /// they were made.
     pub fn commit(&self, ops: Vec<Op>) -> Commit {
         let (done, receiver) = oneshot::channel();
+        let backlog = self.enqueue();
         let sent = self
             .shared
             .sender
@@ -431,8 +432,8 @@ impl Persistence {
                 })
                 .is_ok()
             });
-        if sent {
-            self.shared.counters.backlog.fetch_add(1, Ordering::Relaxed);
+        if !sent {
+            backlog.fetch_sub(1, Ordering::Relaxed);
         }
         Commit {
             receiver: sent.then_some(receiver),
@@ -444,10 +445,12 @@ impl Persistence {
     /// writer.
     pub fn send(&self, ops: Vec<Op>) {
         let sender = self.shared.sender.lock().expect("sender lock poisoned");
-        if let Some(sender) = sender.as_ref() {
-            if sender.send(Request { ops, done: None }).is_ok() {
-                self.shared.counters.backlog.fetch_add(1, Ordering::Relaxed);
-            }
+        let backlog = self.enqueue();
+        let sent = sender
+            .as_ref()
+            .is_some_and(|s| s.send(Request { ops, done: None }).is_ok());
+        if !sent {
+            backlog.fetch_sub(1, Ordering::Relaxed);
         }
     }
 
@@ -464,22 +467,10 @@ impl Persistence {
 
     /// [`Persistence::commit`] for threads outside the runtime (tools, tests).
     pub fn commit_blocking(&self, ops: Vec<Op>) -> Result<(), CommitError> {
-        let (done, receiver) = oneshot::channel();
-        let sender = self.shared.sender.lock().expect("sender lock poisoned");
-        match sender.as_ref() {
-            Some(s)
-                if s.send(Request {
-                    ops,
-                    done: Some(done),
-                })
-                .is_ok() =>
-            {
-                self.shared.counters.backlog.fetch_add(1, Ordering::Relaxed);
-            }
-            _ => return Err(CommitError::Closed),
+        match self.commit(ops).receiver {
+            Some(receiver) => receiver.blocking_recv().unwrap_or(Err(CommitError::Closed)),
+            None => Err(CommitError::Closed),
         }
-        drop(sender);
-        receiver.blocking_recv().unwrap_or(Err(CommitError::Closed))
     }
 
     /// Reads a message body (a retained message a subscription needs).
@@ -507,6 +498,15 @@ impl Persistence {
                 path: self.shared.store.describe().into(),
                 reason: format!("message {}: {e}", id.0),
             })
+    }
+
+    /// Counts a request about to be sent, before it is sent: the writer may take it at
+    /// once, and it counts what it takes down. Returns the counter, for a send that
+    /// failed to be taken back.
+    fn enqueue(&self) -> &AtomicUsize {
+        let backlog = &self.shared.counters.backlog;
+        backlog.fetch_add(1, Ordering::Relaxed);
+        backlog
     }
 
     /// Whether the writer is behind by more than [`BACKLOG_HIGH`] requests.

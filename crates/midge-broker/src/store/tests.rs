@@ -808,3 +808,28 @@ fn a_flow_that_ends_within_its_batch_is_not_written() {
     assert_eq!(restored.report.messages, 1);
     assert!(restored.report.is_clean(), "{}", restored.report);
 }
+
+/// The writer's backlog counts requests sent and not yet taken: it goes back to zero
+/// once the writer has taken everything, and `drained` then completes at once.
+#[test]
+fn the_backlog_goes_back_to_zero_and_drained_completes() {
+    let memory = Arc::new(MemoryStore::new());
+    let (p, _) = start(memory, 0);
+    for _ in 0..100 {
+        p.send(vec![Op::DeleteRetained("nothing/here".into())]);
+    }
+    p.commit_blocking(vec![Op::PutSession(session("c1", None))])
+        .unwrap();
+    assert!(!p.is_backlogged());
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(async {
+            tokio::time::timeout(std::time::Duration::from_secs(5), p.drained())
+                .await
+                .expect("drained at once")
+        });
+    assert_eq!(p.stats().requests, 101);
+    assert_eq!(p.stats().ops, 101);
+}
