@@ -142,8 +142,8 @@ impl Durable {
             payload: message.payload.clone(),
             properties: message.properties.clone(),
         };
-        StoredMessage::new(
-            &publish,
+        StoredMessage::from_publish(
+            publish,
             message.expires_at.map(|at| self.unix(at)),
             message.origin.as_deref(),
         )

@@ -165,10 +165,14 @@ type PendingChange = (Option<Vec<u8>>, bool);
 impl Pending {
     /// Puts `value`; `fresh`: the key is not in the store (it is new in this batch).
     fn put(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>, fresh: bool) {
-        self.changes
-            .entry((table, key))
-            .and_modify(|(v, _)| *v = Some(value.clone()))
-            .or_insert((Some(value), fresh));
+        use std::collections::hash_map::Entry;
+        match self.changes.entry((table, key)) {
+            // Keeps whether the key is new in this batch.
+            Entry::Occupied(mut e) => e.get_mut().0 = Some(value),
+            Entry::Vacant(e) => {
+                e.insert((Some(value), fresh));
+            }
+        }
     }
 
     fn delete(&mut self, table: Table, key: Vec<u8>) {
@@ -617,7 +621,16 @@ fn write_loop(
                     counters.ops.fetch_add(1, Ordering::Relaxed);
                     index.apply(op, &mut pending, &mut bodies);
                 }
-                let put: Vec<MsgId> = bodies.new.keys().copied().collect();
+                // Only a retained body can be held (`Persistence::hold`): most batches
+                // have none to release.
+                let held = !unwritten
+                    .lock()
+                    .expect("unwritten lock poisoned")
+                    .is_empty();
+                let put: Vec<MsgId> = match held {
+                    true => bodies.new.keys().copied().collect(),
+                    false => Vec::new(),
+                };
                 index.finish(&mut pending, bodies);
                 let batch = pending.into_batch();
                 counters
@@ -629,12 +642,10 @@ fn write_loop(
                     false => store.write(&batch),
                 };
                 counters.batches.fetch_add(1, Ordering::Relaxed);
-                if written.is_ok() {
+                if written.is_ok() && !put.is_empty() {
                     let mut unwritten = unwritten.lock().expect("unwritten lock poisoned");
-                    if !unwritten.is_empty() {
-                        for id in put {
-                            unwritten.remove(&id);
-                        }
+                    for id in put {
+                        unwritten.remove(&id);
                     }
                 }
                 written.map_err(|e| {

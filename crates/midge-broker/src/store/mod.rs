@@ -180,7 +180,15 @@ impl std::fmt::Debug for StoredMessage {
 impl StoredMessage {
     /// A stored message from its PUBLISH (packet id, DUP and topic alias are not kept).
     pub fn new(publish: &Publish, expires_at: Option<UnixMillis>, origin: Option<&str>) -> Self {
-        let mut publish = publish.clone();
+        Self::from_publish(publish.clone(), expires_at, origin)
+    }
+
+    /// [`StoredMessage::new`], taking the PUBLISH (no copy of it is made).
+    pub fn from_publish(
+        mut publish: Publish,
+        expires_at: Option<UnixMillis>,
+        origin: Option<&str>,
+    ) -> Self {
         publish.properties.topic_alias = None;
         publish.properties.subscription_identifiers.clear();
         StoredMessage {
