@@ -48,7 +48,9 @@ fn session(client: &str) -> SessionRecord {
 /// `count` messages from committer `worker`, each routed to its `FANOUT` sessions; each
 /// commit also acknowledges the worker's previous message.
 fn commit_messages(p: &Persistence, worker: usize, count: u64, body: &StoredMessage) {
-    let clients: Vec<String> = (0..FANOUT).map(|s| format!("w{worker}-s{s}")).collect();
+    let clients: Vec<std::sync::Arc<str>> = (0..FANOUT)
+        .map(|s| format!("w{worker}-s{s}").into())
+        .collect();
     for seq in 0..count {
         let id = p.next_message_id();
         let mut ops = vec![Op::PutMessage(id, body.clone())];

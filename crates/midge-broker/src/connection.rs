@@ -379,7 +379,7 @@ async fn serve(
             ));
         } else if entry.is_persistent() {
             entry.set_persistent(None);
-            let gone = Op::DeleteSession(entry.client_id.to_string());
+            let gone = Op::DeleteSession(entry.client_id.clone());
             outbox.hold(AckGate::new(durable.commit(vec![gone]), None));
         }
     }
@@ -922,7 +922,7 @@ fn persist(
     let Some(durable) = shared.durable.as_deref() else {
         return;
     };
-    let client_id = entry.client_id.to_string();
+    let client_id = entry.client_id.clone();
     let op = match change {
         Change::IncomingAdded(packet_id) => Op::AddIncoming {
             client_id,
@@ -964,7 +964,7 @@ fn forget_handed_over(shared: &Shared, entry: &SessionEntry, handed: &[Option<u6
         .iter()
         .flatten()
         .map(|&seq| Op::RemoveOutgoing {
-            client_id: entry.client_id.to_string(),
+            client_id: entry.client_id.clone(),
             seq,
         })
         .collect();
@@ -992,7 +992,7 @@ fn end_session(shared: &Shared, entry: &SessionEntry, session: &mut Session, t: 
     if let Some(durable) = shared.durable.as_deref() {
         if entry.is_persistent() {
             entry.set_persistent(None);
-            durable.send(vec![Op::DeleteSession(entry.client_id.to_string())]);
+            durable.send(vec![Op::DeleteSession(entry.client_id.clone())]);
         }
     }
 }
@@ -1072,7 +1072,7 @@ fn finish(
                 .qos1_sent()
                 .into_iter()
                 .map(|(seq, id)| Op::SetOutgoingState {
-                    client_id: entry.client_id.to_string(),
+                    client_id: entry.client_id.clone(),
                     seq,
                     state: OutgoingState::Sent(id),
                 }),

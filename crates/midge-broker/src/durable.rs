@@ -27,9 +27,9 @@ use crate::message::{Delivery, Message, Settle, StoreId};
 use crate::registry::PendingWill;
 use crate::session::{Resumed, Session, SessionSubscription};
 use crate::store::{
-    Commit, DiskStore, MsgId, Op, OpenMode, OutgoingRecord, OutgoingState, Persistence,
-    RestoreMode, Restored, RetainedRecord, SessionRecord, StoredMessage, SubscriptionRecord,
-    UnixMillis, WillRecord, format,
+    Commit, DiskStore, MessageSource, MsgId, Op, OpenMode, OutgoingRecord, OutgoingState,
+    Persistence, RestoreMode, Restored, RetainedRecord, SessionRecord, StoredMessage,
+    SubscriptionRecord, ToStored, UnixMillis, WillRecord, format,
 };
 
 /// The broker's persistence: the store's handle and the clock base.
@@ -133,20 +133,7 @@ impl Durable {
 
     /// The message as the store keeps it.
     pub(crate) fn stored(&self, message: &Message) -> StoredMessage {
-        let publish = midge_codec::Publish {
-            dup: false,
-            qos: message.qos,
-            retain: message.retain,
-            topic: message.topic.clone(),
-            packet_id: None,
-            payload: message.payload.clone(),
-            properties: message.properties.clone(),
-        };
-        StoredMessage::from_publish(
-            publish,
-            message.expires_at.map(|at| self.unix(at)),
-            message.origin.as_deref(),
-        )
+        message.to_stored(message.expires_at.map(|at| self.unix(at)))
     }
 
     /// The message of a stored body; `None` (logged) if it does not decode.
@@ -245,6 +232,21 @@ impl Durable {
     }
 }
 
+impl ToStored for Message {
+    fn to_stored(&self, expires_at: Option<UnixMillis>) -> StoredMessage {
+        let publish = midge_codec::Publish {
+            dup: false,
+            qos: self.qos,
+            retain: self.retain,
+            topic: self.topic.clone(),
+            packet_id: None,
+            payload: self.payload.clone(),
+            properties: self.properties.clone(),
+        };
+        StoredMessage::from_publish(publish, expires_at, self.origin.as_deref())
+    }
+}
+
 fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
 }
@@ -301,14 +303,19 @@ impl<'a> Routing<'a> {
     }
 
     /// The ops for pushing `delivery` into `client_id`'s queue under `seq`.
-    pub(crate) fn push_ops(&self, client_id: &str, seq: u64, delivery: &Delivery) -> Vec<Op> {
+    pub(crate) fn push_ops(&self, client_id: &Arc<str>, seq: u64, delivery: &Delivery) -> Vec<Op> {
         let id = self.durable.id_of(&delivery.message);
         let mut ops = Vec::with_capacity(2);
         if !self.body_sent {
-            ops.push(Op::PutMessage(id, self.durable.stored(&delivery.message)));
+            // Encoded by the writer, and only if the delivery outlives its batch.
+            let source = MessageSource {
+                message: delivery.message.clone(),
+                expires_at: delivery.message.expires_at.map(|at| self.durable.unix(at)),
+            };
+            ops.push(Op::PutMessageFrom(id, source));
         }
         ops.push(Op::PushOutgoing {
-            client_id: client_id.to_string(),
+            client_id: client_id.clone(),
             seq,
             record: outgoing_record(id, delivery),
         });

@@ -25,7 +25,10 @@ use std::time::Duration;
 use tokio::sync::oneshot;
 
 use super::format;
-use super::{Batch, Change, MsgId, Op, OutgoingRecord, Store, StoreError, StoredMessage, Table};
+use super::{
+    Batch, Change, MessageSource, MsgId, Op, OutgoingRecord, Store, StoreError, StoredMessage,
+    Table,
+};
 
 /// The writer's maps: its keys are the broker's own, so a fast hash will do.
 type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
@@ -144,29 +147,46 @@ struct Request {
 #[derive(Debug, Default)]
 pub(crate) struct Index {
     pub(crate) refs: FastMap<MsgId, u32>,
-    pub(crate) outgoing: FastMap<String, BTreeMap<u64, OutgoingRecord>>,
-    pub(crate) incoming: FastMap<String, FastSet<u16>>,
+    pub(crate) outgoing: FastMap<Arc<str>, BTreeMap<u64, OutgoingRecord>>,
+    pub(crate) incoming: FastMap<Arc<str>, FastSet<u16>>,
     pub(crate) retained: FastMap<String, MsgId>,
+}
+
+/// A key in a [`Pending`] batch: an outgoing entry by its session and number (its bytes
+/// are made only if it is written), any other by its table and bytes.
+#[derive(Debug, PartialEq, Eq, Hash)]
+enum Key {
+    Outgoing(Arc<str>, u64),
+    Bytes(Table, Vec<u8>),
+}
+
+/// A key's new value in a [`Pending`] batch.
+#[derive(Debug)]
+enum Value {
+    /// Encoded.
+    Bytes(Vec<u8>),
+    /// The outgoing entry as the index has it once the batch is applied, encoded then.
+    Outgoing,
 }
 
 /// One batch's changes by key. A later change of a key replaces an earlier one, and a
 /// key both created and deleted within the batch — a message acknowledged by its
 /// subscriber before the batch was written, the usual case under load — is not written
-/// at all: the writer then spends its time on what must outlive a crash.
+/// at all, nor encoded: the writer then spends its time on what must outlive a crash.
 #[derive(Debug, Default)]
 struct Pending {
-    changes: FastMap<(Table, Vec<u8>), PendingChange>,
+    changes: FastMap<Key, PendingChange>,
 }
 
 /// A key's change in a [`Pending`] batch: the new value (`None`: delete), and whether
 /// the key is new in this batch.
-type PendingChange = (Option<Vec<u8>>, bool);
+type PendingChange = (Option<Value>, bool);
 
 impl Pending {
     /// Puts `value`; `fresh`: the key is not in the store (it is new in this batch).
-    fn put(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>, fresh: bool) {
+    fn put(&mut self, key: Key, value: Value, fresh: bool) {
         use std::collections::hash_map::Entry;
-        match self.changes.entry((table, key)) {
+        match self.changes.entry(key) {
             // Keeps whether the key is new in this batch.
             Entry::Occupied(mut e) => e.get_mut().0 = Some(value),
             Entry::Vacant(e) => {
@@ -175,9 +195,13 @@ impl Pending {
         }
     }
 
-    fn delete(&mut self, table: Table, key: Vec<u8>) {
+    fn put_bytes(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>) {
+        self.put(Key::Bytes(table, key), Value::Bytes(value), false);
+    }
+
+    fn delete(&mut self, key: Key) {
         use std::collections::hash_map::Entry;
-        match self.changes.entry((table, key)) {
+        match self.changes.entry(key) {
             Entry::Occupied(e) if e.get().1 => {
                 e.remove();
             }
@@ -188,22 +212,50 @@ impl Pending {
         }
     }
 
-    /// The batch, in key order.
-    fn into_batch(self) -> Batch {
+    /// The batch, in key order, encoding the outgoing entries from `index`; leaves
+    /// this empty (its capacity kept for the next batch).
+    fn take_batch(&mut self, index: &Index) -> Batch {
         let mut batch: Batch = self
             .changes
-            .into_iter()
-            .map(|((table, key), (value, _))| Change { table, key, value })
+            .drain()
+            .map(|(key, (value, _))| match key {
+                Key::Outgoing(client_id, seq) => {
+                    let value = value.and_then(|_| {
+                        let record = index.outgoing.get(&client_id)?.get(&seq)?;
+                        Some(format::encode_outgoing(record))
+                    });
+                    Change {
+                        table: Table::Outgoing,
+                        key: format::outgoing_key(&client_id, seq),
+                        value,
+                    }
+                }
+                Key::Bytes(table, key) => Change {
+                    table,
+                    key,
+                    value: value.and_then(|v| match v {
+                        Value::Bytes(bytes) => Some(bytes),
+                        Value::Outgoing => None,
+                    }),
+                },
+            })
             .collect();
         batch.sort_unstable_by(|a, b| (a.table, &a.key).cmp(&(b.table, &b.key)));
         batch
     }
 }
 
+/// A body handed to the writer, encoded or not yet.
+#[derive(Debug)]
+enum Body {
+    Stored(StoredMessage),
+    Source(MessageSource),
+}
+
 /// Per batch: bodies put, and bodies whose count may have reached zero.
 #[derive(Debug, Default)]
 struct BatchBodies {
-    new: FastMap<MsgId, StoredMessage>,
+    new: FastMap<MsgId, Body>,
     released: FastSet<MsgId>,
 }
 
@@ -222,30 +274,29 @@ impl Index {
     }
 
     fn apply(&mut self, op: Op, batch: &mut Pending, bodies: &mut BatchBodies) {
-        let put = |batch: &mut Pending, table, key, value| batch.put(table, key, value, false);
-        let delete = |batch: &mut Pending, table, key| batch.delete(table, key);
         match op {
             Op::PutMessage(id, message) => {
-                bodies.new.insert(id, message);
+                bodies.new.insert(id, Body::Stored(message));
             }
-            Op::PutSession(record) => put(
-                batch,
+            Op::PutMessageFrom(id, source) => {
+                bodies.new.insert(id, Body::Source(source));
+            }
+            Op::PutSession(record) => batch.put_bytes(
                 Table::Sessions,
                 format::session_key(&record.client_id),
                 format::encode_session(&record),
             ),
             Op::DeleteSession(client_id) => {
-                delete(batch, Table::Sessions, format::session_key(&client_id));
+                batch.delete(Key::Bytes(Table::Sessions, format::session_key(&client_id)));
                 for (seq, record) in self.outgoing.remove(&client_id).unwrap_or_default() {
                     self.release(record.message, bodies);
-                    delete(
-                        batch,
-                        Table::Outgoing,
-                        format::outgoing_key(&client_id, seq),
-                    );
+                    batch.delete(Key::Outgoing(client_id.clone(), seq));
                 }
                 for id in self.incoming.remove(&client_id).unwrap_or_default() {
-                    delete(batch, Table::Incoming, format::incoming_key(&client_id, id));
+                    batch.delete(Key::Bytes(
+                        Table::Incoming,
+                        format::incoming_key(&client_id, id),
+                    ));
                 }
             }
             Op::PushOutgoing {
@@ -254,18 +305,16 @@ impl Index {
                 record,
             } => {
                 self.add_ref(record.message);
-                let value = format::encode_outgoing(&record);
-                let key = format::outgoing_key(&client_id, seq);
                 let old = self
                     .outgoing
-                    .entry(client_id)
+                    .entry(client_id.clone())
                     .or_default()
                     .insert(seq, record);
                 let fresh = old.is_none();
                 if let Some(old) = old {
                     self.release(old.message, bodies);
                 }
-                batch.put(Table::Outgoing, key, value, fresh);
+                batch.put(Key::Outgoing(client_id, seq), Value::Outgoing, fresh);
             }
             Op::SetOutgoingState {
                 client_id,
@@ -278,13 +327,7 @@ impl Index {
                     .and_then(|entries| entries.get_mut(&seq));
                 if let Some(record) = record {
                     record.state = state;
-                    let value = format::encode_outgoing(record);
-                    put(
-                        batch,
-                        Table::Outgoing,
-                        format::outgoing_key(&client_id, seq),
-                        value,
-                    );
+                    batch.put(Key::Outgoing(client_id, seq), Value::Outgoing, false);
                 }
             }
             Op::RemoveOutgoing { client_id, seq } => {
@@ -294,11 +337,7 @@ impl Index {
                     .and_then(|entries| entries.remove(&seq));
                 if let Some(record) = removed {
                     self.release(record.message, bodies);
-                    delete(
-                        batch,
-                        Table::Outgoing,
-                        format::outgoing_key(&client_id, seq),
-                    );
+                    batch.delete(Key::Outgoing(client_id, seq));
                 }
             }
             Op::AddIncoming {
@@ -311,7 +350,11 @@ impl Index {
                     .entry(client_id)
                     .or_default()
                     .insert(packet_id);
-                batch.put(Table::Incoming, key, format::encode_incoming(), fresh);
+                batch.put(
+                    Key::Bytes(Table::Incoming, key),
+                    Value::Bytes(format::encode_incoming()),
+                    fresh,
+                );
             }
             Op::RemoveIncoming {
                 client_id,
@@ -320,11 +363,10 @@ impl Index {
                 if let Some(ids) = self.incoming.get_mut(&client_id) {
                     ids.remove(&packet_id);
                 }
-                delete(
-                    batch,
+                batch.delete(Key::Bytes(
                     Table::Incoming,
                     format::incoming_key(&client_id, packet_id),
-                );
+                ));
             }
             Op::SetRetained { topic, record } => {
                 self.add_ref(record.message);
@@ -333,31 +375,35 @@ impl Index {
                 if let Some(old) = self.retained.insert(topic, record.message) {
                     self.release(old, bodies);
                 }
-                put(batch, Table::Retained, key, value);
+                batch.put_bytes(Table::Retained, key, value);
             }
             Op::DeleteRetained(topic) => {
                 if let Some(old) = self.retained.remove(&topic) {
                     self.release(old, bodies);
-                    delete(batch, Table::Retained, topic.into_bytes());
+                    batch.delete(Key::Bytes(Table::Retained, topic.into_bytes()));
                 }
             }
         }
     }
 
-    /// Writes the new bodies that are referenced, deletes those no longer referenced.
-    fn finish(&mut self, batch: &mut Pending, bodies: BatchBodies) {
-        for id in bodies.released {
+    /// Writes the new bodies that are referenced, deletes those no longer referenced;
+    /// leaves `bodies` empty.
+    fn finish(&mut self, batch: &mut Pending, bodies: &mut BatchBodies) {
+        for id in bodies.released.drain() {
             if self.refs.get(&id) == Some(&0) {
                 self.refs.remove(&id);
                 if !bodies.new.contains_key(&id) {
-                    batch.delete(Table::Messages, format::message_key(id));
+                    batch.delete(Key::Bytes(Table::Messages, format::message_key(id)));
                 }
             }
         }
-        for (id, message) in bodies.new {
+        for (id, body) in bodies.new.drain() {
             if self.refs.get(&id).is_some_and(|&n| n > 0) {
-                let value = format::encode_message(&message);
-                batch.put(Table::Messages, format::message_key(id), value, false);
+                let value = match body {
+                    Body::Stored(message) => format::encode_message(&message),
+                    Body::Source(source) => format::encode_message(&source.to_stored()),
+                };
+                batch.put_bytes(Table::Messages, format::message_key(id), value);
             }
         }
     }
@@ -595,6 +641,9 @@ fn write_loop(
     unwritten: &Mutex<HashMap<MsgId, StoredMessage>>,
 ) {
     let mut failed: Option<String> = None;
+    // Kept from one batch to the next, with their capacity.
+    let mut pending = Pending::default();
+    let mut bodies = BatchBodies::default();
     while let Some(first) = next_request(receiver) {
         let mut requests = vec![first];
         while requests.len() < MAX_REQUESTS_PER_BATCH {
@@ -610,17 +659,21 @@ fn write_loop(
             // waiter behind, whatever the order of its check and this batch.
             counters.drained.notify_waiters();
         }
-        let (ops, dones): (Vec<Vec<Op>>, Vec<_>) =
-            requests.into_iter().map(|r| (r.ops, r.done)).unzip();
+        let mut dones = Vec::with_capacity(taken);
+        let mut ops = 0;
+        for request in requests {
+            ops += request.ops.len();
+            if failed.is_none() {
+                for op in request.ops {
+                    index.apply(op, &mut pending, &mut bodies);
+                }
+            }
+            dones.extend(request.done);
+        }
+        counters.ops.fetch_add(ops as u64, Ordering::Relaxed);
         let result = match &failed {
             Some(e) => Err(CommitError::Store(e.clone())),
             None => {
-                let mut pending = Pending::default();
-                let mut bodies = BatchBodies::default();
-                for op in ops.into_iter().flatten() {
-                    counters.ops.fetch_add(1, Ordering::Relaxed);
-                    index.apply(op, &mut pending, &mut bodies);
-                }
                 // Only a retained body can be held (`Persistence::hold`): most batches
                 // have none to release.
                 let held = !unwritten
@@ -631,8 +684,8 @@ fn write_loop(
                     true => bodies.new.keys().copied().collect(),
                     false => Vec::new(),
                 };
-                index.finish(&mut pending, bodies);
-                let batch = pending.into_batch();
+                index.finish(&mut pending, &mut bodies);
+                let batch = pending.take_batch(&index);
                 counters
                     .changes
                     .fetch_add(batch.len() as u64, Ordering::Relaxed);
@@ -658,10 +711,8 @@ fn write_loop(
                 })
             }
         };
-        counters
-            .requests
-            .fetch_add(dones.len() as u64, Ordering::Relaxed);
-        for done in dones.into_iter().flatten() {
+        counters.requests.fetch_add(taken as u64, Ordering::Relaxed);
+        for done in dones {
             let _ = done.send(result.clone());
         }
     }

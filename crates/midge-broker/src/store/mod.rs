@@ -28,6 +28,7 @@ mod restore;
 mod tests;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
 use midge_codec::{Publish, QoS};
 
@@ -209,6 +210,42 @@ impl StoredMessage {
     }
 }
 
+/// What can become a [`StoredMessage`]: the broker's in-memory message.
+pub trait ToStored: Send + Sync {
+    /// The message as the store keeps it, expiring at `expires_at`.
+    fn to_stored(&self, expires_at: Option<UnixMillis>) -> StoredMessage;
+}
+
+/// A message body not encoded yet (see [`Op::PutMessageFrom`]).
+#[derive(Clone)]
+pub struct MessageSource {
+    /// The message.
+    pub message: Arc<dyn ToStored>,
+    /// When it expires.
+    pub expires_at: Option<UnixMillis>,
+}
+
+impl MessageSource {
+    /// The stored body.
+    pub fn to_stored(&self) -> StoredMessage {
+        self.message.to_stored(self.expires_at)
+    }
+}
+
+impl std::fmt::Debug for MessageSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.to_stored().fmt(f)
+    }
+}
+
+impl PartialEq for MessageSource {
+    fn eq(&self, other: &Self) -> bool {
+        self.to_stored() == other.to_stored()
+    }
+}
+
+impl Eq for MessageSource {}
+
 /// A subscription of a stored session.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SubscriptionRecord {
@@ -297,14 +334,17 @@ pub enum Op {
     /// Store a message body. It is written only if a later op of the same commit
     /// references it (an outgoing entry or the retained index).
     PutMessage(MsgId, StoredMessage),
+    /// [`Op::PutMessage`] with a body that the writer encodes only if it is written:
+    /// a message acknowledged by its subscribers within the batch never is.
+    PutMessageFrom(MsgId, MessageSource),
     /// Create or replace a session's record.
     PutSession(SessionRecord),
     /// The session ended: its record, outgoing and incoming entries go.
-    DeleteSession(String),
+    DeleteSession(Arc<str>),
     /// A message routed to a session (queued or sent).
     PushOutgoing {
         /// The session.
-        client_id: String,
+        client_id: Arc<str>,
         /// Its order in the session.
         seq: u64,
         /// The entry.
@@ -313,7 +353,7 @@ pub enum Op {
     /// An outgoing flow moved on (sent, or PUBREC received).
     SetOutgoingState {
         /// The session.
-        client_id: String,
+        client_id: Arc<str>,
         /// The entry.
         seq: u64,
         /// The new state.
@@ -322,21 +362,21 @@ pub enum Op {
     /// An outgoing flow ended (PUBACK, PUBCOMP, expiry, handed to another member).
     RemoveOutgoing {
         /// The session.
-        client_id: String,
+        client_id: Arc<str>,
         /// The entry.
         seq: u64,
     },
     /// An incoming QoS 2 PUBLISH was received under this packet id (PUBREC follows).
     AddIncoming {
         /// The session.
-        client_id: String,
+        client_id: Arc<str>,
         /// The packet id.
         packet_id: u16,
     },
     /// PUBREL received: the id is free again.
     RemoveIncoming {
         /// The session.
-        client_id: String,
+        client_id: Arc<str>,
         /// The packet id.
         packet_id: u16,
     },

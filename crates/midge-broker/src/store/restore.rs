@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::sync::Arc;
 
 use super::commit::Index;
 use super::format::{self, RecordError};
@@ -250,7 +251,7 @@ pub fn restore(
                 index.add_ref(record.message);
                 index
                     .outgoing
-                    .entry(client)
+                    .entry(Arc::from(client))
                     .or_default()
                     .insert(seq, record.clone());
                 session.outgoing.push((seq, record));
@@ -263,7 +264,11 @@ pub fn restore(
         match parsed {
             Ok((client, id)) => match sessions.get_mut(&client) {
                 Some(session) => {
-                    index.incoming.entry(client).or_default().insert(id);
+                    index
+                        .incoming
+                        .entry(Arc::from(client))
+                        .or_default()
+                        .insert(id);
                     session.incoming.push(id);
                 }
                 None => r.delete(Table::Incoming, key),

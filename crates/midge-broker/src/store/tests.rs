@@ -587,7 +587,7 @@ fn concurrent_commits_share_fsyncs() {
                     p.commit_blocking(vec![
                         Op::PutMessage(id, message("t", "x", QoS::AtLeastOnce, None)),
                         Op::PushOutgoing {
-                            client_id: client.clone(),
+                            client_id: client.as_str().into(),
                             seq,
                             record: outgoing(id, OutgoingState::Queued),
                         },
@@ -806,6 +806,71 @@ fn a_flow_that_ends_within_its_batch_is_not_written() {
     assert_eq!(restored.sessions[0].outgoing.len(), 1);
     assert_eq!(restored.sessions[0].outgoing[0].0, 3);
     assert_eq!(restored.report.messages, 1);
+    assert!(restored.report.is_clean(), "{}", restored.report);
+}
+
+/// A body handed over unencoded ([`Op::PutMessageFrom`]) is encoded only when it is
+/// written: never for a flow that ends within its batch, once for one that survives it,
+/// whose entry is written in its last state of the batch.
+#[test]
+fn a_body_is_encoded_only_when_it_is_written() {
+    struct Counted(StoredMessage, std::sync::atomic::AtomicUsize);
+    impl ToStored for Counted {
+        fn to_stored(&self, expires_at: Option<UnixMillis>) -> StoredMessage {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            StoredMessage {
+                expires_at,
+                ..self.0.clone()
+            }
+        }
+    }
+    let memory = Arc::new(MemoryStore::new());
+    let (p, _) = start(memory.clone(), 0);
+    p.commit_blocking(vec![Op::PutSession(session("c1", None))])
+        .unwrap();
+    let counted = Arc::new(Counted(
+        message("a/b", "x", QoS::AtLeastOnce, None),
+        Default::default(),
+    ));
+    let source = |expires_at| MessageSource {
+        message: counted.clone(),
+        expires_at,
+    };
+    let push = |seq, id| Op::PushOutgoing {
+        client_id: "c1".into(),
+        seq,
+        record: outgoing(MsgId(id), OutgoingState::Queued),
+    };
+    p.commit_blocking(vec![
+        Op::PutMessageFrom(MsgId(1), source(None)),
+        push(1, 1),
+        Op::RemoveOutgoing {
+            client_id: "c1".into(),
+            seq: 1,
+        },
+    ])
+    .unwrap();
+    assert_eq!(counted.1.load(std::sync::atomic::Ordering::Relaxed), 0);
+    p.commit_blocking(vec![
+        Op::PutMessageFrom(MsgId(2), source(Some(9_000))),
+        push(2, 2),
+        Op::SetOutgoingState {
+            client_id: "c1".into(),
+            seq: 2,
+            state: OutgoingState::Sent(5),
+        },
+    ])
+    .unwrap();
+    assert_eq!(counted.1.load(std::sync::atomic::Ordering::Relaxed), 1);
+    p.close();
+    let restored = restore(&*memory, 0, RestoreMode::ReadOnly).unwrap();
+    let outgoing = &restored.sessions[0].outgoing;
+    assert_eq!(outgoing.len(), 1);
+    assert_eq!(outgoing[0].0, 2);
+    assert_eq!(outgoing[0].1.state, OutgoingState::Sent(5));
+    let body = &restored.messages[&MsgId(2)];
+    assert_eq!(body.expires_at, Some(9_000));
+    assert_eq!(body.publish, counted.0.publish);
     assert!(restored.report.is_clean(), "{}", restored.report);
 }
 
