@@ -27,7 +27,7 @@ use crate::registry::{PendingWill, SessionEntry, SessionSlot};
 use crate::router::AckGate;
 use crate::security::{ClientAuthorizer, Security};
 use crate::session::{Action, Change, Session};
-use crate::store::{CommitError, Op, OutgoingState};
+use crate::store::{CommitError, Op, Ops, OutgoingState};
 
 /// Deliveries taken from the mailbox per wake-up, so one busy session cannot make its
 /// write buffer grow without bound.
@@ -374,13 +374,13 @@ async fn serve(
             entry.set_persistent(Some(1));
             let record = durable.session_record(&session, None, None);
             outbox.hold(AckGate::new(
-                durable.commit(vec![Op::PutSession(record)]),
+                durable.commit(Ops::One(Op::PutSession(record))),
                 None,
             ));
         } else if entry.is_persistent() {
             entry.set_persistent(None);
             let gone = Op::DeleteSession(entry.client_id.clone());
-            outbox.hold(AckGate::new(durable.commit(vec![gone]), None));
+            outbox.hold(AckGate::new(durable.commit(Ops::One(gone)), None));
         }
     }
     let mut ending = None;
@@ -948,7 +948,7 @@ fn persist(
     if change.gates() {
         // In order: what was left unsent goes first.
         outbox.send_unsent(Some(durable));
-        outbox.hold(AckGate::new(durable.commit(vec![op]), None));
+        outbox.hold(AckGate::new(durable.commit(Ops::One(op)), None));
     } else {
         outbox.unsent.push(op);
     }
@@ -992,7 +992,7 @@ fn end_session(shared: &Shared, entry: &SessionEntry, session: &mut Session, t: 
     if let Some(durable) = shared.durable.as_deref() {
         if entry.is_persistent() {
             entry.set_persistent(None);
-            durable.send(vec![Op::DeleteSession(entry.client_id.clone())]);
+            durable.send(Ops::One(Op::DeleteSession(entry.client_id.clone())));
         }
     }
 }
@@ -1107,7 +1107,7 @@ pub(crate) fn schedule_will(
         let durable = shared.durable.as_deref().filter(|_| entry.is_persistent());
         if let (Some(durable), Some(session)) = (durable, slot.session.as_deref()) {
             let record = durable.session_record(session, slot.expires_at, None);
-            durable.send(vec![Op::PutSession(record)]);
+            durable.send(Ops::One(Op::PutSession(record)));
         }
     });
 }

@@ -27,7 +27,7 @@ use crate::message::{Delivery, Message, Settle, StoreId};
 use crate::registry::PendingWill;
 use crate::session::{Resumed, Session, SessionSubscription};
 use crate::store::{
-    Commit, DiskStore, MessageSource, MsgId, Op, OpenMode, OutgoingRecord, OutgoingState,
+    Commit, DiskStore, MessageSource, MsgId, Op, OpenMode, Ops, OutgoingRecord, OutgoingState,
     Persistence, RestoreMode, Restored, RetainedRecord, SessionRecord, StoredMessage,
     SubscriptionRecord, ToStored, UnixMillis, WillRecord, format,
 };
@@ -105,7 +105,7 @@ impl Durable {
     }
 
     /// Sends `ops` to the writer (see [`Persistence::commit`]).
-    pub(crate) fn commit(&self, ops: Vec<Op>) -> Commit {
+    pub(crate) fn commit(&self, ops: impl Into<Ops>) -> Commit {
         self.store.commit(ops)
     }
 
@@ -120,7 +120,7 @@ impl Durable {
     }
 
     /// Sends `ops` to the writer, for nobody to wait on (see [`Persistence::send`]).
-    pub(crate) fn send(&self, ops: Vec<Op>) {
+    pub(crate) fn send(&self, ops: impl Into<Ops>) {
         self.store.send(ops);
     }
 
@@ -182,7 +182,7 @@ impl Durable {
     pub(crate) fn retain(&self, message: &Message) -> (Option<RetainedRecord>, Commit) {
         let topic = message.topic.as_str().to_string();
         if message.payload.is_empty() {
-            return (None, self.commit(vec![Op::DeleteRetained(topic)]));
+            return (None, self.commit(Ops::One(Op::DeleteRetained(topic))));
         }
         let id = self.id_of(message);
         let stored = self.stored(message);
@@ -303,27 +303,26 @@ impl<'a> Routing<'a> {
     }
 
     /// The ops for pushing `delivery` into `client_id`'s queue under `seq`.
-    pub(crate) fn push_ops(&self, client_id: &Arc<str>, seq: u64, delivery: &Delivery) -> Vec<Op> {
+    pub(crate) fn push_ops(&self, client_id: &Arc<str>, seq: u64, delivery: &Delivery) -> Ops {
         let id = self.durable.id_of(&delivery.message);
-        let mut ops = Vec::with_capacity(2);
-        if !self.body_sent {
-            // Encoded by the writer, and only if the delivery outlives its batch.
-            let source = MessageSource {
-                message: delivery.message.clone(),
-                expires_at: delivery.message.expires_at.map(|at| self.durable.unix(at)),
-            };
-            ops.push(Op::PutMessageFrom(id, source));
-        }
-        ops.push(Op::PushOutgoing {
+        let push = Op::PushOutgoing {
             client_id: client_id.clone(),
             seq,
             record: outgoing_record(id, delivery),
-        });
-        ops
+        };
+        if !self.body_sent {
+            // Encoded by the writer, and only if the delivery outlives its batch.
+            let source = MessageSource {
+                message: Arc::downgrade(&delivery.message) as std::sync::Weak<dyn ToStored>,
+                expires_at: delivery.message.expires_at.map(|at| self.durable.unix(at)),
+            };
+            return Ops::Two(Op::PutMessageFrom(id, source), push);
+        }
+        Ops::One(push)
     }
 
     /// Sends ops made by [`Routing::push_ops`] (the delivery was queued).
-    pub(crate) fn send(&mut self, ops: Vec<Op>) {
+    pub(crate) fn send(&mut self, ops: Ops) {
         self.body_sent = true;
         self.last = Some(self.durable.commit(ops));
     }

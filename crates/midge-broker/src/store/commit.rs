@@ -18,11 +18,9 @@ use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
 use std::time::Duration;
-
-use tokio::sync::oneshot;
 
 use super::format;
 use super::{
@@ -107,17 +105,36 @@ pub(crate) const BACKLOG_LOW: usize = BACKLOG_HIGH / 2;
 /// the news. Unpin and cancel-safe: it can be polled from a `select!` by reference.
 #[derive(Debug)]
 pub struct Commit {
-    receiver: Option<oneshot::Receiver<Result<(), CommitError>>>,
+    /// The request's number and where its completion is told; `None`: not sent.
+    ticket: Option<(u64, Arc<Completions>)>,
+    /// The waker registered for this commit, if any.
+    registered: Option<Waker>,
 }
 
 impl Commit {
     /// The result if it is known already, without waiting.
     pub fn try_result(&mut self) -> Option<Result<(), CommitError>> {
-        let receiver = self.receiver.as_mut()?;
-        match receiver.try_recv() {
-            Ok(result) => Some(result),
-            Err(oneshot::error::TryRecvError::Empty) => None,
-            Err(oneshot::error::TryRecvError::Closed) => Some(Err(CommitError::Closed)),
+        match &self.ticket {
+            None => Some(Err(CommitError::Closed)),
+            Some((ticket, completions)) => completions.result(*ticket),
+        }
+    }
+
+    /// Waits on this thread, outside any runtime (tools, tests).
+    fn wait(mut self) -> Result<(), CommitError> {
+        struct Unpark(std::thread::Thread);
+        impl std::task::Wake for Unpark {
+            fn wake(self: Arc<Self>) {
+                self.0.unpark();
+            }
+        }
+        let waker = Waker::from(Arc::new(Unpark(std::thread::current())));
+        let mut cx = Context::from_waker(&waker);
+        loop {
+            if let Poll::Ready(result) = Pin::new(&mut self).poll(&mut cx) {
+                return result;
+            }
+            std::thread::park();
         }
     }
 }
@@ -126,20 +143,149 @@ impl Future for Commit {
     type Output = Result<(), CommitError>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match &mut self.receiver {
-            None => Poll::Ready(Err(CommitError::Closed)),
-            Some(receiver) => Pin::new(receiver)
-                .poll(cx)
-                .map(|r| r.unwrap_or(Err(CommitError::Closed))),
+        let Some((ticket, completions)) = &self.ticket else {
+            return Poll::Ready(Err(CommitError::Closed));
+        };
+        if let Some(result) = completions.result(*ticket) {
+            return Poll::Ready(result);
+        }
+        // A task polls with the same waker each time: registered once.
+        if self
+            .registered
+            .as_ref()
+            .is_some_and(|w| w.will_wake(cx.waker()))
+        {
+            return Poll::Pending;
+        }
+        let (ticket, completions) = (*ticket, completions.clone());
+        completions.register(ticket, cx.waker());
+        self.registered = Some(cx.waker().clone());
+        // Completed between the first look and the registration?
+        match completions.result(ticket) {
+            Some(result) => Poll::Ready(result),
+            None => Poll::Pending,
         }
     }
 }
 
+/// How requests are completed: by number. Every request sent gets the next number
+/// (its ticket), in the order the writer takes them; after each batch the writer
+/// advances `done` past the batch's last request and wakes the commits waiting on the
+/// requests it completed. No allocation per request.
+#[derive(Debug, Default)]
+struct Completions {
+    /// The highest ticket completed.
+    done: AtomicU64,
+    /// The first ticket of the batch that failed (0: none); every later one fails too.
+    failed_from: AtomicU64,
+    /// The failure's message.
+    error: std::sync::OnceLock<String>,
+    /// Set when the writer has stopped: what it has not completed never will be.
+    closed: std::sync::atomic::AtomicBool,
+    /// The commits waiting, by ticket.
+    waiters: Mutex<Vec<(u64, Waker)>>,
+}
+
+impl Completions {
+    /// The result of request `ticket`, if it is known.
+    fn result(&self, ticket: u64) -> Option<Result<(), CommitError>> {
+        if ticket <= self.done.load(Ordering::Acquire) {
+            let failed_from = self.failed_from.load(Ordering::Acquire);
+            return Some(match failed_from != 0 && ticket >= failed_from {
+                true => Err(CommitError::Store(
+                    self.error.get().cloned().unwrap_or_default(),
+                )),
+                false => Ok(()),
+            });
+        }
+        self.closed
+            .load(Ordering::Acquire)
+            .then_some(Err(CommitError::Closed))
+    }
+
+    fn register(&self, ticket: u64, waker: &Waker) {
+        self.waiters
+            .lock()
+            .expect("waiters lock poisoned")
+            .push((ticket, waker.clone()));
+    }
+
+    /// Completes the requests up to `done` (the writer), waking their commits;
+    /// `woken` is the writer's scratch list.
+    fn complete(&self, done: u64, woken: &mut Vec<Waker>) {
+        self.done.store(done, Ordering::Release);
+        self.wake(|ticket| ticket <= done, woken);
+    }
+
+    /// Marks requests from `from` on as failed with `error` (before completing them).
+    fn fail_from(&self, from: u64, error: String) {
+        let _ = self.error.set(error);
+        let _ = self
+            .failed_from
+            .compare_exchange(0, from, Ordering::AcqRel, Ordering::Acquire);
+    }
+
+    /// The writer has stopped: wakes every commit still waiting.
+    fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.wake(|_| true, &mut Vec::new());
+    }
+
+    fn wake(&self, due: impl Fn(u64) -> bool, woken: &mut Vec<Waker>) {
+        {
+            let mut waiters = self.waiters.lock().expect("waiters lock poisoned");
+            let mut i = 0;
+            while i < waiters.len() {
+                match due(waiters[i].0) {
+                    true => woken.push(waiters.swap_remove(i).1),
+                    false => i += 1,
+                }
+            }
+        }
+        for waker in woken.drain(..) {
+            waker.wake();
+        }
+    }
+}
+
+/// The ops of one request: a delivery's push and its body travel inline, with no
+/// list to allocate (and for the writer to free) per message.
 #[derive(Debug)]
-struct Request {
-    ops: Vec<Op>,
-    /// `None`: nobody waits ([`Persistence::send`]).
-    done: Option<oneshot::Sender<Result<(), CommitError>>>,
+pub enum Ops {
+    /// One op.
+    One(Op),
+    /// Two ops, in order.
+    Two(Op, Op),
+    /// Any number, in order.
+    List(Vec<Op>),
+}
+
+impl Ops {
+    fn len(&self) -> usize {
+        match self {
+            Ops::One(_) => 1,
+            Ops::Two(..) => 2,
+            Ops::List(ops) => ops.len(),
+        }
+    }
+
+    /// Calls `f` with each op, in order.
+    fn for_each(self, mut f: impl FnMut(Op)) {
+        match self {
+            Ops::One(op) => f(op),
+            Ops::Two(a, b) => {
+                f(a);
+                f(b);
+            }
+            Ops::List(ops) => ops.into_iter().for_each(f),
+        }
+    }
+}
+
+impl From<Vec<Op>> for Ops {
+    fn from(ops: Vec<Op>) -> Self {
+        Ops::List(ops)
+    }
 }
 
 /// What the writer knows of the store's contents: enough to count body references and
@@ -213,31 +359,37 @@ impl Pending {
     }
 
     /// The batch, in key order, encoding the outgoing entries from `index`; leaves
-    /// this empty (its capacity kept for the next batch).
-    fn take_batch(&mut self, index: &Index) -> Batch {
+    /// this empty (its capacity kept for the next batch). An entry whose body is `gone`
+    /// has ended: it is deleted, or not written at all if it is new.
+    fn take_batch(&mut self, index: &Index, gone: &FastSet<MsgId>) -> Batch {
         let mut batch: Batch = self
             .changes
             .drain()
-            .map(|(key, (value, _))| match key {
+            .filter_map(|(key, (value, fresh))| match key {
                 Key::Outgoing(client_id, seq) => {
-                    let value = value.and_then(|_| {
-                        let record = index.outgoing.get(&client_id)?.get(&seq)?;
-                        Some(format::encode_outgoing(record))
-                    });
-                    Change {
+                    let record = value.and_then(|_| index.outgoing.get(&client_id)?.get(&seq));
+                    let value = match record {
+                        Some(record) if gone.contains(&record.message) => None,
+                        Some(record) => Some(format::encode_outgoing(record)),
+                        None => None,
+                    };
+                    if value.is_none() && fresh {
+                        return None;
+                    }
+                    Some(Change {
                         table: Table::Outgoing,
                         key: format::outgoing_key(&client_id, seq),
                         value,
-                    }
+                    })
                 }
-                Key::Bytes(table, key) => Change {
+                Key::Bytes(table, key) => Some(Change {
                     table,
                     key,
                     value: value.and_then(|v| match v {
                         Value::Bytes(bytes) => Some(bytes),
                         Value::Outgoing => None,
                     }),
-                },
+                }),
             })
             .collect();
         batch.sort_unstable_by(|a, b| (a.table, &a.key).cmp(&(b.table, &b.key)));
@@ -257,6 +409,9 @@ enum Body {
 struct BatchBodies {
     new: FastMap<MsgId, Body>,
     released: FastSet<MsgId>,
+    /// New bodies whose message was gone when the batch was written (see
+    /// [`MessageSource`]): neither they nor the entries referencing them are written.
+    gone: FastSet<MsgId>,
 }
 
 impl Index {
@@ -387,7 +542,7 @@ impl Index {
     }
 
     /// Writes the new bodies that are referenced, deletes those no longer referenced;
-    /// leaves `bodies` empty.
+    /// leaves in `bodies` only the ids of those gone.
     fn finish(&mut self, batch: &mut Pending, bodies: &mut BatchBodies) {
         for id in bodies.released.drain() {
             if self.refs.get(&id) == Some(&0) {
@@ -401,7 +556,13 @@ impl Index {
             if self.refs.get(&id).is_some_and(|&n| n > 0) {
                 let value = match body {
                     Body::Stored(message) => format::encode_message(&message),
-                    Body::Source(source) => format::encode_message(&source.to_stored()),
+                    Body::Source(source) => match source.to_stored() {
+                        Some(message) => format::encode_message(&message),
+                        None => {
+                            bodies.gone.insert(id);
+                            continue;
+                        }
+                    },
                 };
                 batch.put_bytes(Table::Messages, format::message_key(id), value);
             }
@@ -420,12 +581,38 @@ pub struct Persistence {
 struct Shared {
     store: Arc<dyn Store>,
     /// A std mutex around the sender: held only to send.
-    sender: Mutex<Option<mpsc::Sender<Request>>>,
+    sender: Mutex<Sender>,
+    completions: Arc<Completions>,
     writer: Mutex<Option<JoinHandle<()>>>,
     next_id: AtomicU64,
     counters: Arc<Counters>,
     /// Bodies handed to the writer and not yet written ([`Persistence::hold`]).
     unwritten: Arc<Mutex<HashMap<MsgId, StoredMessage>>>,
+}
+
+/// The writer's channel, and the number of the last request sent on it.
+#[derive(Debug)]
+struct Sender {
+    channel: Option<mpsc::Sender<Ops>>,
+    issued: u64,
+}
+
+impl Sender {
+    /// Sends `ops`; returns their ticket, or `None` if the writer has stopped.
+    fn send(&mut self, ops: Ops) -> Option<u64> {
+        self.channel.as_ref()?.send(ops).ok()?;
+        self.issued += 1;
+        Some(self.issued)
+    }
+}
+
+/// Tells the commits still waiting when the writer stops, however it stops.
+struct CloseOnExit(Arc<Completions>);
+
+impl Drop for CloseOnExit {
+    fn drop(&mut self) {
+        self.0.close();
+    }
 }
 
 impl Persistence {
@@ -435,22 +622,35 @@ impl Persistence {
         let (sender, receiver) = mpsc::channel();
         let counters = Arc::new(Counters::default());
         let unwritten: Arc<Mutex<HashMap<MsgId, StoredMessage>>> = Arc::default();
+        let completions = Arc::new(Completions::default());
         let writer = {
             let store = store.clone();
             let counters = counters.clone();
             let unwritten = unwritten.clone();
+            let completions = completions.clone();
             std::thread::Builder::new()
                 .name("midge-store".into())
                 .spawn(move || {
+                    let close = CloseOnExit(completions);
                     lower_priority();
-                    write_loop(&*store, index, &receiver, &counters, &unwritten)
+                    let writer = Writer {
+                        store: &*store,
+                        counters: &counters,
+                        unwritten: &unwritten,
+                        completions: &close.0,
+                    };
+                    writer.run(index, &receiver);
                 })
                 .ok()
         };
         Persistence {
             shared: Arc::new(Shared {
                 store,
-                sender: Mutex::new(writer.is_some().then_some(sender)),
+                sender: Mutex::new(Sender {
+                    channel: writer.is_some().then_some(sender),
+                    issued: 0,
+                }),
+                completions,
                 writer: Mutex::new(writer),
                 next_id: AtomicU64::new(restored.next_message_id),
                 counters,
@@ -467,42 +667,33 @@ impl Persistence {
     /// Sends `ops` to the writer; the future completes once they are durable. The ops
     /// of one call are applied together and in order; calls are applied in the order
     /// they were made.
-    pub fn commit(&self, ops: Vec<Op>) -> Commit {
-        let (done, receiver) = oneshot::channel();
+    pub fn commit(&self, ops: impl Into<Ops>) -> Commit {
+        let ticket = self.send_counted(ops.into());
+        Commit {
+            ticket: ticket.map(|t| (t, self.shared.completions.clone())),
+            registered: None,
+        }
+    }
+
+    /// Sends `ops` to the writer, in order with the commits, for nobody to wait on.
+    /// Failures are logged by the writer.
+    pub fn send(&self, ops: impl Into<Ops>) {
+        self.send_counted(ops.into());
+    }
+
+    /// Sends `ops`, counted in the backlog; their ticket, `None` if the writer stopped.
+    fn send_counted(&self, ops: Ops) -> Option<u64> {
         let backlog = self.enqueue();
-        let sent = self
+        let ticket = self
             .shared
             .sender
             .lock()
             .expect("sender lock poisoned")
-            .as_ref()
-            .is_some_and(|s| {
-                s.send(Request {
-                    ops,
-                    done: Some(done),
-                })
-                .is_ok()
-            });
-        if !sent {
+            .send(ops);
+        if ticket.is_none() {
             backlog.fetch_sub(1, Ordering::Relaxed);
         }
-        Commit {
-            receiver: sent.then_some(receiver),
-        }
-    }
-
-    /// Sends `ops` to the writer, in order with the commits, for nobody to wait on
-    /// (cheaper than a dropped [`Persistence::commit`]). Failures are logged by the
-    /// writer.
-    pub fn send(&self, ops: Vec<Op>) {
-        let sender = self.shared.sender.lock().expect("sender lock poisoned");
-        let backlog = self.enqueue();
-        let sent = sender
-            .as_ref()
-            .is_some_and(|s| s.send(Request { ops, done: None }).is_ok());
-        if !sent {
-            backlog.fetch_sub(1, Ordering::Relaxed);
-        }
+        ticket
     }
 
     /// Keeps `message` readable through [`Persistence::message`] until the writer has
@@ -517,11 +708,8 @@ impl Persistence {
     }
 
     /// [`Persistence::commit`] for threads outside the runtime (tools, tests).
-    pub fn commit_blocking(&self, ops: Vec<Op>) -> Result<(), CommitError> {
-        match self.commit(ops).receiver {
-            Some(receiver) => receiver.blocking_recv().unwrap_or(Err(CommitError::Closed)),
-            None => Err(CommitError::Closed),
-        }
+    pub fn commit_blocking(&self, ops: impl Into<Ops>) -> Result<(), CommitError> {
+        self.commit(ops).wait()
     }
 
     /// Reads a message body (a retained message a subscription needs).
@@ -597,6 +785,7 @@ impl Persistence {
             .sender
             .lock()
             .expect("sender lock poisoned")
+            .channel
             .take();
         if let Some(writer) = self
             .shared
@@ -622,7 +811,7 @@ const NAPS_BEFORE_SLEEP: u32 = 50;
 
 /// The next request: taken at once if one waits; else after naps while requests keep
 /// coming; else by sleeping until one comes. `None`: the broker closed the store.
-fn next_request(receiver: &mpsc::Receiver<Request>) -> Option<Request> {
+fn next_request(receiver: &mpsc::Receiver<Ops>) -> Option<Ops> {
     for _ in 0..NAPS_BEFORE_SLEEP {
         match receiver.try_recv() {
             Ok(request) => return Some(request),
@@ -633,87 +822,97 @@ fn next_request(receiver: &mpsc::Receiver<Request>) -> Option<Request> {
     receiver.recv().ok()
 }
 
-fn write_loop(
-    store: &dyn Store,
-    mut index: Index,
-    receiver: &mpsc::Receiver<Request>,
-    counters: &Counters,
-    unwritten: &Mutex<HashMap<MsgId, StoredMessage>>,
-) {
-    let mut failed: Option<String> = None;
-    // Kept from one batch to the next, with their capacity.
-    let mut pending = Pending::default();
-    let mut bodies = BatchBodies::default();
-    while let Some(first) = next_request(receiver) {
-        let mut requests = vec![first];
-        while requests.len() < MAX_REQUESTS_PER_BATCH {
-            match receiver.try_recv() {
-                Ok(r) => requests.push(r),
-                Err(_) => break,
-            }
-        }
-        let taken = requests.len();
-        let after = counters.backlog.fetch_sub(taken, Ordering::Relaxed) - taken;
-        if after <= BACKLOG_LOW {
-            // Cheap with nobody waiting; waking at every batch below the mark leaves no
-            // waiter behind, whatever the order of its check and this batch.
-            counters.drained.notify_waiters();
-        }
-        let mut dones = Vec::with_capacity(taken);
-        let mut ops = 0;
-        for request in requests {
-            ops += request.ops.len();
-            if failed.is_none() {
-                for op in request.ops {
-                    index.apply(op, &mut pending, &mut bodies);
+/// The writer thread's shared state.
+struct Writer<'a> {
+    store: &'a dyn Store,
+    counters: &'a Counters,
+    unwritten: &'a Mutex<HashMap<MsgId, StoredMessage>>,
+    completions: &'a Completions,
+}
+
+impl Writer<'_> {
+    /// Takes requests until the broker closes the store.
+    fn run(&self, mut index: Index, receiver: &mpsc::Receiver<Ops>) {
+        let counters = self.counters;
+        // Kept from one batch to the next, with their capacity.
+        let mut pending = Pending::default();
+        let mut bodies = BatchBodies::default();
+        let mut woken = Vec::new();
+        let mut completed = 0;
+        let mut failed = false;
+        while let Some(first) = next_request(receiver) {
+            let (mut taken, mut ops) = (0, 0);
+            let mut next = Some(first);
+            while let Some(request) = next {
+                taken += 1;
+                ops += request.len();
+                // After a failure the ops are dropped: they all fail.
+                if !failed {
+                    request.for_each(|op| index.apply(op, &mut pending, &mut bodies));
                 }
+                next = match taken < MAX_REQUESTS_PER_BATCH {
+                    true => receiver.try_recv().ok(),
+                    false => None,
+                };
             }
-            dones.extend(request.done);
-        }
-        counters.ops.fetch_add(ops as u64, Ordering::Relaxed);
-        let result = match &failed {
-            Some(e) => Err(CommitError::Store(e.clone())),
-            None => {
-                // Only a retained body can be held (`Persistence::hold`): most batches
-                // have none to release.
-                let held = !unwritten
-                    .lock()
-                    .expect("unwritten lock poisoned")
-                    .is_empty();
-                let put: Vec<MsgId> = match held {
-                    true => bodies.new.keys().copied().collect(),
-                    false => Vec::new(),
-                };
-                index.finish(&mut pending, &mut bodies);
-                let batch = pending.take_batch(&index);
-                counters
-                    .changes
-                    .fetch_add(batch.len() as u64, Ordering::Relaxed);
-                // A batch whose changes cancelled out needs no write, nor an fsync.
-                let written = match batch.is_empty() {
-                    true => Ok(()),
-                    false => store.write(&batch),
-                };
-                counters.batches.fetch_add(1, Ordering::Relaxed);
-                if written.is_ok() && !put.is_empty() {
-                    let mut unwritten = unwritten.lock().expect("unwritten lock poisoned");
-                    for id in put {
-                        unwritten.remove(&id);
-                    }
-                }
-                written.map_err(|e| {
+            let after = counters.backlog.fetch_sub(taken, Ordering::Relaxed) - taken;
+            if after <= BACKLOG_LOW {
+                // Cheap with nobody waiting; waking at every batch below the mark leaves
+                // no waiter behind, whatever the order of its check and this batch.
+                counters.drained.notify_waiters();
+            }
+            counters.ops.fetch_add(ops as u64, Ordering::Relaxed);
+            if !failed {
+                if let Err(e) = self.write(&mut index, &mut pending, &mut bodies) {
                     tracing::error!(
                         error = %e,
                         "persistence store write failed: no more QoS 1/2 messages can be acknowledged"
                     );
-                    failed = Some(e.to_string());
-                    CommitError::Store(e.to_string())
-                })
+                    self.completions.fail_from(completed + 1, e.to_string());
+                    failed = true;
+                }
             }
-        };
-        counters.requests.fetch_add(taken as u64, Ordering::Relaxed);
-        for done in dones {
-            let _ = done.send(result.clone());
+            completed += taken as u64;
+            counters.requests.fetch_add(taken as u64, Ordering::Relaxed);
+            self.completions.complete(completed, &mut woken);
         }
+    }
+
+    /// Writes one batch: what is left of its ops once those that cancel out are gone.
+    fn write(
+        &self,
+        index: &mut Index,
+        pending: &mut Pending,
+        bodies: &mut BatchBodies,
+    ) -> Result<(), StoreError> {
+        // Only a retained body can be held (`Persistence::hold`): most batches have none
+        // to release.
+        let held = !self
+            .unwritten
+            .lock()
+            .expect("unwritten lock poisoned")
+            .is_empty();
+        let put: Vec<MsgId> = match held {
+            true => bodies.new.keys().copied().collect(),
+            false => Vec::new(),
+        };
+        index.finish(pending, bodies);
+        let batch = pending.take_batch(index, &bodies.gone);
+        bodies.gone.clear();
+        self.counters
+            .changes
+            .fetch_add(batch.len() as u64, Ordering::Relaxed);
+        self.counters.batches.fetch_add(1, Ordering::Relaxed);
+        // A batch whose changes cancelled out needs no write, nor an fsync.
+        if !batch.is_empty() {
+            self.store.write(&batch)?;
+        }
+        if !put.is_empty() {
+            let mut unwritten = self.unwritten.lock().expect("unwritten lock poisoned");
+            for id in put {
+                unwritten.remove(&id);
+            }
+        }
+        Ok(())
     }
 }

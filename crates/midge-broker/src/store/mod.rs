@@ -28,11 +28,11 @@ mod restore;
 mod tests;
 
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use midge_codec::{Publish, QoS};
 
-pub use commit::{Commit, CommitError, Persistence, PersistenceStats};
+pub use commit::{Commit, CommitError, Ops, Persistence, PersistenceStats};
 pub use disk::DiskStore;
 pub use disk::OpenMode;
 pub use format::RecordError;
@@ -216,19 +216,23 @@ pub trait ToStored: Send + Sync {
     fn to_stored(&self, expires_at: Option<UnixMillis>) -> StoredMessage;
 }
 
-/// A message body not encoded yet (see [`Op::PutMessageFrom`]).
+/// A message body not encoded yet (see [`Op::PutMessageFrom`]), held weakly: the
+/// broker's deliveries hold the message, and once none does, every delivery of it has
+/// ended and its outgoing entries are on their way out of the store. The writer then
+/// writes neither the body nor those entries. (Held weakly also so that the writer,
+/// which would often drop the last reference, frees none of the message's memory.)
 #[derive(Clone)]
 pub struct MessageSource {
     /// The message.
-    pub message: Arc<dyn ToStored>,
+    pub message: Weak<dyn ToStored>,
     /// When it expires.
     pub expires_at: Option<UnixMillis>,
 }
 
 impl MessageSource {
-    /// The stored body.
-    pub fn to_stored(&self) -> StoredMessage {
-        self.message.to_stored(self.expires_at)
+    /// The stored body; `None` if the message is gone.
+    pub fn to_stored(&self) -> Option<StoredMessage> {
+        Some(self.message.upgrade()?.to_stored(self.expires_at))
     }
 }
 
