@@ -87,7 +87,9 @@ fn start(backend: &str, dir: &std::path::Path, committers: usize) -> Persistence
     let mut restored = restore(&*store, 0, RestoreMode::Apply).expect("restore");
     let p = Persistence::start(store, &mut restored);
     let sessions: Vec<Op> = (0..committers)
-        .flat_map(|w| (0..FANOUT).map(move |s| Op::PutSession(session(&format!("w{w}-s{s}")))))
+        .flat_map(|w| {
+            (0..FANOUT).map(move |s| Op::PutSession(Box::new(session(&format!("w{w}-s{s}")))))
+        })
         .collect();
     p.commit_blocking(sessions).expect("sessions");
     p

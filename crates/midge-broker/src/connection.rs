@@ -374,7 +374,7 @@ async fn serve(
             entry.set_persistent(Some(1));
             let record = durable.session_record(&session, None, None);
             outbox.hold(AckGate::new(
-                durable.commit(Ops::One(Op::PutSession(record))),
+                durable.commit(Ops::One(Op::PutSession(Box::new(record)))),
                 None,
             ));
         } else if entry.is_persistent() {
@@ -943,7 +943,9 @@ fn persist(
             state: OutgoingState::Released(id),
         },
         Change::OutgoingDone { seq } => Op::RemoveOutgoing { client_id, seq },
-        Change::Subscriptions => Op::PutSession(durable.session_record(session, None, None)),
+        Change::Subscriptions => {
+            Op::PutSession(Box::new(durable.session_record(session, None, None)))
+        }
     };
     if change.gates() {
         // In order: what was left unsent goes first.
@@ -1064,7 +1066,7 @@ fn finish(
     if let (Some(durable), true) = (shared.durable.as_deref(), entry.is_persistent()) {
         let will = will_at.as_ref().map(|(m, at)| (&**m, *at));
         let record = durable.session_record(&session, slot.expires_at, will);
-        let mut ops = vec![Op::PutSession(record)];
+        let mut ops = vec![Op::PutSession(Box::new(record))];
         // QoS 1 sends have no state record while connected (one write fewer per
         // message); the ones still unacknowledged get theirs now.
         ops.extend(
@@ -1107,7 +1109,7 @@ pub(crate) fn schedule_will(
         let durable = shared.durable.as_deref().filter(|_| entry.is_persistent());
         if let (Some(durable), Some(session)) = (durable, slot.session.as_deref()) {
             let record = durable.session_record(session, slot.expires_at, None);
-            durable.send(Ops::One(Op::PutSession(record)));
+            durable.send(Ops::One(Op::PutSession(Box::new(record))));
         }
     });
 }

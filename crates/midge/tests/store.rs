@@ -70,7 +70,7 @@ fn write_store(dir: &Path) {
     p.commit_blocking(vec![
         Op::PutMessage(m, message("a/b", "secret payload", QoS::ExactlyOnce)),
         Op::PutMessage(r, message("status", "online", QoS::AtMostOnce)),
-        Op::PutSession(SessionRecord {
+        Op::PutSession(Box::new(SessionRecord {
             client_id: "sensor-1".into(),
             protocol: 5,
             session_expiry: u32::MAX,
@@ -82,7 +82,7 @@ fn write_store(dir: &Path) {
                 id: Some(9),
             }],
             will: None,
-        }),
+        })),
         Op::PushOutgoing {
             client_id: "sensor-1".into(),
             seq: 0,

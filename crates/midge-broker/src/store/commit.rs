@@ -139,6 +139,16 @@ impl Commit {
     }
 }
 
+impl Drop for Commit {
+    fn drop(&mut self) {
+        // A commit given up before its completion (its publisher was released by its
+        // subscribers' acknowledgements) must not get its task woken for nothing.
+        if let (Some(_), Some((ticket, completions))) = (&self.registered, &self.ticket) {
+            completions.unregister(*ticket);
+        }
+    }
+}
+
 impl Future for Commit {
     type Output = Result<(), CommitError>;
 
@@ -208,6 +218,16 @@ impl Completions {
             .lock()
             .expect("waiters lock poisoned")
             .push((ticket, waker.clone()));
+    }
+
+    fn unregister(&self, ticket: u64) {
+        if ticket <= self.done.load(Ordering::Acquire) {
+            return; // Woken and removed already, or about to be.
+        }
+        let mut waiters = self.waiters.lock().expect("waiters lock poisoned");
+        if let Some(i) = waiters.iter().position(|(t, _)| *t == ticket) {
+            waiters.swap_remove(i);
+        }
     }
 
     /// Completes the requests up to `done` (the writer), waking their commits;

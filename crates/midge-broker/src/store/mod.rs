@@ -342,7 +342,7 @@ pub enum Op {
     /// a message acknowledged by its subscribers within the batch never is.
     PutMessageFrom(MsgId, MessageSource),
     /// Create or replace a session's record.
-    PutSession(SessionRecord),
+    PutSession(Box<SessionRecord>),
     /// The session ended: its record, outgoing and incoming entries go.
     DeleteSession(Arc<str>),
     /// A message routed to a session (queued or sent).

@@ -201,8 +201,8 @@ fn fill(p: &Persistence) -> (MsgId, MsgId) {
             shared,
             message("a/b", "fan-out", QoS::AtLeastOnce, Some(50_000)),
         ),
-        Op::PutSession(session("c1", None)),
-        Op::PutSession(s2),
+        Op::PutSession(Box::new(session("c1", None))),
+        Op::PutSession(Box::new(s2)),
     ];
     for (client, seq, state) in [
         ("c1", 1, OutgoingState::Sent(1)),
@@ -291,7 +291,7 @@ fn a_body_lives_as_long_as_its_last_reference() {
         message("t", "x", QoS::AtLeastOnce, None),
     )];
     for c in ["a", "b", "c"] {
-        ops.push(Op::PutSession(session(c, None)));
+        ops.push(Op::PutSession(Box::new(session(c, None))));
         ops.push(Op::PushOutgoing {
             client_id: c.into(),
             seq: 1,
@@ -353,8 +353,8 @@ fn what_expired_while_down_is_removed_and_due_wills_are_returned() {
                 old_retained,
                 message("r", "old", QoS::AtMostOnce, Some(9_000)),
             ),
-            Op::PutSession(session("kept", Some(60_000))),
-            Op::PutSession(gone),
+            Op::PutSession(Box::new(session("kept", Some(60_000)))),
+            Op::PutSession(Box::new(gone)),
             Op::PushOutgoing {
                 client_id: "kept".into(),
                 seq: 1,
@@ -580,7 +580,7 @@ fn concurrent_commits_share_fsyncs() {
             let p = p.clone();
             scope.spawn(move || {
                 let client = format!("c{t}");
-                p.commit_blocking(vec![Op::PutSession(session(&client, None))])
+                p.commit_blocking(vec![Op::PutSession(Box::new(session(&client, None)))])
                     .unwrap();
                 for seq in 0..EACH {
                     let id = p.next_message_id();
@@ -617,7 +617,12 @@ async fn commit_futures_complete_when_durable_and_fail_after_close() {
     let store = Arc::new(MemoryStore::new());
     let (p, _) = start(store.clone(), 0);
     let futures: Vec<_> = (0..100)
-        .map(|i| p.commit(vec![Op::PutSession(session(&format!("c{i}"), None))]))
+        .map(|i| {
+            p.commit(vec![Op::PutSession(Box::new(session(
+                &format!("c{i}"),
+                None,
+            )))])
+        })
         .collect();
     for f in futures {
         f.await.unwrap();
@@ -742,10 +747,10 @@ fn after_a_failed_write_no_commit_succeeds() {
         fail_from: 1,
     });
     let (p, _) = start(store.clone(), 0);
-    p.commit_blocking(vec![Op::PutSession(session("a", None))])
+    p.commit_blocking(vec![Op::PutSession(Box::new(session("a", None)))])
         .unwrap();
     let e = p
-        .commit_blocking(vec![Op::PutSession(session("b", None))])
+        .commit_blocking(vec![Op::PutSession(Box::new(session("b", None)))])
         .unwrap_err();
     assert_eq!(
         e,
@@ -770,7 +775,7 @@ fn after_a_failed_write_no_commit_succeeds() {
 fn a_flow_that_ends_within_its_batch_is_not_written() {
     let memory = Arc::new(MemoryStore::new());
     let (p, _) = start(memory.clone(), 0);
-    p.commit_blocking(vec![Op::PutSession(session("c1", None))])
+    p.commit_blocking(vec![Op::PutSession(Box::new(session("c1", None)))])
         .unwrap();
     let writes = memory.writes();
     let body = message("a/b", "x", QoS::AtLeastOnce, None);
@@ -826,7 +831,7 @@ fn a_body_is_encoded_only_when_it_is_written() {
     }
     let memory = Arc::new(MemoryStore::new());
     let (p, _) = start(memory.clone(), 0);
-    p.commit_blocking(vec![Op::PutSession(session("c1", None))])
+    p.commit_blocking(vec![Op::PutSession(Box::new(session("c1", None)))])
         .unwrap();
     let counted = Arc::new(Counted(
         message("a/b", "x", QoS::AtLeastOnce, None),
@@ -887,7 +892,7 @@ fn a_gone_body_and_its_entries_are_not_written() {
     }
     let memory = Arc::new(MemoryStore::new());
     let (p, _) = start(memory.clone(), 0);
-    p.commit_blocking(vec![Op::PutSession(session("c1", None))])
+    p.commit_blocking(vec![Op::PutSession(Box::new(session("c1", None)))])
         .unwrap();
     let writes = memory.writes();
     let gone: Arc<dyn ToStored> = Arc::new(Plain(message("a/b", "x", QoS::AtLeastOnce, None)));
@@ -927,7 +932,7 @@ fn the_backlog_goes_back_to_zero_and_drained_completes() {
     for _ in 0..100 {
         p.send(vec![Op::DeleteRetained("nothing/here".into())]);
     }
-    p.commit_blocking(vec![Op::PutSession(session("c1", None))])
+    p.commit_blocking(vec![Op::PutSession(Box::new(session("c1", None)))])
         .unwrap();
     assert!(!p.is_backlogged());
     tokio::runtime::Builder::new_current_thread()
