@@ -281,18 +281,32 @@ pub fn encode_message(m: &StoredMessage) -> Vec<u8> {
 
 /// Reads a message body; the PUBLISH is decoded to check it.
 pub fn decode_message(value: &[u8]) -> Result<StoredMessage, RecordError> {
+    let (publish, expires_at, origin) = read_message(value)?;
+    Ok(StoredMessage {
+        publish: publish.to_vec(),
+        expires_at,
+        origin,
+    })
+}
+
+/// Checks a message body as [`decode_message`] does, keeping nothing of it but its
+/// expiry time (restore reads every body this way: none stays in memory).
+pub fn check_message(value: &[u8]) -> Result<Option<super::UnixMillis>, RecordError> {
+    read_message(value).map(|(_, expires_at, _)| expires_at)
+}
+
+/// A message body's parts: the PUBLISH (decoded to check it), expiry and origin.
+type MessageParts<'a> = (&'a [u8], Option<super::UnixMillis>, Option<String>);
+
+/// Reads a message body's parts.
+fn read_message(value: &[u8]) -> Result<MessageParts<'_>, RecordError> {
     let mut r = Reader(open(value)?);
-    let publish = r.bytes()?.to_vec();
+    let publish = r.bytes()?;
     let expires_at = r.opt_u64()?;
     let origin = r.opt_string()?;
     r.end()?;
-    let m = StoredMessage {
-        publish,
-        expires_at,
-        origin,
-    };
-    m.decode_publish()?;
-    Ok(m)
+    decode_publish(publish)?;
+    Ok((publish, expires_at, origin))
 }
 
 /// Encodes a PUBLISH for [`StoredMessage::publish`]. A QoS 1/2 PUBLISH needs a packet id

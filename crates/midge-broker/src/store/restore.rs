@@ -165,22 +165,25 @@ pub fn restore(
         bodies: HashMap::new(),
     };
     let mut max_id = 0;
-    for (key, value) in scan_all(store, Table::Messages)? {
-        match format::parse_message_key(&key)
-            .and_then(|id| Ok((id, format::decode_message(&value)?)))
+    // Bodies are checked where they lie, not copied: a million retained messages are
+    // not loaded into memory, even for a moment.
+    store.scan(
+        Table::Messages,
+        &mut |key, value| match format::parse_message_key(key)
+            .and_then(|id| Ok((id, format::check_message(value)?)))
         {
-            Ok((id, message)) => {
+            Ok((id, expires_at)) => {
                 max_id = max_id.max(id.0);
-                r.bodies.insert(id, message.expires_at);
+                r.bodies.insert(id, expires_at);
             }
             Err(e) => {
-                if let Ok(id) = format::parse_message_key(&key) {
+                if let Ok(id) = format::parse_message_key(key) {
                     max_id = max_id.max(id.0);
                 }
-                r.drop(Table::Messages, key, e, "the message body".into());
+                r.drop(Table::Messages, key.to_vec(), e, "the message body".into());
             }
-        }
-    }
+        },
+    )?;
     let mut restored = Restored::default();
     let mut sessions: BTreeMap<String, RestoredSession> = BTreeMap::new();
     let mut expired: HashSet<String> = HashSet::new();
