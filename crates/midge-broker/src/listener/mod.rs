@@ -24,8 +24,7 @@ use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::sync::watch;
-use tokio::task::JoinSet;
+use tokio::sync::{mpsc, watch};
 
 use crate::Shared;
 use crate::config::{ListenerConfig, ListenerProtocol};
@@ -255,15 +254,22 @@ impl Bound {
 }
 
 /// Accepts connections until shutdown, then waits for the connections to finish.
+///
+/// Each connection is a task of its own, not tracked one by one: each holds a clone of
+/// `running`, and the loop knows that every connection has finished when `done` sees
+/// the channel close (nothing is ever sent on it). Were this loop dropped instead (the
+/// broker's handle dropped without `shutdown`), the connections see the shutdown
+/// channel close, and end as at a shutdown.
 pub(crate) async fn accept_loop(
     bound: Bound,
     context: Arc<ListenerContext>,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let mut connections = JoinSet::new();
+    let (running, mut done) = mpsc::channel::<std::convert::Infallible>(1);
     loop {
         tokio::select! {
+            biased;
             _ = shutdown.changed() => break,
             accepted = bound.accept() => match accepted {
                 Ok((socket, peer)) => {
@@ -278,11 +284,15 @@ pub(crate) async fn accept_loop(
                         None => None,
                     };
                     let (context, shared, shutdown) = (context.clone(), shared.clone(), shutdown.clone());
-                    connections.spawn(async move {
+                    let running = running.clone();
+                    // Boxed: the task then holds a pointer, and the connection's large
+                    // future is not copied again as the task is set up and finished.
+                    tokio::spawn(Box::pin(async move {
                         serve(socket, peer, context, shared, shutdown).await;
                         // The permit is released when the connection ends (rule 7).
                         drop(permit);
-                    });
+                        drop(running);
+                    }));
                 }
                 Err(error) => {
                     // EMFILE and friends: back off briefly instead of spinning.
@@ -290,10 +300,11 @@ pub(crate) async fn accept_loop(
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 }
             },
-            Some(_) = connections.join_next(), if !connections.is_empty() => {}
         }
     }
-    while connections.join_next().await.is_some() {}
+    drop(running);
+    // No more connections: `None` once the last one has dropped its sender.
+    let _ = done.recv().await;
 }
 
 /// Runs the handshakes (within the connect timeout, and giving way to a shutdown), then

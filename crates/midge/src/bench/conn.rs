@@ -14,8 +14,14 @@ use midge_codec::{
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, TcpStream};
 
-/// Read buffer size; a read takes as many packets as fit.
+/// Read buffer size of the publishing and subscribing loops; a read takes as many
+/// packets as fit.
 pub(crate) const READ_BUF: usize = 256 * 1024;
+
+/// Read buffer size while connecting: a CONNACK or a SUBACK. The loops that read more
+/// grow it to [`READ_BUF`]; an idle connection (`conn`) keeps this one, so that opening
+/// one allocates (and later frees) no large buffer.
+const SETUP_READ_BUF: usize = 256;
 
 /// Where and how to connect.
 #[derive(Debug, Clone)]
@@ -70,7 +76,7 @@ impl Target {
         let mut link = Link {
             stream,
             decoder: Decoder::client(self.version),
-            rbuf: BytesMut::with_capacity(READ_BUF),
+            rbuf: BytesMut::with_capacity(SETUP_READ_BUF),
             version: self.version,
             receive_maximum: u16::MAX,
         };

@@ -131,8 +131,14 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
         .enable_all()
         .build()
         .context("cannot start the async runtime")?;
-    let report = runtime.block_on(bench(&args))?;
-    if args.json {
+    // On a worker thread, not the calling one: the tasks it spawns (one per connection)
+    // and their results then need no hand-over from one thread to another (with
+    // `--threads 1`, or on one core, each would be a wake-up of the other thread).
+    let json = args.json;
+    let report = runtime
+        .block_on(runtime.spawn(async move { bench(&args).await }))
+        .context("the bench task failed")??;
+    if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
         print!("{}", report.summary());

@@ -146,6 +146,7 @@ pub(crate) async fn run(
         rbuf,
         ..
     } = &mut link;
+    rbuf.reserve(super::conn::READ_BUF);
     let (mut rd, mut wr) = stream.split();
     let mut wbuf = BytesMut::with_capacity(HIGH_WATER + BATCH * template.bytes.len());
     let mut ids = PacketIds::new();

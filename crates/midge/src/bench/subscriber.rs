@@ -37,6 +37,7 @@ pub(crate) async fn run(
     };
     let version = link.version;
     let mut wbuf = BytesMut::new();
+    link.rbuf.reserve(super::conn::READ_BUF);
     loop {
         tokio::select! {
             _ = stop.changed() => break, // only ever set to true
