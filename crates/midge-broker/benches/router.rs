@@ -20,7 +20,7 @@ use midge_broker::mailbox::MailboxLimits;
 use midge_broker::message::Message;
 use midge_broker::registry::{Registry, SessionEntry};
 use midge_broker::router::Router;
-use midge_codec::{PublishProperties, QoS, SubscriptionOptions, TopicFilter, TopicName};
+use midge_codec::{QoS, SubscriptionOptions, TopicFilter, TopicName};
 
 /// Subscriptions per session in the matching benches.
 const FILTERS_PER_SESSION: usize = 10;
@@ -57,7 +57,7 @@ fn message(topic: &str, retain: bool) -> Arc<Message> {
         payload: Bytes::from_static(&[0x5a; 64]),
         qos: QoS::AtMostOnce,
         retain,
-        properties: PublishProperties::default(),
+        properties: Default::default(),
         expires_at: None,
         origin: None,
         encoded: Default::default(),

@@ -273,7 +273,7 @@ fn will_message(connect: &Connect, client_id: &Arc<str>) -> Option<(Arc<Message>
         qos: will.qos,
         retain: will.retain,
         expires_at: None,
-        properties,
+        properties: properties.into(),
         origin: Some(client_id.clone()),
     };
     Some((Arc::new(message), p.will_delay_interval.unwrap_or(0)))

@@ -10,7 +10,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
 use bytes::{Bytes, BytesMut};
-use midge_codec::{Packet, PacketId, ProtocolVersion, Publish, PublishProperties, QoS, TopicName};
+use midge_codec::{
+    Packet, PacketId, ProtocolVersion, Publish, PublishProperties, QoS, Rare, TopicName,
+};
 
 use crate::store::MsgId;
 
@@ -28,7 +30,7 @@ pub struct Message {
     /// Properties forwarded to subscribers: payload format, content type, response
     /// topic, correlation data and user properties in order ([MQTT-3.3.2-18]). Topic
     /// alias and subscription identifiers are per connection and are cleared.
-    pub properties: PublishProperties,
+    pub properties: Rare<PublishProperties>,
     /// When the Message Expiry Interval runs out, if one was set.
     pub expires_at: Option<Instant>,
     /// Client id of the publisher, for No Local ([MQTT-3.8.3-3]).
@@ -285,7 +287,7 @@ pub(crate) fn test_delivery(topic: &str, qos: QoS) -> Delivery {
             payload: Bytes::from_static(b"x"),
             qos,
             retain: false,
-            properties: PublishProperties::default(),
+            properties: Default::default(),
             expires_at: None,
             origin: None,
             encoded: SharedEncoding::default(),
@@ -321,7 +323,7 @@ mod tests {
             payload: Bytes::from(vec![7u8; 300]),
             qos: QoS::ExactlyOnce,
             retain: true,
-            properties,
+            properties: properties.into(),
             expires_at: None,
             origin: None,
             encoded: Default::default(),

@@ -114,7 +114,7 @@ async fn each_group_rotates_over_its_own_members() {
     for m in &mut members {
         let mut ids = Vec::new();
         for _ in 0..8 {
-            ids.extend(m.recv_publish().await.properties.subscription_identifiers);
+            ids.extend_from_slice(&m.recv_publish().await.properties.subscription_identifiers);
         }
         ids.sort();
         assert_eq!(ids, [1, 1, 1, 1, 2, 2, 2, 2], "4 from each group");

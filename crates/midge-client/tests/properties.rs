@@ -49,7 +49,7 @@ async fn publish_properties_round_trip() {
     };
     let mut publish = Publish::new(TopicName::new("props/req").unwrap(), "body");
     publish.qos = QoS::ExactlyOnce;
-    publish.properties = properties.clone();
+    publish.properties = properties.clone().into();
     publisher.publish_with(publish).await.unwrap();
 
     let m = next_message(&mut events).await;

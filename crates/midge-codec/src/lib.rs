@@ -57,8 +57,8 @@ pub use packet::{
 };
 pub use properties::{
     AckProperties, AuthProperties, ConnAckProperties, ConnectProperties, DisconnectProperties,
-    PropertyId, PublishProperties, SubscribeProperties, UnsubscribeProperties, UserProperty,
-    WillProperties,
+    EmptySet, PropertyId, PublishProperties, Rare, SubscribeProperties, UnsubscribeProperties,
+    UserProperty, WillProperties,
 };
 pub use reason::ReasonCode;
 pub use topic::{PacketId, QoS, TopicFilter, TopicName, topic_matches};

@@ -669,3 +669,107 @@ impl AckProperties {
         })
     }
 }
+
+/// Properties that most packets carry none of, boxed: a packet without any holds one
+/// pointer instead of the whole set ([`PublishProperties`] is 160 bytes, and a PUBLISH
+/// is moved several times on its way through a broker). Reads see the empty set; the
+/// first write through `DerefMut` allocates it.
+#[derive(Clone, Default)]
+pub struct Rare<T>(Option<Box<T>>);
+
+/// Equal when the sets are: an allocated empty set equals none.
+impl<T: EmptySet> PartialEq for Rare<T> {
+    fn eq(&self, other: &Self) -> bool {
+        **self == **other
+    }
+}
+
+impl<T: EmptySet + Eq> Eq for Rare<T> {}
+
+/// A property set with a `'static` empty value, for [`Rare`] to lend.
+pub trait EmptySet: Default + PartialEq + 'static {
+    /// No property set.
+    const EMPTY: &'static Self;
+}
+
+impl EmptySet for PublishProperties {
+    const EMPTY: &'static Self = &PublishProperties {
+        payload_format_indicator: None,
+        message_expiry_interval: None,
+        topic_alias: None,
+        response_topic: None,
+        correlation_data: None,
+        user_properties: Vec::new(),
+        subscription_identifiers: Vec::new(),
+        content_type: None,
+    };
+}
+
+impl<T: EmptySet> Rare<T> {
+    /// The set if one is allocated: for clearing properties without allocating a set
+    /// only to clear it.
+    pub fn existing_mut(&mut self) -> Option<&mut T> {
+        self.0.as_deref_mut()
+    }
+
+    /// Whether no property is set (nothing allocated, or an empty set).
+    pub fn is_empty(&self) -> bool {
+        self.0.as_deref().is_none_or(|set| set == T::EMPTY)
+    }
+}
+
+impl<T: EmptySet> std::ops::Deref for Rare<T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        self.0.as_deref().unwrap_or(T::EMPTY)
+    }
+}
+
+impl<T: EmptySet> std::ops::DerefMut for Rare<T> {
+    fn deref_mut(&mut self) -> &mut T {
+        self.0.get_or_insert_with(Box::default)
+    }
+}
+
+impl<T: EmptySet> From<T> for Rare<T> {
+    fn from(set: T) -> Self {
+        Rare((&set != T::EMPTY).then(|| Box::new(set)))
+    }
+}
+
+impl<T: EmptySet + fmt::Debug> fmt::Debug for Rare<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+#[cfg(test)]
+mod rare_tests {
+    use super::*;
+
+    /// A PUBLISH without properties holds none; reads see the empty set; the first
+    /// write allocates it; an allocated empty set equals none.
+    #[test]
+    fn rare_properties_read_empty_and_allocate_on_write() {
+        let mut none: Rare<PublishProperties> = Rare::default();
+        assert!(none.is_empty());
+        assert_eq!(none.topic_alias, None);
+        assert!(none.existing_mut().is_none());
+        assert!(Rare::from(PublishProperties::default()).existing_mut().is_none());
+        let mut set = none.clone();
+        set.topic_alias = Some(3);
+        assert!(!set.is_empty());
+        assert_ne!(set, none);
+        set.existing_mut().expect("allocated by the write").topic_alias = None;
+        assert_eq!(set, none, "an allocated empty set equals none");
+        none.message_expiry_interval = Some(9);
+        assert_eq!(
+            Rare::from(PublishProperties {
+                message_expiry_interval: Some(9),
+                ..PublishProperties::default()
+            }),
+            none
+        );
+    }
+}

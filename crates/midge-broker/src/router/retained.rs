@@ -241,7 +241,7 @@ impl Walk<'_> {
 mod tests {
     use super::*;
     use bytes::Bytes;
-    use midge_codec::{PublishProperties, QoS, TopicName};
+    use midge_codec::{QoS, TopicName};
     use proptest::prelude::*;
     use std::time::Duration;
 
@@ -257,7 +257,7 @@ mod tests {
             payload: Bytes::from_static(payload),
             qos: QoS::AtMostOnce,
             retain: true,
-            properties: PublishProperties::default(),
+            properties: Default::default(),
             expires_at,
             origin: None,
             encoded: Default::default(),

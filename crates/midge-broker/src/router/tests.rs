@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
-use midge_codec::{PublishProperties, QoS, SubscriptionOptions, TopicFilter, TopicName};
+use midge_codec::{QoS, SubscriptionOptions, TopicFilter, TopicName};
 use proptest::prelude::*;
 
 use super::Router;
@@ -42,7 +42,7 @@ fn message(topic: &str, qos: QoS, retain: bool, origin: Option<&str>) -> Arc<Mes
         payload: Bytes::from_static(b"x"),
         qos,
         retain,
-        properties: PublishProperties::default(),
+        properties: Default::default(),
         expires_at: None,
         origin: origin.map(Arc::from),
         encoded: Default::default(),

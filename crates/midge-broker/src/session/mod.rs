@@ -34,8 +34,8 @@ use std::time::{Duration, Instant};
 
 use midge_codec::{
     Ack, AckProperties, ConnAck, ConnAckProperties, Connect, Disconnect, Packet, PacketId,
-    ProtocolVersion, Publish, PublishProperties, QoS, ReasonCode, SubAck, Subscribe,
-    SubscriptionOptions, TopicFilter, TopicName, UnsubAck, Unsubscribe,
+    ProtocolVersion, Publish, QoS, ReasonCode, SubAck, Subscribe, SubscriptionOptions, TopicFilter,
+    TopicName, UnsubAck, Unsubscribe,
 };
 
 use crate::message::{Delivery, EncodedPublish, Message};
@@ -530,7 +530,9 @@ impl Session {
             return self.refuse_publish(&publish, out);
         }
         let mut properties = publish.properties;
-        properties.topic_alias = None;
+        if let Some(set) = properties.existing_mut() {
+            set.topic_alias = None;
+        }
         let expires_at = properties
             .message_expiry_interval
             .map(|secs| now + Duration::from_secs(u64::from(secs)));
@@ -816,9 +818,16 @@ pub(crate) fn publish_packet(
     now: Instant,
 ) -> Publish {
     let message = &delivery.message;
-    let mut properties: PublishProperties = message.properties.clone();
-    properties.message_expiry_interval = message.remaining_expiry(now);
-    properties.subscription_identifiers = delivery.subscription_ids.clone();
+    let mut properties = message.properties.clone();
+    // Set only where there is something to say: a message with no properties (most)
+    // allocates no property set here.
+    let expiry = message.remaining_expiry(now);
+    if expiry != properties.message_expiry_interval {
+        properties.message_expiry_interval = expiry;
+    }
+    if delivery.subscription_ids != properties.subscription_identifiers {
+        properties.subscription_identifiers = delivery.subscription_ids.clone();
+    }
     Publish {
         dup,
         qos: delivery.qos,

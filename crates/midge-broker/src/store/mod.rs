@@ -190,8 +190,10 @@ impl StoredMessage {
         expires_at: Option<UnixMillis>,
         origin: Option<&str>,
     ) -> Self {
-        publish.properties.topic_alias = None;
-        publish.properties.subscription_identifiers.clear();
+        if let Some(set) = publish.properties.existing_mut() {
+            set.topic_alias = None;
+            set.subscription_identifiers.clear();
+        }
         StoredMessage {
             publish: format::encode_publish(&publish),
             expires_at,

@@ -46,7 +46,8 @@ fn message(topic: &str, payload: &str, qos: QoS, expires_at: Option<u64>) -> Sto
         content_type: Some("text/plain".into()),
         user_properties: vec![("k".into(), "v".into())],
         ..PublishProperties::default()
-    };
+    }
+    .into();
     StoredMessage::new(&publish, expires_at, Some("publisher"))
 }
 

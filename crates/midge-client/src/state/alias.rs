@@ -28,7 +28,9 @@ impl OutboundAliases {
     /// which sets the mapping); once every alias is taken, topics go out in full. Aliases
     /// are never 0 ([MQTT-3.3.2-8]) nor above the server's maximum ([MQTT-3.3.2-9]).
     pub(super) fn apply(&mut self, publish: &mut Publish) {
-        publish.properties.topic_alias = None;
+        if let Some(set) = publish.properties.existing_mut() {
+            set.topic_alias = None;
+        }
         if self.max == 0 {
             return;
         }
@@ -75,7 +77,11 @@ impl InboundAliases {
     /// maximum ([MQTT-3.3.2-8], [MQTT-3.3.2-11]), and with 0x82 for an empty topic with
     /// an alias never set.
     pub(super) fn resolve(&mut self, publish: &mut Publish) -> Result<(), ClientError> {
-        let Some(alias) = publish.properties.topic_alias.take() else {
+        let Some(alias) = publish
+            .properties
+            .existing_mut()
+            .and_then(|set| set.topic_alias.take())
+        else {
             return Ok(());
         };
         if alias == 0 || alias > self.max {

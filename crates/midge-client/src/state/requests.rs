@@ -21,7 +21,9 @@ impl<T> ClientState<T> {
         }
         publish.dup = false;
         publish.packet_id = None;
-        publish.properties.topic_alias = None;
+        if let Some(set) = publish.properties.existing_mut() {
+            set.topic_alias = None;
+        }
         if let Err(e) = self.check_publish(&publish) {
             return self.complete(token, Err(e));
         }
@@ -216,8 +218,8 @@ impl<T> ClientState<T> {
     pub(super) fn send_publish(&mut self, mut publish: Publish) {
         if self.auto_topic_alias && self.version().is_v5() {
             self.aliases_out.apply(&mut publish);
-        } else {
-            publish.properties.topic_alias = None;
+        } else if let Some(set) = publish.properties.existing_mut() {
+            set.topic_alias = None;
         }
         self.transmit.push_back(Packet::Publish(publish));
     }

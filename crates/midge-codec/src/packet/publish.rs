@@ -7,7 +7,7 @@ use bytes::{BufMut, Bytes, BytesMut};
 
 use super::{PacketType, ProtocolVersion, check_field, read_packet_id};
 use crate::error::{DecodeError, EncodeError};
-use crate::properties::PublishProperties;
+use crate::properties::{PublishProperties, Rare};
 use crate::topic::{PacketId, QoS, TopicName};
 use crate::wire::{Reader, put_bytes};
 
@@ -26,8 +26,8 @@ pub struct Publish {
     pub packet_id: Option<PacketId>,
     /// The application message.
     pub payload: Bytes,
-    /// PUBLISH properties (5.0).
-    pub properties: PublishProperties,
+    /// PUBLISH properties (5.0); most messages have none (see [`Rare`]).
+    pub properties: Rare<PublishProperties>,
 }
 
 impl Publish {
@@ -57,9 +57,9 @@ impl Publish {
             Some(read_packet_id(r, PacketType::Publish)?)
         };
         let properties = if version.is_v5() {
-            PublishProperties::decode(r)?
+            Rare::from(PublishProperties::decode(r)?)
         } else {
-            PublishProperties::default()
+            Rare::default()
         };
         if topic.is_empty() && properties.topic_alias.is_none() {
             return Err(DecodeError::EmptyTopicName);

@@ -254,7 +254,7 @@ fn publish_from_js(o: &Object, v5: bool) -> Result<Publish, String> {
         publish.packet_id = Some(packet_id(o)?);
     }
     if v5 {
-        publish.properties = properties(o, "properties")?;
+        publish.properties = properties::<midge_codec::PublishProperties>(o, "properties")?.into();
     }
     Ok(publish)
 }

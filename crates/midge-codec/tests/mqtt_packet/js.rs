@@ -474,7 +474,7 @@ pub(crate) fn to_js(packet: &Packet, version: ProtocolVersion, length: usize) ->
                 put(&mut o, "messageId", id.get());
             }
             if v5 {
-                put_properties(&mut o, "properties", &publish.properties);
+                put_properties(&mut o, "properties", &*publish.properties);
             }
         }
         Packet::PubAck(ack) | Packet::PubRec(ack) | Packet::PubRel(ack) | Packet::PubComp(ack) => {

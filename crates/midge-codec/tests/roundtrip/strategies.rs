@@ -414,7 +414,7 @@ fn publish(version: ProtocolVersion, from_server: bool) -> impl Strategy<Value =
                     topic,
                     packet_id: Some(id).filter(|_| at_least_once),
                     payload,
-                    properties,
+                    properties: properties.into(),
                 }
             },
         )

@@ -96,7 +96,8 @@ fn encoding_a_field_over_65535_bytes_fails() {
         properties: PublishProperties {
             user_properties: vec![(ByteString::from_static("k"), long(max + 1))],
             ..PublishProperties::default()
-        },
+        }
+        .into(),
         ..Publish::new(TopicName::new("t").unwrap(), "p")
     });
     assert_encode_fails(&user_property_over, V5, too_long("User Property"));
@@ -104,7 +105,8 @@ fn encoding_a_field_over_65535_bytes_fails() {
         properties: PublishProperties {
             content_type: Some(long(max + 1)),
             ..PublishProperties::default()
-        },
+        }
+        .into(),
         ..Publish::new(TopicName::new("t").unwrap(), "p")
     });
     assert_encode_fails(&content_type_over, V5, too_long("Content Type"));

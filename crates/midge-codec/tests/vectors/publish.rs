@@ -130,7 +130,8 @@ fn publish_v5_with_every_property() {
             user_properties: vec![pair("z", "1"), pair("a", "2"), pair("z", "3")],
             subscription_identifiers: vec![1, 128, 268_435_455],
             content_type: Some(s("json")),
-        },
+        }
+        .into(),
         ..Publish::new(topic("a/b"), "hi")
     };
     server_vector(V5, &bytes, Packet::Publish(publish));
@@ -150,7 +151,8 @@ fn publish_v5_empty_topic_with_topic_alias() {
         properties: PublishProperties {
             topic_alias: Some(5),
             ..PublishProperties::default()
-        },
+        }
+        .into(),
         ..Publish::new(TopicName::default(), "hi")
     };
     both_ways_vector(V5, &bytes, Packet::Publish(publish));
@@ -175,7 +177,8 @@ fn publish_v5_qos2_dup_retain_with_user_properties_from_client() {
         properties: PublishProperties {
             user_properties: vec![pair("x", "2"), pair("x", "1")],
             ..PublishProperties::default()
-        },
+        }
+        .into(),
         ..Publish::new(topic("a/b"), b(&[0x00, 0xff]))
     };
     both_ways_vector(V5, &bytes, Packet::Publish(publish));
@@ -375,7 +378,8 @@ fn properties_decode_in_any_order() {
             user_properties: vec![pair("k", "1"), pair("k", "2")],
             message_expiry_interval: Some(5),
             ..PublishProperties::default()
-        },
+        }
+        .into(),
         ..Publish::new(topic("t"), "")
     };
     let packet = Packet::Publish(publish);

@@ -38,7 +38,7 @@ fn message(config: &Config, topic: &TopicName, payload: Bytes) -> Publish {
     let mut publish = Publish::new(topic.clone(), payload);
     publish.qos = config.qos;
     publish.retain = config.retain;
-    publish.properties = config.properties.publish.clone();
+    publish.properties = config.properties.publish.clone().into();
     publish
 }
 

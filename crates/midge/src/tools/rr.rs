@@ -54,7 +54,7 @@ async fn exchange(config: &Config, client: &Client, mut events: Events, payload:
     }
     let mut request = Publish::new(topic, payload);
     request.qos = config.qos;
-    request.properties = config.properties.publish.clone();
+    request.properties = config.properties.publish.clone().into();
     if config.version == midge_codec::ProtocolVersion::V5 {
         request.properties.response_topic = Some(response_name);
         request.properties.correlation_data =
