@@ -756,12 +756,18 @@ mod rare_tests {
         assert!(none.is_empty());
         assert_eq!(none.topic_alias, None);
         assert!(none.existing_mut().is_none());
-        assert!(Rare::from(PublishProperties::default()).existing_mut().is_none());
+        assert!(
+            Rare::from(PublishProperties::default())
+                .existing_mut()
+                .is_none()
+        );
         let mut set = none.clone();
         set.topic_alias = Some(3);
         assert!(!set.is_empty());
         assert_ne!(set, none);
-        set.existing_mut().expect("allocated by the write").topic_alias = None;
+        set.existing_mut()
+            .expect("allocated by the write")
+            .topic_alias = None;
         assert_eq!(set, none, "an allocated empty set equals none");
         none.message_expiry_interval = Some(9);
         assert_eq!(
