@@ -94,7 +94,8 @@ fn publish(version: ProtocolVersion, qos: QoS, from_server: bool) -> Packet {
                 Vec::new()
             },
             content_type: Some("application/json".into()),
-        };
+        }
+        .into();
     }
     Packet::Publish(publish)
 }
