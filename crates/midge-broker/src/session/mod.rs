@@ -822,10 +822,10 @@ pub(crate) fn publish_packet(
     // Set only where there is something to say: a message with no properties (most)
     // allocates no property set here.
     let expiry = message.remaining_expiry(now);
-    if expiry != properties.message_expiry_interval {
+    if expiry.is_some() || properties.message_expiry_interval.is_some() {
         properties.message_expiry_interval = expiry;
     }
-    if delivery.subscription_ids != properties.subscription_identifiers {
+    if !(delivery.subscription_ids.is_empty() && properties.subscription_identifiers.is_empty()) {
         properties.subscription_identifiers = delivery.subscription_ids.clone();
     }
     Publish {
