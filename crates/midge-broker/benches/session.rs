@@ -1,7 +1,7 @@
 //! The session's fast path, without sockets: what one connected session does per message
 //! it receives from its client (a PUBLISH at QoS 0, 1 and 2, with the acknowledgements
-//! that complete the flow) and per message it delivers to its client (QoS 0, and QoS 1
-//! up to the subscriber's PUBACK). The actions the session returns are counted and
+//! that complete the flow) and per message it delivers to its client (QoS 0, QoS 1 up to
+//! the subscriber's PUBACK, QoS 2 up to its PUBCOMP). The actions the session returns are counted and
 //! dropped, as `connection.rs` would carry them out. Figures go into BENCHMARKS.md
 //! ("Session").
 //!
@@ -119,6 +119,7 @@ fn bench_outbound(c: &mut Criterion) {
     for (name, qos) in [
         ("deliver_qos0", QoS::AtMostOnce),
         ("deliver_qos1_flow", QoS::AtLeastOnce),
+        ("deliver_qos2_flow", QoS::ExactlyOnce),
     ] {
         let mut session = connected(t);
         let mut out = Vec::with_capacity(8);
@@ -133,7 +134,15 @@ fn bench_outbound(c: &mut Criterion) {
                         session.handle_delivery(delivery, t, &mut out);
                         if let Some(id) = sent_id(&out) {
                             out.clear();
-                            session.handle_packet(Packet::PubAck(Ack::new(id)), t, &mut out);
+                            let ack = Ack::new(id);
+                            match qos {
+                                QoS::ExactlyOnce => {
+                                    session.handle_packet(Packet::PubRec(ack.clone()), t, &mut out);
+                                    out.clear();
+                                    session.handle_packet(Packet::PubComp(ack), t, &mut out);
+                                }
+                                _ => session.handle_packet(Packet::PubAck(ack), t, &mut out),
+                            }
                         }
                         black_box(out.len());
                         out.clear();

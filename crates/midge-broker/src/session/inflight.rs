@@ -9,6 +9,7 @@ use midge_codec::{Ack, Packet, PacketId, ProtocolVersion, Publish, QoS, TopicNam
 
 use super::{Action, Change, publish_packet};
 use crate::message::{Delivery, PublishForm};
+use crate::router::trie::FastMap;
 use crate::store::OutgoingState;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,8 +43,8 @@ pub struct Outgoing {
     last_id: u16,
     /// Next sequence number.
     next_seq: u64,
-    /// Unacknowledged flows by packet id.
-    inflight: HashMap<u16, Flight>,
+    /// Unacknowledged flows by packet id (ids this session hands out: a fast hash will do).
+    inflight: FastMap<u16, Flight>,
     /// Deliveries waiting for room in the window, in order.
     pending: VecDeque<Delivery>,
     /// How many flights are `due`.
@@ -106,7 +107,7 @@ impl Default for Outgoing {
             receive_maximum: u16::MAX,
             last_id: 0,
             next_seq: 0,
-            inflight: HashMap::new(),
+            inflight: FastMap::default(),
             pending: VecDeque::new(),
             due: 0,
             aliases: OutAliases::default(),
