@@ -234,15 +234,7 @@ impl Durable {
 
 impl ToStored for Message {
     fn to_stored(&self, expires_at: Option<UnixMillis>) -> StoredMessage {
-        let publish = midge_codec::Publish {
-            dup: false,
-            qos: self.qos,
-            retain: self.retain,
-            topic: self.topic.clone(),
-            packet_id: None,
-            payload: self.payload.clone(),
-            properties: self.properties.clone(),
-        };
+        let publish = self.publish(self.qos, self.retain, None);
         StoredMessage::from_publish(publish, expires_at, self.origin.as_deref())
     }
 }

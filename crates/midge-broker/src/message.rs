@@ -160,17 +160,24 @@ impl Message {
         (encoded.form == form && !encoded.bytes.is_empty()).then_some(encoded)
     }
 
-    fn encode(&self, form: PublishForm) -> EncodedPublish {
-        let publish = Publish {
+    /// The message as a PUBLISH (not a duplicate) with this QoS, RETAIN flag and packet
+    /// id; its topic, payload and properties are shared, not copied.
+    pub fn publish(&self, qos: QoS, retain: bool, packet_id: Option<PacketId>) -> Publish {
+        Publish {
             dup: false,
-            qos: form.qos,
-            retain: form.retain,
+            qos,
+            retain,
             topic: self.topic.clone(),
-            // A placeholder, overwritten in each copy.
-            packet_id: (form.qos != QoS::AtMostOnce).then(|| PacketId::new(1).expect("non-zero")),
+            packet_id,
             payload: self.payload.clone(),
             properties: self.properties.clone(),
-        };
+        }
+    }
+
+    fn encode(&self, form: PublishForm) -> EncodedPublish {
+        // The packet id is a placeholder, overwritten in each copy.
+        let packet_id = (form.qos != QoS::AtMostOnce).then(|| PacketId::new(1).expect("non-zero"));
+        let publish = self.publish(form.qos, form.retain, packet_id);
         let version = if form.v5 {
             ProtocolVersion::V5
         } else {

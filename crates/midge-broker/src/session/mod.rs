@@ -818,7 +818,9 @@ pub(crate) fn publish_packet(
     now: Instant,
 ) -> Publish {
     let message = &delivery.message;
-    let mut properties = message.properties.clone();
+    let mut publish = message.publish(delivery.qos, delivery.retain, packet_id);
+    publish.dup = dup;
+    let properties = &mut publish.properties;
     // Set only where there is something to say: a message with no properties (most)
     // allocates no property set here.
     let expiry = message.remaining_expiry(now);
@@ -828,15 +830,7 @@ pub(crate) fn publish_packet(
     if !(delivery.subscription_ids.is_empty() && properties.subscription_identifiers.is_empty()) {
         properties.subscription_identifiers = delivery.subscription_ids.clone();
     }
-    Publish {
-        dup,
-        qos: delivery.qos,
-        retain: delivery.retain,
-        topic: message.topic.clone(),
-        packet_id,
-        payload: message.payload.clone(),
-        properties,
-    }
+    publish
 }
 
 impl Session {

@@ -326,15 +326,6 @@ enum Key {
     Bytes(Table, Vec<u8>),
 }
 
-/// A key's new value in a [`Pending`] batch.
-#[derive(Debug)]
-enum Value {
-    /// Encoded.
-    Bytes(Vec<u8>),
-    /// The outgoing entry as the index has it once the batch is applied, encoded then.
-    Outgoing,
-}
-
 /// One batch's changes by key. A later change of a key replaces an earlier one, and a
 /// key both created and deleted within the batch — a message acknowledged by its
 /// subscriber before the batch was written, the usual case under load — is not written
@@ -345,12 +336,13 @@ struct Pending {
 }
 
 /// A key's change in a [`Pending`] batch: the new value (`None`: delete), and whether
-/// the key is new in this batch.
-type PendingChange = (Option<Value>, bool);
+/// the key is new in this batch. An outgoing entry's value is left empty: it is encoded
+/// from the index once the batch is applied.
+type PendingChange = (Option<Vec<u8>>, bool);
 
 impl Pending {
     /// Puts `value`; `fresh`: the key is not in the store (it is new in this batch).
-    fn put(&mut self, key: Key, value: Value, fresh: bool) {
+    fn put(&mut self, key: Key, value: Vec<u8>, fresh: bool) {
         use std::collections::hash_map::Entry;
         match self.changes.entry(key) {
             // Keeps whether the key is new in this batch.
@@ -362,7 +354,7 @@ impl Pending {
     }
 
     fn put_bytes(&mut self, table: Table, key: Vec<u8>, value: Vec<u8>) {
-        self.put(Key::Bytes(table, key), Value::Bytes(value), false);
+        self.put(Key::Bytes(table, key), value, false);
     }
 
     fn delete(&mut self, key: Key) {
@@ -402,14 +394,7 @@ impl Pending {
                         value,
                     })
                 }
-                Key::Bytes(table, key) => Some(Change {
-                    table,
-                    key,
-                    value: value.and_then(|v| match v {
-                        Value::Bytes(bytes) => Some(bytes),
-                        Value::Outgoing => None,
-                    }),
-                }),
+                Key::Bytes(table, key) => Some(Change { table, key, value }),
             })
             .collect();
         batch.sort_unstable_by(|a, b| (a.table, &a.key).cmp(&(b.table, &b.key)));
@@ -489,7 +474,8 @@ impl Index {
                 if let Some(old) = old {
                     self.release(old.message, bodies);
                 }
-                batch.put(Key::Outgoing(client_id, seq), Value::Outgoing, fresh);
+                // Encoded from the index at the end of the batch, if still there.
+                batch.put(Key::Outgoing(client_id, seq), Vec::new(), fresh);
             }
             Op::SetOutgoingState {
                 client_id,
@@ -502,7 +488,7 @@ impl Index {
                     .and_then(|entries| entries.get_mut(&seq));
                 if let Some(record) = record {
                     record.state = state;
-                    batch.put(Key::Outgoing(client_id, seq), Value::Outgoing, false);
+                    batch.put(Key::Outgoing(client_id, seq), Vec::new(), false);
                 }
             }
             Op::RemoveOutgoing { client_id, seq } => {
@@ -527,7 +513,7 @@ impl Index {
                     .insert(packet_id);
                 batch.put(
                     Key::Bytes(Table::Incoming, key),
-                    Value::Bytes(format::encode_incoming()),
+                    format::encode_incoming(),
                     fresh,
                 );
             }
