@@ -3,7 +3,10 @@
 //!
 //! The counting allocator comes from `stats_alloc`. The workspace forbids `unsafe_code`,
 //! and a `GlobalAlloc` impl needs it. The counters are global, so this file holds a single
-//! test: a second test running on another thread would disturb the count.
+//! test: a second test running on another thread would disturb the count. The test
+//! harness's own threads may still allocate now and then while a case runs (CI once saw 5
+//! stray allocations), so each case counts the fewest allocations of a few tries: a
+//! per-packet allocation shows up in every try, as at least `PACKETS` allocations.
 
 use std::alloc::System;
 
@@ -16,6 +19,9 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 /// Packets decoded per case; enough that a per-packet allocation cannot hide.
 const PACKETS: usize = 1000;
+
+/// Tries per case; the fewest allocations of them count.
+const TRIES: usize = 3;
 
 /// Allocations allowed per case regardless of the packet count (the first split of the
 /// buffer may turn its storage into a shared, reference-counted one).
@@ -67,7 +73,10 @@ fn allocations_while_decoding(version: ProtocolVersion, qos: QoS) -> usize {
 fn decoding_publish_does_not_allocate_per_packet() {
     for version in [ProtocolVersion::V311, ProtocolVersion::V5] {
         for qos in [QoS::AtMostOnce, QoS::AtLeastOnce] {
-            let allocations = allocations_while_decoding(version, qos);
+            let allocations = (0..TRIES)
+                .map(|_| allocations_while_decoding(version, qos))
+                .min()
+                .expect("at least one try");
             assert!(
                 allocations <= CONSTANT_ALLOWANCE,
                 "{version} {qos:?}: {allocations} allocations for {PACKETS} packets"
