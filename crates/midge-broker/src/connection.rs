@@ -7,8 +7,10 @@
 
 use std::collections::VecDeque;
 use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::{Buf, BytesMut};
@@ -16,8 +18,8 @@ use midge_codec::{
     ConnAck, Connect, DecodeError, Decoder, Disconnect, Packet, ProtocolVersion, PublishProperties,
     ReasonCode, TopicFilter,
 };
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
-use tokio::sync::{oneshot, watch};
+use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
+use tokio::sync::{OwnedMutexGuard, oneshot, watch};
 
 use crate::Shared;
 use crate::auth::Access;
@@ -58,12 +60,15 @@ struct Ending {
     publish_will: bool,
 }
 
-/// Serves one accepted connection (any transport) until it closes.
-pub(crate) async fn run(
+/// Reads and checks the CONNECT of an accepted connection (any transport), and opens
+/// its session: the open connection, for [`serve`], or `None` if it closed or was
+/// refused. Its state lives only until the connection is open: call it boxed, so that
+/// an open connection's task does not keep room for it.
+pub(crate) async fn start(
     accepted: Accepted,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
-) {
+) -> Option<Box<Conn>> {
     let Accepted {
         reader: mut rd,
         writer: mut wr,
@@ -80,19 +85,26 @@ pub(crate) async fn run(
             read_connect(&mut rd, &mut decoder, &mut rbuf),
         ) => connect,
         // A socket that has not sent CONNECT does not hold up a shutdown.
-        _ = shutdown.changed() => return tracing::debug!(%peer, "closed before CONNECT: shutting down"),
+        _ = shutdown.changed() => {
+            tracing::debug!(%peer, "closed before CONNECT: shutting down");
+            return None;
+        }
     };
     let connect = match connect {
-        Err(_) => return tracing::info!(%peer, "closed: no CONNECT within the connect timeout"),
+        Err(_) => {
+            tracing::info!(%peer, "closed: no CONNECT within the connect timeout");
+            return None;
+        }
         Ok(Err(ReadError::Io(e))) => {
-            return tracing::debug!(%peer, error = %e, "closed before CONNECT");
+            tracing::debug!(%peer, error = %e, "closed before CONNECT");
+            return None;
         }
         Ok(Err(ReadError::Decode(e))) => {
             tracing::info!(%peer, error = %e, "closed: bad CONNECT");
             if let Some(refusal) = unsupported_version_connack(&e) {
                 let _ = tokio::time::timeout(FINAL_WRITE_TIMEOUT, wr.write_all(refusal)).await;
             }
-            return;
+            return None;
         }
         Ok(Ok(connect)) => connect,
     };
@@ -121,16 +133,22 @@ pub(crate) async fn run(
         {
             let _ = tokio::time::timeout(FINAL_WRITE_TIMEOUT, wr.write_all(&wbuf)).await;
         }
-        return;
+        return None;
     }
     let client = Client {
         assigned,
         authorizer,
     };
-    serve(
-        connect, client, peer, shared, shutdown, decoder, rbuf, rd, wr,
+    // What was read so far is decoded: an open connection starts with an empty read
+    // buffer, not one that shares the CONNECT packet's storage.
+    let rbuf = match rbuf.is_empty() {
+        true => BytesMut::new(),
+        false => rbuf,
+    };
+    open(
+        connect, client, peer, shared, &shutdown, decoder, rbuf, rd, wr,
     )
-    .await;
+    .await
 }
 
 /// Who the client is, once its CONNECT is accepted.
@@ -212,7 +230,9 @@ async fn read_connect(
             }
             None => {}
         }
-        let n = read_input(rd, rbuf).await.map_err(ReadError::Io)?;
+        let n = std::future::poll_fn(|cx| poll_read_input(rd, rbuf, cx))
+            .await
+            .map_err(ReadError::Io)?;
         if n == 0 {
             return Err(ReadError::Io(std::io::ErrorKind::UnexpectedEof.into()));
         }
@@ -301,18 +321,20 @@ fn assign_client_id() -> String {
     format!("midge-{:08x}-{n}", key as u32)
 }
 
+/// Takes the session's slot (from a live connection if need be) and sets the session
+/// up for the accepted CONNECT: the open connection, its CONNACK encoded.
 #[allow(clippy::too_many_arguments)]
-async fn serve(
+async fn open(
     connect: Box<Connect>,
     client: Client,
     peer: Peer,
     shared: Arc<Shared>,
-    shutdown: watch::Receiver<bool>,
+    shutdown: &watch::Receiver<bool>,
     mut decoder: Decoder,
     rbuf: BytesMut,
     rd: Reader,
     wr: Writer,
-) {
+) -> Option<Box<Conn>> {
     let assigned = client.assigned;
     let client_id: &str = assigned.as_deref().unwrap_or(&connect.client_id);
     let (entry, generation) = shared
@@ -323,14 +345,18 @@ async fn serve(
     if let Some(kick) = entry.kick.lock().expect("kick lock poisoned").take() {
         let _ = kick.send(ReasonCode::SessionTakenOver);
     }
-    let mut slot = entry.slot.lock().await;
+    let mut slot = entry.slot.clone().lock_owned().await;
     if entry.generation.load(Ordering::SeqCst) != generation {
         // A newer connection with this client id came while this one waited for the
         // slot: that one gets the session; this one closes without CONNACK.
-        return tracing::info!(%peer, client_id = %entry.client_id, "superseded before CONNACK");
+        tracing::info!(%peer, client_id = %entry.client_id, "superseded before CONNACK");
+        return None;
     }
     let (kick_tx, kick_rx) = oneshot::channel();
     *entry.kick.lock().expect("kick lock poisoned") = Some(kick_tx);
+    // A shutdown kicks every connection that has its kick in place (see
+    // `Registry::kick_all`); this one may have put it in place after.
+    let shutting_down = *shutdown.borrow();
 
     let t0 = now();
     // A will still waiting from the last connection: a clean start ends the old session,
@@ -393,10 +419,9 @@ async fn serve(
         &mut outbox,
         &mut ending,
     );
+    // What queued while the session was offline is drained on the connection's first
+    // poll.
     entry.set_online(true);
-    // What queued while the session was offline is drained at once: pushes into a
-    // non-empty mailbox wake nobody (see `SessionEntry::push`).
-    entry.notify.notify_one();
     decoder.set_version(connect.protocol);
     let will = will_message(&connect, &entry.client_id);
     tracing::info!(
@@ -408,31 +433,115 @@ async fn serve(
     // an idle connection keeps as little as it can.
     drop(connect);
     drop(out);
-
-    let mut io = Io {
-        rd,
-        wr,
-        decoder,
-        rbuf,
-        out: outbox,
-        shutdown,
+    if shutting_down {
+        ending.get_or_insert_with(|| Ending::kicked(ReasonCode::ServerShuttingDown, ""));
+    }
+    let timer = session.poll_deadline().map(|deadline| {
+        Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(
+            deadline,
+        )))
+    });
+    Some(Box::new(Conn {
+        shared,
+        entry,
+        slot,
+        generation,
+        session,
+        peer,
+        will,
+        io: Io {
+            rd,
+            wr,
+            decoder,
+            rbuf,
+            out: outbox,
+        },
         kick: kick_rx,
-    };
-    let ending = connection_loop(&shared, &entry, &mut session, &mut io).await;
-    io.out.send_unsent(shared.durable.as_deref());
-    if let (Some(reason), true) = (ending.send, session.version().is_v5()) {
+        timer,
+        stalled: false,
+        paused: None,
+        drained: None,
+        ending,
+    }))
+}
+
+/// Serves an open connection until it ends, then closes it.
+pub(crate) async fn serve(conn: Box<Conn>) {
+    let (conn, ending) = Running(Some(conn)).await;
+    // Boxed: an open connection's task keeps no room for its closing.
+    Box::pin(close(conn, ending)).await;
+}
+
+/// Says goodbye: the server's DISCONNECT if it closes the connection (5.0), then the
+/// will and the session's fate.
+async fn close(mut conn: Box<Conn>, ending: Ending) {
+    let c = &mut *conn;
+    c.io.out.send_unsent(c.shared.durable.as_deref());
+    if let (Some(reason), true) = (ending.send, c.session.version().is_v5()) {
         let mut wbuf = BytesMut::new();
         let _ = Packet::Disconnect(Disconnect::new(reason)).encode(ProtocolVersion::V5, &mut wbuf);
-        let _ = tokio::time::timeout(FINAL_WRITE_TIMEOUT, io.wr.write_all(&wbuf)).await;
+        let _ = tokio::time::timeout(FINAL_WRITE_TIMEOUT, c.io.wr.write_all(&wbuf)).await;
     }
-    let _ = tokio::time::timeout(FINAL_WRITE_TIMEOUT, io.wr.shutdown()).await;
-    tracing::info!(%peer, client_id = %entry.client_id, reason = %ending.why, "client disconnected");
+    let _ = tokio::time::timeout(FINAL_WRITE_TIMEOUT, c.io.wr.shutdown()).await;
+    tracing::info!(peer = %c.peer, client_id = %c.entry.client_id, reason = %ending.why, "client disconnected");
+    let Conn {
+        shared,
+        entry,
+        slot,
+        generation,
+        session,
+        will,
+        ..
+    } = *conn;
     let will = will.filter(|_| ending.publish_will);
     finish(&shared, &entry, slot, session, generation, will);
 }
 
-/// The connection's I/O state, kept outside the loop's `select!` so that no buffer is
-/// lost when a branch is cancelled (STYLE.md rule 10).
+/// An open connection: everything it keeps, in one allocation, and the hand-written
+/// future that serves it ([`Running`]). An idle connection is this, its session, and
+/// its socket: no future of its own waits on anything, so nothing else is kept.
+pub(crate) struct Conn {
+    shared: Arc<Shared>,
+    entry: Arc<SessionEntry>,
+    /// The session's slot, held while the connection lives: a taking-over connection
+    /// waits for it ([MQTT-3.1.4-3]).
+    slot: OwnedMutexGuard<SessionSlot>,
+    /// This connection's generation of the entry (see `SessionEntry::generation`).
+    generation: u64,
+    session: Session,
+    peer: Peer,
+    /// The will, and its delay.
+    will: Option<(Arc<Message>, u32)>,
+    io: Io,
+    /// Fires when another connection takes the session over, or the server shuts down.
+    kick: oneshot::Receiver<ReasonCode>,
+    /// The keep-alive deadline, or while a write is blocked, the stall deadline (see
+    /// [`Conn::poll_flush`]); none without a keep alive.
+    timer: Option<Pin<Box<tokio::time::Sleep>>>,
+    /// Whether `timer` holds the stall deadline.
+    stalled: bool,
+    /// Set while this publisher waits for congested mailboxes (see `crate::mailbox`):
+    /// no input is read or decoded meanwhile; everything else goes on.
+    paused: Option<Waiting<(Pause, bool)>>,
+    /// Set while the store's writer is far behind (see [`store_drained`]).
+    drained: Option<Waiting<()>>,
+    /// Set once the connection is to close.
+    ending: Option<Ending>,
+}
+
+/// A wait that only some connections have, now and then: boxed, made when it begins.
+type Waiting<T> = Pin<Box<dyn Future<Output = T> + Send>>;
+
+impl std::fmt::Debug for Conn {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Conn")
+            .field("client_id", &self.entry.client_id)
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The connection's I/O state.
 #[derive(Debug)]
 struct Io {
     rd: Reader,
@@ -442,56 +551,252 @@ struct Io {
     rbuf: BytesMut,
     /// Packets encoded and not yet written: one write per wake-up.
     out: Outbox,
-    shutdown: watch::Receiver<bool>,
-    /// Fires when another connection takes the session over.
-    kick: oneshot::Receiver<ReasonCode>,
 }
 
-impl Io {
-    /// Writes and clears `wbuf`. Gives up when the server shuts down or the session is
+impl Ending {
+    /// The connection was asked to close: a take-over or a shutdown. `when` says what
+    /// it was doing.
+    fn kicked(reason: ReasonCode, when: &str) -> Ending {
+        let why = match reason {
+            ReasonCode::ServerShuttingDown => "server shutting down",
+            _ => "session taken over",
+        };
+        Ending {
+            why: format!("{why}{when}"),
+            // A packet may have been cut in the middle by a blocked write.
+            send: when.is_empty().then_some(reason),
+            publish_will: true,
+        }
+    }
+}
+
+/// The future of an open connection: polls its socket, its mailbox, its timer and its
+/// commits by hand, so that waiting costs no memory and no setting up per wake-up. Ends
+/// with the connection and the reason it ends.
+struct Running(Option<Box<Conn>>);
+
+impl Future for Running {
+    type Output = (Box<Conn>, Ending);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let conn = self.0.as_mut().expect("polled after it ended");
+        let ending = std::task::ready!(conn.poll_run(cx));
+        Poll::Ready((self.0.take().expect("still there"), ending))
+    }
+}
+
+/// A deadline so far away that it never comes.
+const FAR: Duration = Duration::from_secs(86_400 * 365);
+
+impl Conn {
+    /// Writes what is encoded. Gives up when the server shuts down or the session is
     /// taken over meanwhile: a client that never reads must not keep its session from
     /// being taken over, nor the server from stopping. The ending then sends no
     /// DISCONNECT, since a packet may have been cut in the middle.
     ///
     /// While blocked, the client's packets cannot be read, so its keep alive is judged
     /// by the writes instead: if no byte can be written for one and a half keep-alive
-    /// periods (`stall_limit`), the client has stopped reading and the connection is
-    /// closed as on a keep-alive timeout ([MQTT-3.1.2-22]). Partial writes (`write`, which
-    /// is cancel-safe) keep that clock honest for a client that reads slowly.
-    async fn flush(&mut self, stall_limit: Option<Duration>) -> Result<(), Ending> {
-        let far = Duration::from_secs(86_400 * 365);
-        while !self.out.wbuf.is_empty() {
-            let stalled = tokio::time::sleep(stall_limit.unwrap_or(far));
-            tokio::select! {
-                written = self.wr.write(&self.out.wbuf) => match written {
-                    Ok(0) => return Err(Ending { why: "write error: connection closed".into(), send: None, publish_will: true }),
-                    Ok(n) => self.out.wbuf.advance(n),
-                    Err(e) => return Err(Ending { why: format!("write error: {e}"), send: None, publish_will: true }),
-                },
-                _ = self.shutdown.changed() => return Err(Ending {
-                    why: "server shutting down (while blocked writing)".into(),
-                    send: None,
-                    publish_will: true,
-                }),
-                _ = &mut self.kick => return Err(Ending {
-                    why: "session taken over (while blocked writing)".into(),
-                    send: None,
-                    publish_will: true,
-                }),
-                _ = stalled => return Err(Ending {
-                    why: "keep alive timeout: the client stopped reading".into(),
-                    send: None,
-                    publish_will: true,
-                }),
+    /// periods, the client has stopped reading and the connection is closed as on a
+    /// keep-alive timeout ([MQTT-3.1.2-22]). Partial writes keep that clock honest for a
+    /// client that reads slowly.
+    fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Ending>> {
+        let wbuf = &mut self.io.out.wbuf;
+        while !wbuf.is_empty() {
+            match Pin::new(&mut self.io.wr).poll_write(cx, wbuf) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(Ending::lost("write error: connection closed".into())));
+                }
+                Poll::Ready(Ok(n)) => {
+                    wbuf.advance(n);
+                    // Progress: the stall clock starts again if the write blocks again.
+                    self.stalled = false;
+                }
+                Poll::Ready(Err(e)) => {
+                    return Poll::Ready(Err(Ending::lost(format!("write error: {e}"))));
+                }
+                Poll::Pending => {
+                    if let Poll::Ready(reason) = Pin::new(&mut self.kick).poll(cx) {
+                        let reason = reason.unwrap_or(ReasonCode::SessionTakenOver);
+                        return Poll::Ready(Err(Ending::kicked(
+                            reason,
+                            " (while blocked writing)",
+                        )));
+                    }
+                    if let Some(timer) = &mut self.timer {
+                        if !self.stalled {
+                            self.stalled = true;
+                            let limit = self.session.keep_alive() * 3 / 2;
+                            timer
+                                .as_mut()
+                                .reset(tokio::time::Instant::from_std(now() + limit));
+                        }
+                        if timer.as_mut().poll(cx).is_ready() {
+                            return Poll::Ready(Err(Ending::lost(
+                                "keep alive timeout: the client stopped reading".into(),
+                            )));
+                        }
+                    }
+                    return Poll::Pending;
+                }
             }
         }
-        self.out.wbuf.clear();
+        wbuf.clear();
         // A buffer grown by a burst of messages is given back; an idle connection keeps
         // only a small one.
-        if self.out.wbuf.capacity() > 4096 {
-            self.out.wbuf = BytesMut::new();
+        if wbuf.capacity() > 4096 {
+            *wbuf = BytesMut::new();
         }
-        Ok(())
+        if self.stalled {
+            // The timer goes back to the keep-alive deadline.
+            self.stalled = false;
+            if let Some(timer) = &mut self.timer {
+                timer
+                    .as_mut()
+                    .reset(deadline_or(self.session.poll_deadline()));
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Serves the connection: each round writes what is encoded, then looks at every
+    /// source of work (take-over, commits, the store's backlog, input, a pause's end,
+    /// the timer), handles what is ready, and drains the mailbox. Waits when a round
+    /// finds nothing to do; every source it looked at then wakes it.
+    fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<Ending> {
+        loop {
+            if let Err(ending) = std::task::ready!(self.poll_flush(cx)) {
+                return Poll::Ready(ending);
+            }
+            if let Some(ending) = self.ending.take() {
+                return Poll::Ready(ending);
+            }
+            if let Poll::Ready(reason) = Pin::new(&mut self.kick).poll(cx) {
+                let reason = reason.unwrap_or(ReasonCode::SessionTakenOver);
+                return Poll::Ready(Ending::kicked(reason, ""));
+            }
+            let mut progress = false;
+            let mut input = false;
+            let mut out = Vec::new();
+            if !self.io.out.held.is_empty() {
+                match self.io.out.poll_released(cx) {
+                    Poll::Ready(Err(e)) => {
+                        tracing::error!(client_id = %self.entry.client_id, error = %e, "persistence failed: closing the connection without acknowledging");
+                        return Poll::Ready(Ending {
+                            why: format!("persistence failed: {e}"),
+                            send: Some(ReasonCode::UnspecifiedError),
+                            publish_will: true,
+                        });
+                    }
+                    Poll::Ready(Ok(())) => progress = true,
+                    Poll::Pending => {}
+                }
+            }
+            // A store writer far behind the publishers makes every connection stop
+            // reading until it has caught up: its queue, and the broker's memory, stay
+            // bounded.
+            let backlogged = self
+                .shared
+                .durable
+                .as_ref()
+                .is_some_and(|d| d.is_backlogged());
+            if backlogged {
+                let shared = &self.shared;
+                let drained = self.drained.get_or_insert_with(|| {
+                    let shared = shared.clone();
+                    Box::pin(async move { store_drained(&shared).await })
+                });
+                if drained.as_mut().poll(cx).is_ready() {
+                    self.drained = None;
+                    progress = true;
+                }
+            } else {
+                self.drained = None;
+            }
+            if self.paused.is_none() && self.io.out.held.len() < MAX_HELD && !backlogged {
+                match poll_read_input(&mut self.io.rd, &mut self.io.rbuf, cx) {
+                    Poll::Ready(Ok(0)) => {
+                        return Poll::Ready(Ending::lost("connection closed by client".into()));
+                    }
+                    Poll::Ready(Err(e)) => {
+                        return Poll::Ready(Ending::lost(format!("read error: {e}")));
+                    }
+                    Poll::Ready(Ok(_)) => input = true,
+                    Poll::Pending => {}
+                }
+            }
+            if let Some(waiting) = &mut self.paused {
+                if let Poll::Ready((pause, relieved)) = waiting.as_mut().poll(cx) {
+                    if !relieved {
+                        shed(&self.entry, &pause);
+                    }
+                    self.paused = None;
+                    // What was read before the pause is decoded now.
+                    input = true;
+                }
+            }
+            if let Some(timer) = &mut self.timer {
+                if timer.as_mut().poll(cx).is_ready() {
+                    self.session.handle_timeout(now(), &mut out);
+                    timer
+                        .as_mut()
+                        .reset(deadline_or(self.session.poll_deadline()));
+                    progress = true;
+                }
+            }
+            let t = now();
+            let (shared, entry, session, io) =
+                (&*self.shared, &self.entry, &mut self.session, &mut self.io);
+            let _ = apply(
+                shared,
+                entry,
+                session,
+                &mut out,
+                t,
+                &mut io.out,
+                &mut self.ending,
+            );
+            if input {
+                progress = true;
+                self.paused = handle_input(shared, entry, session, io, t, &mut self.ending)
+                    .map(|pause| Box::pin(relieve(pause)) as Waiting<_>);
+                if io.rbuf.is_empty() && io.rbuf.capacity() > 4096 {
+                    // Everything read was decoded, after a large read: give the room back.
+                    // (Reads copy what came in, so the buffer of a connection that gets
+                    // small packets stays small; releasing it after every read would cost
+                    // an allocation per read.)
+                    io.rbuf = BytesMut::new();
+                }
+            }
+            // Nothing more is sent once the connection is closing ([MQTT-3.14.4-1]).
+            if self.ending.is_none()
+                && drain_mailbox(
+                    entry,
+                    session,
+                    t,
+                    shared,
+                    &mut io.out,
+                    &mut self.ending,
+                    cx.waker(),
+                )
+            {
+                progress = true;
+            }
+            io.out.send_unsent(shared.durable.as_deref());
+            if !progress && io.out.wbuf.is_empty() && self.ending.is_none() {
+                return Poll::Pending;
+            }
+        }
+    }
+}
+
+impl Ending {
+    /// The client went away, or the connection broke: no DISCONNECT, the will goes out.
+    fn lost(why: String) -> Ending {
+        Ending {
+            why,
+            send: None,
+            publish_will: true,
+        }
     }
 }
 
@@ -548,14 +853,16 @@ impl Outbox {
 
     /// Waits for the oldest commit, then moves the packets it held, and those of the
     /// next commits already durable, to the ready buffer. Never completes with nothing
-    /// held. Cancel-safe: the commits stay in `held`.
-    async fn released(&mut self) -> Result<(), CommitError> {
+    /// held: the commits stay in `held` until they complete.
+    fn poll_released(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), CommitError>> {
         let Some((commit, _)) = self.held.front_mut() else {
-            return std::future::pending().await;
+            return Poll::Pending;
         };
-        let mut result = commit.await;
+        let mut result = std::task::ready!(Pin::new(commit).poll(cx));
         loop {
-            result?;
+            if let Err(e) = result {
+                return Poll::Ready(Err(e));
+            }
             self.held.pop_front().expect("the front was there");
             let end = match self.held.front() {
                 Some((_, start)) => start - self.held_from,
@@ -570,99 +877,9 @@ impl Outbox {
             }
             match self.held.front_mut().map(|(commit, _)| commit.try_result()) {
                 Some(Some(next)) => result = next,
-                _ => return Ok(()),
+                _ => return Poll::Ready(Ok(())),
             }
         }
-    }
-}
-
-async fn connection_loop(
-    shared: &Shared,
-    entry: &Arc<SessionEntry>,
-    session: &mut Session,
-    io: &mut Io,
-) -> Ending {
-    let mut ending: Option<Ending> = None;
-    let far = Duration::from_secs(86_400 * 365);
-    let keepalive = tokio::time::sleep_until(deadline_or(session.poll_deadline(), far));
-    tokio::pin!(keepalive);
-    // Set while this publisher waits for congested mailboxes (see `crate::mailbox`): no
-    // input is read or decoded meanwhile; everything else goes on.
-    let mut paused: Option<Pause> = None;
-    loop {
-        let stall_limit = Some(session.keep_alive() * 3 / 2).filter(|d| !d.is_zero());
-        if let Err(ending) = io.flush(stall_limit).await {
-            return ending;
-        }
-        if let Some(ending) = ending {
-            return ending;
-        }
-        let mut out = Vec::new();
-        let mut input = false;
-        // A store writer far behind the publishers makes every connection stop reading
-        // until it has caught up: its queue, and the broker's memory, stay bounded.
-        let backlogged = shared.durable.as_ref().is_some_and(|d| d.is_backlogged());
-        tokio::select! {
-            biased;
-            _ = io.shutdown.changed() => {
-                return Ending { why: "server shutting down".into(), send: Some(ReasonCode::ServerShuttingDown), publish_will: true };
-            }
-            reason = &mut io.kick => {
-                let reason = reason.unwrap_or(ReasonCode::SessionTakenOver);
-                return Ending { why: "session taken over".into(), send: Some(reason), publish_will: true };
-            }
-            released = io.out.released(), if !io.out.held.is_empty() => {
-                if let Err(e) = released {
-                    tracing::error!(client_id = %entry.client_id, error = %e, "persistence failed: closing the connection without acknowledging");
-                    return Ending { why: format!("persistence failed: {e}"), send: Some(ReasonCode::UnspecifiedError), publish_will: true };
-                }
-            }
-            _ = store_drained(shared), if backlogged => {}
-            read = read_input(&mut io.rd, &mut io.rbuf), if paused.is_none() && io.out.held.len() < MAX_HELD && !backlogged => match read {
-                Ok(0) => return Ending { why: "connection closed by client".into(), send: None, publish_will: true },
-                Err(e) => return Ending { why: format!("read error: {e}"), send: None, publish_will: true },
-                Ok(_) => input = true,
-            },
-            relieved = wait_relieved(paused.as_ref()), if paused.is_some() => {
-                if !relieved {
-                    shed(entry, paused.as_ref());
-                }
-                paused = None;
-                // What was read before the pause is decoded now.
-                input = true;
-            }
-            _ = entry.notify.notified(), if session.has_room() => {}
-            _ = &mut keepalive => {
-                let t = now();
-                session.handle_timeout(t, &mut out);
-                keepalive.as_mut().reset(deadline_or(session.poll_deadline(), far));
-            }
-        }
-        let t = now();
-        let _ = apply(
-            shared,
-            entry,
-            session,
-            &mut out,
-            t,
-            &mut io.out,
-            &mut ending,
-        );
-        if input {
-            paused = handle_input(shared, entry, session, io, t, &mut ending);
-            if io.rbuf.is_empty() && io.rbuf.capacity() > 4096 {
-                // Everything read was decoded, after a large read: give the room back.
-                // (Reads copy what came in, so the buffer of a connection that gets small
-                // packets stays small; releasing it after every read would cost an
-                // allocation per read.)
-                io.rbuf = BytesMut::new();
-            }
-        }
-        // Nothing more is sent once the connection is closing ([MQTT-3.14.4-1]).
-        if ending.is_none() {
-            drain_mailbox(entry, session, t, shared, &mut io.out, &mut ending);
-        }
-        io.out.send_unsent(shared.durable.as_deref());
     }
 }
 
@@ -684,33 +901,32 @@ thread_local! {
         std::cell::RefCell::new(vec![0; SCRATCH_SIZE].into_boxed_slice());
 }
 
-/// Reads what the client sent and appends it to `rbuf`; returns how many bytes (0: the
-/// client closed). The read goes through a per-thread scratch buffer and only the bytes
-/// read are copied into `rbuf`, so that a connection waiting for input holds no read
-/// buffer of its own: that is most of an idle connection's memory. Cancel-safe: bytes
-/// are moved into `rbuf` in the same poll that reads them.
-async fn read_input(rd: &mut Reader, rbuf: &mut BytesMut) -> std::io::Result<usize> {
-    use std::task::Poll;
-    std::future::poll_fn(|cx| {
-        SCRATCH.with(|scratch| {
-            let Ok(mut scratch) = scratch.try_borrow_mut() else {
-                // Not reachable (nothing reads on this thread while a read is polled),
-                // but harmless: read straight into `rbuf`.
-                rbuf.reserve(4096);
-                return std::pin::pin!(rd.read_buf(rbuf)).poll(cx);
-            };
-            let mut buf = tokio::io::ReadBuf::new(&mut scratch[..]);
-            match std::pin::Pin::new(&mut *rd).poll_read(cx, &mut buf) {
-                Poll::Ready(Ok(())) => {
-                    rbuf.extend_from_slice(buf.filled());
-                    Poll::Ready(Ok(buf.filled().len()))
-                }
-                Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
-                Poll::Pending => Poll::Pending,
+/// Reads what the client sent and appends it to `rbuf`; ready with how many bytes (0:
+/// the client closed). The read goes through a per-thread scratch buffer and only the
+/// bytes read are copied into `rbuf`, so that a connection waiting for input holds no
+/// read buffer of its own: that is most of an idle connection's memory.
+fn poll_read_input(
+    rd: &mut Reader,
+    rbuf: &mut BytesMut,
+    cx: &mut Context<'_>,
+) -> Poll<std::io::Result<usize>> {
+    let mut read_into = |scratch: &mut [u8]| {
+        let mut buf = tokio::io::ReadBuf::new(scratch);
+        match Pin::new(&mut *rd).poll_read(cx, &mut buf) {
+            Poll::Ready(Ok(())) => {
+                rbuf.extend_from_slice(buf.filled());
+                Poll::Ready(Ok(buf.filled().len()))
             }
-        })
+            Poll::Ready(Err(e)) => Poll::Ready(Err(e)),
+            Poll::Pending => Poll::Pending,
+        }
+    };
+    SCRATCH.with(|scratch| match scratch.try_borrow_mut() {
+        Ok(mut scratch) => read_into(&mut scratch[..]),
+        // Not reachable (nothing reads on this thread while a read is polled), but
+        // harmless: a small buffer of its own.
+        Err(_) => read_into(&mut [0; 4096]),
     })
-    .await
 }
 
 /// Longest wait of a publisher for a congested mailbox; after it, the mailbox sheds
@@ -766,12 +982,13 @@ fn handle_input(
 }
 
 /// Waits until every mailbox the pause waits for has drained to half its limits or
-/// its client has gone (true), or until the pause ends (false). Never completes
-/// without a pause. Cancel-safe: it only reads.
-async fn wait_relieved(pause: Option<&Pause>) -> bool {
-    let Some(pause) = pause else {
-        return std::future::pending().await;
-    };
+/// its client has gone (true), or until the pause ends (false); hands the pause back.
+async fn relieve(pause: Pause) -> (Pause, bool) {
+    let relieved = wait_relieved(&pause).await;
+    (pause, relieved)
+}
+
+async fn wait_relieved(pause: &Pause) -> bool {
     for entry in &pause.congested {
         loop {
             let room = entry.room.notified();
@@ -796,8 +1013,8 @@ async fn wait_relieved(pause: Option<&Pause>) -> bool {
 }
 
 /// The pause ran out: the mailboxes still congested shed from now on.
-fn shed(publisher: &SessionEntry, pause: Option<&Pause>) {
-    for entry in pause.iter().flat_map(|p| &p.congested) {
+fn shed(publisher: &SessionEntry, pause: &Pause) {
+    for entry in &pause.congested {
         let (started, queued) = {
             let mut mailbox = entry.mailbox.lock().expect("mailbox lock poisoned");
             (mailbox.shed(), mailbox.len())
@@ -811,11 +1028,14 @@ fn shed(publisher: &SessionEntry, pause: Option<&Pause>) {
     }
 }
 
-fn deadline_or(deadline: Option<Instant>, far: Duration) -> tokio::time::Instant {
-    tokio::time::Instant::from_std(deadline.unwrap_or_else(|| now() + far))
+/// The timer's instant for `deadline`; far away for none.
+fn deadline_or(deadline: Option<Instant>) -> tokio::time::Instant {
+    tokio::time::Instant::from_std(deadline.unwrap_or_else(|| now() + FAR))
 }
 
-/// Moves deliveries from the mailbox into the session while it has room.
+/// Moves deliveries from the mailbox into the session while it has room. Returns
+/// whether it took any, or stopped with more to take; otherwise `waker` is woken by
+/// the next delivery.
 fn drain_mailbox(
     entry: &Arc<SessionEntry>,
     session: &mut Session,
@@ -823,9 +1043,11 @@ fn drain_mailbox(
     shared: &Shared,
     outbox: &mut Outbox,
     ending: &mut Option<Ending>,
-) {
+    waker: &std::task::Waker,
+) -> bool {
     let mut out = Vec::new();
     let mut taken = 0;
+    let mut more = false;
     // Payload bytes taken, beside what is already waiting to be written.
     let mut bytes = outbox.buf().len();
     {
@@ -841,12 +1063,15 @@ fn drain_mailbox(
             // Publishers waiting for this mailbox go on.
             entry.room.notify_waiters();
         }
-        if !mailbox.is_empty() && session.has_room() {
-            // More to do: wake this loop again rather than wait for a publisher.
-            entry.notify.notify_one();
+        if mailbox.is_empty() {
+            mailbox.wait(waker);
+        } else if session.has_room() {
+            // More to take, after this batch is written.
+            more = true;
         }
     }
     let _ = apply(shared, entry, session, &mut out, t, outbox, ending);
+    taken > 0 || more
 }
 
 /// Carries out (and takes out) the session's actions in order. Returns the sessions whose mailboxes
@@ -1047,7 +1272,7 @@ fn leave_shared_group(
 fn finish(
     shared: &Arc<Shared>,
     entry: &Arc<SessionEntry>,
-    mut slot: tokio::sync::MutexGuard<'_, SessionSlot>,
+    mut slot: OwnedMutexGuard<SessionSlot>,
     mut session: Session,
     generation: u64,
     will: Option<(Arc<Message>, u32)>,
@@ -1202,7 +1427,9 @@ mod tests {
         outbox.buf().put_slice(b"c2");
         outbox.buf().put_slice(b"c3");
         while !outbox.held.is_empty() {
-            outbox.released().await.unwrap();
+            std::future::poll_fn(|cx| outbox.poll_released(cx))
+                .await
+                .unwrap();
         }
         assert_eq!(&outbox.wbuf[..], b"ab1c2c3");
         // Held again after a release: positions carry on.
@@ -1212,7 +1439,9 @@ mod tests {
         outbox.buf().put_slice(b"e");
         assert_eq!(&outbox.wbuf[..], b"ab1c2c3");
         while !outbox.held.is_empty() {
-            outbox.released().await.unwrap();
+            std::future::poll_fn(|cx| outbox.poll_released(cx))
+                .await
+                .unwrap();
         }
         assert_eq!(&outbox.wbuf[..], b"ab1c2c3de");
         assert!(outbox.held_buf.is_empty());

@@ -183,6 +183,26 @@ impl Broker {
     }
 }
 
+impl BrokerHandle {
+    /// Tells the listeners and the connections still opening to stop, and asks every
+    /// open connection to close (an open connection waits on its kick, not on the
+    /// shutdown channel: see `connection::Conn`).
+    fn stop_connections(&self) {
+        let _ = self.shutdown.send(true);
+        self.shared
+            .registry
+            .kick_all(midge_codec::ReasonCode::ServerShuttingDown);
+    }
+}
+
+impl Drop for BrokerHandle {
+    /// A handle dropped without [`BrokerHandle::shutdown`] stops the broker as well,
+    /// without waiting.
+    fn drop(&mut self) {
+        self.stop_connections();
+    }
+}
+
 /// Counters of a running broker ([`BrokerHandle::stats`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
@@ -270,7 +290,7 @@ impl BrokerHandle {
     /// Stops accepting, closes every connection (5.0 clients get DISCONNECT 0x8B) and
     /// waits for the listeners and connections to finish.
     pub async fn shutdown(mut self) {
-        let _ = self.shutdown.send(true);
+        self.stop_connections();
         while self.tasks.join_next().await.is_some() {}
         // Every connection has written its session's record: the store can close.
         if let Some(durable) = &self.shared.durable {

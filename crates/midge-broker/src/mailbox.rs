@@ -20,6 +20,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::Waker;
 
 use midge_codec::QoS;
 
@@ -82,6 +83,9 @@ pub struct Mailbox {
     /// For a session kept in the persistence store: the sequence number of the next
     /// QoS 1/2 delivery (see `crate::durable`).
     next_seq: Option<u64>,
+    /// The connection to wake when a delivery comes into the empty mailbox: it
+    /// registers while it has found the mailbox empty (see [`Mailbox::wait`]).
+    waker: Option<Waker>,
 }
 
 impl Mailbox {
@@ -101,7 +105,24 @@ impl Mailbox {
             dropped: 0,
             dropped_total,
             next_seq: None,
+            waker: None,
         }
+    }
+
+    /// Has `waker` woken by the next delivery pushed while the mailbox is empty. Called
+    /// by the connection that drains the mailbox, under the same lock as its last
+    /// `pop`, so that no push in between goes unnoticed.
+    pub fn wait(&mut self, waker: &Waker) {
+        match &self.waker {
+            Some(known) if known.will_wake(waker) => {}
+            _ => self.waker = Some(waker.clone()),
+        }
+    }
+
+    /// The waker to wake for a push that found the mailbox empty (see
+    /// [`Mailbox::wait`]); wake it once the lock is released.
+    pub fn take_waker(&mut self) -> Option<Waker> {
+        self.waker.take()
     }
 
     /// Makes the mailbox number the QoS 1/2 deliveries of a session kept in the store,
@@ -127,6 +148,10 @@ impl Mailbox {
     /// Marks the mailbox as drained by a live connection, or not.
     pub fn set_online(&mut self, online: bool) {
         self.online = online;
+        if !online {
+            // The connection is gone: its task is not kept alive by its waker.
+            self.waker = None;
+        }
     }
 
     /// Number of queued deliveries.

@@ -50,14 +50,13 @@ pub struct SessionEntry {
     /// Deliveries routed to the session. A std mutex: held only to push or pop, never
     /// across an await.
     pub mailbox: Mutex<Mailbox>,
-    /// Wakes the owning connection when the mailbox gets a delivery.
-    pub notify: Notify,
     /// Wakes the publishers waiting for the congested mailbox to drain (see
     /// [`crate::mailbox`]).
     pub room: Notify,
     /// The session state. A tokio mutex, held by the owning connection for its whole
-    /// life: a taking-over connection waits on it until the old one has finished.
-    pub slot: tokio::sync::Mutex<SessionSlot>,
+    /// life: a taking-over connection waits on it until the old one has finished. In an
+    /// `Arc`, so that the connection holds its guard without borrowing the entry.
+    pub slot: Arc<tokio::sync::Mutex<SessionSlot>>,
     /// Asks the owning connection to close, with this reason.
     pub kick: Mutex<Option<oneshot::Sender<ReasonCode>>>,
     /// Timers of a disconnected session (expiry, will delay), cancelled on reconnect.
@@ -84,10 +83,9 @@ impl SessionEntry {
         mut delivery: crate::message::Delivery,
         routing: Option<&mut crate::durable::Routing<'_>>,
     ) -> Pushed {
-        let (pushed, was_empty) = {
+        let (pushed, waker) = {
             let mut mailbox = self.mailbox.lock().expect("mailbox lock poisoned");
-            let was_empty = mailbox.is_empty();
-            match routing {
+            let pushed = match routing {
                 Some(routing) => {
                     delivery.seq = mailbox.next_seq(delivery.qos);
                     let ops = delivery
@@ -104,13 +102,19 @@ impl SessionEntry {
                         }
                         routing.send(ops);
                     }
-                    (pushed, was_empty)
+                    pushed
                 }
-                None => (mailbox.push(delivery), was_empty),
-            }
+                None => mailbox.push(delivery),
+            };
+            // A waiting connection registered when it found the mailbox empty.
+            let waker = match pushed {
+                Pushed::Dropped => None,
+                _ => mailbox.take_waker(),
+            };
+            (pushed, waker)
         };
-        if pushed != Pushed::Dropped && was_empty {
-            self.notify.notify_one();
+        if let Some(waker) = waker {
+            waker.wake();
         }
         pushed
     }
@@ -177,9 +181,8 @@ impl Registry {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             client_id: client_id.clone(),
             mailbox: Mutex::new(Mailbox::counted(limits, self.dropped.clone())),
-            notify: Notify::new(),
             room: Notify::new(),
-            slot: tokio::sync::Mutex::new(SessionSlot::default()),
+            slot: Arc::new(tokio::sync::Mutex::new(SessionSlot::default())),
             kick: Mutex::new(None),
             timers: Mutex::new(Vec::new()),
             generation: AtomicU64::new(1),
@@ -201,6 +204,16 @@ impl Registry {
             sessions.remove(&entry.client_id);
         }
         current
+    }
+
+    /// Asks every connection to close with `reason` (a shutdown).
+    pub fn kick_all(&self, reason: ReasonCode) {
+        let sessions = self.sessions.lock().expect("registry lock poisoned");
+        for entry in sessions.values() {
+            if let Some(kick) = entry.kick.lock().expect("kick lock poisoned").take() {
+                let _ = kick.send(reason);
+            }
+        }
     }
 
     /// Number of sessions, connected or not.

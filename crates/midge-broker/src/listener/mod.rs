@@ -258,8 +258,8 @@ impl Bound {
 /// Each connection is a task of its own, not tracked one by one: each holds a clone of
 /// `running`, and the loop knows that every connection has finished when `done` sees
 /// the channel close (nothing is ever sent on it). Were this loop dropped instead (the
-/// broker's handle dropped without `shutdown`), the connections see the shutdown
-/// channel close, and end as at a shutdown.
+/// broker's handle dropped without `shutdown`), the handle's drop still closes the
+/// connections, as a shutdown does.
 pub(crate) async fn accept_loop(
     bound: Bound,
     context: Arc<ListenerContext>,
@@ -283,16 +283,15 @@ pub(crate) async fn accept_loop(
                         },
                         None => None,
                     };
-                    let (context, shared, shutdown) = (context.clone(), shared.clone(), shutdown.clone());
-                    let running = running.clone();
-                    // Boxed: the task then holds a pointer, and the connection's large
-                    // future is not copied again as the task is set up and finished.
-                    tokio::spawn(Box::pin(async move {
-                        serve(socket, peer, context, shared, shutdown).await;
-                        // The permit is released when the connection ends (rule 7).
-                        drop(permit);
-                        drop(running);
-                    }));
+                    tokio::spawn(serve(Box::new(Incoming {
+                        socket,
+                        peer,
+                        context: context.clone(),
+                        shared: shared.clone(),
+                        shutdown: shutdown.clone(),
+                        permit,
+                        running: running.clone(),
+                    })));
                 }
                 Err(error) => {
                     // EMFILE and friends: back off briefly instead of spinning.
@@ -307,26 +306,65 @@ pub(crate) async fn accept_loop(
     let _ = done.recv().await;
 }
 
+/// An accepted socket, and what its connection needs.
+struct Incoming {
+    socket: Socket,
+    peer: Peer,
+    context: Arc<ListenerContext>,
+    shared: Arc<Shared>,
+    shutdown: watch::Receiver<bool>,
+    /// Released when the connection ends (rule 7).
+    permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    /// Dropped when the connection ends: see [`accept_loop`].
+    running: mpsc::Sender<std::convert::Infallible>,
+}
+
+/// Serves an accepted socket until its connection ends. What the connection keeps
+/// while open is one boxed `connection::Conn`: its opening (handshakes, CONNECT) and
+/// its closing run boxed, so that the task itself stays a few words long.
+async fn serve(incoming: Box<Incoming>) {
+    let Incoming {
+        socket,
+        peer,
+        context,
+        shared,
+        shutdown,
+        permit,
+        running,
+    } = *incoming;
+    if let Some(conn) = Box::pin(start(socket, peer, context, shared, shutdown)).await {
+        connection::serve(conn).await;
+    }
+    drop(permit);
+    drop(running);
+}
+
 /// Runs the handshakes (within the connect timeout, and giving way to a shutdown), then
-/// the MQTT connection.
-async fn serve(
+/// reads the CONNECT: the open connection, if it gets that far.
+async fn start(
     socket: Socket,
     peer: Peer,
     context: Arc<ListenerContext>,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
-) {
+) -> Option<Box<connection::Conn>> {
     // Boxed: the TLS and WebSocket handshakes' state is large, and it would otherwise
     // stay part of every connection's task for its whole life.
     let establishing = Box::pin(establish(socket, peer.clone(), &context));
     let accepted = tokio::select! {
         accepted = tokio::time::timeout(shared.config.connect_timeout(), establishing) => accepted,
-        _ = shutdown.changed() => return,
+        _ = shutdown.changed() => return None,
     };
     match accepted {
-        Ok(Ok(accepted)) => connection::run(accepted, shared, shutdown).await,
-        Ok(Err(error)) => tracing::info!(%peer, %error, "closed: handshake failed"),
-        Err(_) => tracing::info!(%peer, "closed: no handshake within the connect timeout"),
+        Ok(Ok(accepted)) => connection::start(accepted, shared, shutdown).await,
+        Ok(Err(error)) => {
+            tracing::info!(%peer, %error, "closed: handshake failed");
+            None
+        }
+        Err(_) => {
+            tracing::info!(%peer, "closed: no handshake within the connect timeout");
+            None
+        }
     }
 }
 
