@@ -331,12 +331,18 @@ async fn serve(incoming: Box<Incoming>) {
         shutdown,
         permit,
         running,
-    } = *incoming;
+    } = unbox(incoming);
     if let Some(conn) = Box::pin(start(socket, peer, context, shared, shutdown)).await {
         connection::serve(conn).await;
     }
     drop(permit);
     drop(running);
+}
+
+/// The value of `boxed`, its box freed now rather than at the end of the caller's scope
+/// (as moving out of a box in place would).
+fn unbox<T>(boxed: Box<T>) -> T {
+    *boxed
 }
 
 /// Runs the handshakes (within the connect timeout, and giving way to a shutdown), then

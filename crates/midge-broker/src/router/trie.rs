@@ -32,8 +32,9 @@ struct Node<K, V> {
     plus: Option<Box<Node<K, V>>>,
     /// Entries of filters that end at this node.
     here: Entries<K, V>,
-    /// Entries of filters that end with `#` after this node.
-    hash: Entries<K, V>,
+    /// Entries of filters that end with `#` after this node; boxed, as most nodes have
+    /// none (a node is most of a subscription's memory).
+    hash: Option<Box<Entries<K, V>>>,
 }
 
 impl<K, V> Default for Node<K, V> {
@@ -42,7 +43,7 @@ impl<K, V> Default for Node<K, V> {
             children: FastMap::default(),
             plus: None,
             here: Entries::default(),
-            hash: Entries::default(),
+            hash: None,
         }
     }
 }
@@ -52,7 +53,7 @@ impl<K, V> Node<K, V> {
         self.children.is_empty()
             && self.plus.is_none()
             && self.here.items.is_empty()
-            && self.hash.items.is_empty()
+            && self.hash.is_none()
     }
 }
 
@@ -65,7 +66,8 @@ const INDEX_FROM: usize = 32;
 #[derive(Debug, Clone)]
 struct Entries<K, V> {
     items: Vec<(K, V)>,
-    index: Option<FastMap<K, usize>>,
+    /// Boxed: most filters never have one, and every trie node has two lists.
+    index: Option<Box<FastMap<K, usize>>>,
 }
 
 impl<K, V> Default for Entries<K, V> {
@@ -98,6 +100,11 @@ impl<K: Hash + Eq + Clone, V> Entries<K, V> {
         if let Some(index) = &mut self.index {
             index.insert(key.clone(), self.items.len());
         }
+        if self.items.capacity() == 0 {
+            // Most filters have one subscriber: room for one, not the four a first
+            // push makes (the subscriptions' memory is most of an idle client's).
+            self.items.reserve_exact(1);
+        }
         self.items.push((key, value()));
         if self.index.is_none() && self.items.len() > INDEX_FROM {
             let index = self
@@ -106,7 +113,7 @@ impl<K: Hash + Eq + Clone, V> Entries<K, V> {
                 .enumerate()
                 .map(|(i, (k, _))| (k.clone(), i))
                 .collect();
-            self.index = Some(index);
+            self.index = Some(Box::new(index));
         }
         let last = self.items.len() - 1;
         (&mut self.items[last].1, true)
@@ -181,7 +188,10 @@ impl<K: Hash + Eq + Clone, V> Trie<K, V> {
                 node.children.get(level)?
             };
         }
-        Some(if hash { &node.hash } else { &node.here })
+        match hash {
+            true => node.hash.as_deref(),
+            false => Some(&node.here),
+        }
     }
 
     /// Stores `value` for `key` under `filter` (a valid topic filter), replacing and
@@ -266,7 +276,11 @@ fn list_mut<'n, K: Hash + Eq + Clone, V>(
             node.children.get_mut(level)?
         };
     }
-    Some(if hash { &mut node.hash } else { &mut node.here })
+    match (hash, create) {
+        (true, true) => Some(node.hash.get_or_insert_with(Box::default)),
+        (true, false) => node.hash.as_deref_mut(),
+        (false, _) => Some(&mut node.here),
+    }
 }
 
 fn remove_at<'f, K: Hash + Eq + Clone, V>(
@@ -276,11 +290,15 @@ fn remove_at<'f, K: Hash + Eq + Clone, V>(
     key: &K,
 ) -> Option<V> {
     let Some(level) = levels.next() else {
-        return if hash {
-            node.hash.remove(key)
-        } else {
-            node.here.remove(key)
-        };
+        if !hash {
+            return node.here.remove(key);
+        }
+        let list = node.hash.as_mut()?;
+        let old = list.remove(key);
+        if list.items.is_empty() {
+            node.hash = None;
+        }
+        return old;
     };
     if level == "+" {
         let child = node.plus.as_mut()?;
@@ -313,8 +331,8 @@ fn walk<'a, K, V>(
     f: &mut impl FnMut(&'a [(K, V)]),
 ) {
     // "a/#" matches "a" too: the parent level ([MQTT-4.7.1-2] note in §4.7.1.2).
-    if wildcards_ok {
-        report(&node.hash, f);
+    if let (true, Some(hash)) = (wildcards_ok, &node.hash) {
+        report(hash, f);
     }
     let Some(level) = levels.next() else {
         report(&node.here, f);
