@@ -341,6 +341,7 @@ async fn serve(incoming: Box<Incoming>) {
 
 /// The value of `boxed`, its box freed now rather than at the end of the caller's scope
 /// (as moving out of a box in place would).
+#[allow(clippy::boxed_local)] // The point: the box is dropped here.
 fn unbox<T>(boxed: Box<T>) -> T {
     *boxed
 }
