@@ -614,6 +614,11 @@ impl Conn {
                 Poll::Ready(Err(e)) => {
                     return Poll::Ready(Err(Ending::lost(format!("write error: {e}"))));
                 }
+                Poll::Pending if !tokio::task::coop::has_budget_remaining() => {
+                    // Not blocked: the task has used its turn (tokio's cooperative
+                    // budget), and runs again soon. The stall clock does not start.
+                    return Poll::Pending;
+                }
                 Poll::Pending => {
                     if let Poll::Ready(reason) = Pin::new(&mut self.kick).poll(cx) {
                         let reason = reason.unwrap_or(ReasonCode::SessionTakenOver);
