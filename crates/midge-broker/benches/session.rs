@@ -77,7 +77,7 @@ fn delivery(qos: QoS) -> Delivery {
 fn sent_id(out: &[Action]) -> Option<PacketId> {
     out.iter().find_map(|action| match action {
         Action::Send(Packet::Publish(p)) => p.packet_id,
-        Action::SendEncoded(_, id) => *id,
+        Action::SendShared { packet_id, .. } => *packet_id,
         _ => None,
     })
 }

@@ -1100,7 +1100,14 @@ fn apply(
                     tracing::warn!(client_id = %entry.client_id, error = %e, "cannot encode packet");
                 }
             }
-            Action::SendEncoded(encoded, packet_id) => encoded.write(packet_id, outbox.buf()),
+            Action::SendShared {
+                message,
+                form,
+                packet_id,
+            } => match message.encoded(form) {
+                Some(encoded) => encoded.write(packet_id, outbox.buf()),
+                None => tracing::warn!(client_id = %entry.client_id, "shared encoding missing"),
+            },
             Action::Persist(change) => persist(shared, entry, session, change, outbox),
             Action::Publish(message) => {
                 let before = congested.len();

@@ -226,13 +226,13 @@ impl Outgoing {
             retain: delivery.retain,
         };
         let shared = (delivery.subscription_ids.is_empty() && !self.aliases.active(version))
-            .then(|| delivery.message.encoded(form).cloned())
+            .then(|| delivery.message.encoded(form).map(|e| e.bytes.len()))
             .flatten();
-        let action = match shared {
+        let packet = match shared {
             // [MQTT-3.1.2-24] [MQTT-3.1.2-25]: too big for the client: dropped, as if
             // sent.
-            Some(encoded) if encoded.bytes.len() > max_size => return done(&delivery, out),
-            Some(encoded) => Action::SendEncoded(encoded, packet_id),
+            Some(len) if len > max_size => return done(&delivery, out),
+            Some(_) => None,
             None => {
                 let mut publish = publish_packet(&delivery, packet_id, false, now);
                 let new_alias = self.aliases.apply(&mut publish, version);
@@ -245,31 +245,44 @@ impl Outgoing {
                 }
                 // Only a packet that is sent teaches the client an alias.
                 self.aliases.commit(new_alias);
-                Action::Send(packet)
+                Some(Action::Send(packet))
             }
         };
-        if let Some(id) = packet_id {
-            let state = match delivery.qos {
-                QoS::AtLeastOnce => State::Qos1Sent,
-                _ => State::Qos2Sent,
-            };
-            if let (State::Qos2Sent, Some(seq)) = (state, delivery.seq) {
-                // Durable before the PUBLISH leaves: resent after a crash under the
-                // same id, it is recognised by the client.
-                out.push(Action::Persist(Change::OutgoingSent { seq, id: id.get() }));
-            }
-            let seq = self.next_seq;
-            self.next_seq += 1;
-            self.inflight.insert(
-                id.get(),
-                Flight {
-                    seq,
-                    delivery,
-                    state,
-                    due: false,
-                },
-            );
+        let Some(id) = packet_id else {
+            // QoS 0: nothing to remember, and the delivery's message goes into the
+            // action as it is.
+            out.push(packet.unwrap_or_else(|| Action::SendShared {
+                message: delivery.message,
+                form,
+                packet_id: None,
+            }));
+            return;
+        };
+        let action = packet.unwrap_or_else(|| Action::SendShared {
+            message: delivery.message.clone(),
+            form,
+            packet_id: Some(id),
+        });
+        let state = match delivery.qos {
+            QoS::AtLeastOnce => State::Qos1Sent,
+            _ => State::Qos2Sent,
+        };
+        if let (State::Qos2Sent, Some(seq)) = (state, delivery.seq) {
+            // Durable before the PUBLISH leaves: resent after a crash under the
+            // same id, it is recognised by the client.
+            out.push(Action::Persist(Change::OutgoingSent { seq, id: id.get() }));
         }
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        self.inflight.insert(
+            id.get(),
+            Flight {
+                seq,
+                delivery,
+                state,
+                due: false,
+            },
+        );
         out.push(action);
     }
 

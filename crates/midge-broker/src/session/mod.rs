@@ -38,7 +38,7 @@ use midge_codec::{
     TopicName, UnsubAck, Unsubscribe,
 };
 
-use crate::message::{Delivery, EncodedPublish, Message};
+use crate::message::{Delivery, Message, PublishForm};
 use crate::store::OutgoingState;
 pub use inflight::Outgoing;
 
@@ -86,9 +86,18 @@ impl Default for SessionConfig {
 pub enum Action {
     /// Send this packet to the client.
     Send(Packet),
-    /// Send this PUBLISH, encoded once for every subscriber that gets it in the same
-    /// form, with this packet id (QoS 1 and 2).
-    SendEncoded(EncodedPublish, Option<PacketId>),
+    /// Send the message's shared encoding in `form` ([`Message::encoded`], known to
+    /// be there), with this packet id (QoS 1 and 2): encoded once for every
+    /// subscriber that gets it in the same form. The action holds the message, not a
+    /// copy of the encoding's handle: a QoS 0 delivery hands its own over.
+    SendShared {
+        /// The message.
+        message: Arc<Message>,
+        /// The form of its shared encoding.
+        form: PublishForm,
+        /// The packet id to write in.
+        packet_id: Option<PacketId>,
+    },
     /// Route this message to its subscribers (and store it if retained).
     Publish(Arc<Message>),
     /// Add or replace a subscription; then deliver the retained messages the

@@ -47,7 +47,7 @@ fn shape(out: &[Action]) -> Vec<String> {
             Action::Persist(c) => format!("{c:?}"),
             Action::Publish(_) => "route".into(),
             Action::Send(p) => format!("{:?}", p.packet_type()),
-            Action::SendEncoded(..) => "Publish".into(),
+            Action::SendShared { .. } => "Publish".into(),
             other => format!("{other:?}"),
         })
         .collect()

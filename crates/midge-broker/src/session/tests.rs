@@ -39,7 +39,14 @@ pub(super) fn sent(out: &[Action]) -> Vec<&Packet> {
     out.iter()
         .filter_map(|a| match a {
             Action::Send(p) => Some(p),
-            Action::SendEncoded(encoded, id) => Some(&*Box::leak(Box::new(encoded.decode(*id)))),
+            Action::SendShared {
+                message,
+                form,
+                packet_id,
+            } => {
+                let encoded = message.encoded(*form).expect("a shared encoding");
+                Some(&*Box::leak(Box::new(encoded.decode(*packet_id))))
+            }
             _ => None,
         })
         .collect()
