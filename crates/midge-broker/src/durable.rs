@@ -348,7 +348,7 @@ pub(crate) async fn restore(shared: &Arc<Shared>, restored: Restored, now: Insta
         let (entry, generation) = shared
             .registry
             .connect(&record.client_id, shared.config.mailbox_limits());
-        let mut subscriptions = HashMap::new();
+        let mut subscriptions = crate::session::Subscriptions::default();
         for sub in &record.subscriptions {
             let (Ok(filter), Ok(options)) = (
                 TopicFilter::new(sub.filter.clone()),

@@ -25,6 +25,7 @@ mod auth_tests;
 mod inflight;
 #[cfg(test)]
 mod persist_tests;
+mod subscriptions;
 #[cfg(test)]
 mod tests;
 
@@ -41,6 +42,7 @@ use midge_codec::{
 use crate::message::{Delivery, Message, PublishForm};
 use crate::store::OutgoingState;
 pub use inflight::Outgoing;
+pub use subscriptions::Subscriptions;
 
 /// The broker-wide settings a session obeys.
 #[derive(Debug, Clone)]
@@ -182,7 +184,7 @@ pub struct Resumed {
     /// Last packet id handed out.
     pub last_packet_id: u16,
     /// The subscriptions.
-    pub subscriptions: HashMap<TopicFilter, SessionSubscription>,
+    pub subscriptions: Subscriptions,
     /// Incoming QoS 2 packet ids awaiting PUBREL.
     pub incoming_qos2: HashSet<u16>,
     /// Outgoing deliveries in order, with where each was in its flow.
@@ -233,7 +235,7 @@ pub struct Session {
     /// Whether reason strings may be sent on packets other than CONNACK/DISCONNECT.
     request_problem_information: bool,
     /// Subscriptions by filter (`$share/…` included).
-    subscriptions: HashMap<TopicFilter, SessionSubscription>,
+    subscriptions: Subscriptions,
     /// Outgoing QoS 1/2 flows and the queue behind the client's Receive Maximum.
     outgoing: Outgoing,
     /// Packet ids of incoming QoS 2 messages that await PUBREL ([MQTT-4.3.3-10]).
@@ -260,7 +262,7 @@ impl Session {
             connect_expiry_zero: true,
             client_max_packet_size: midge_codec::MAX_PACKET_SIZE,
             request_problem_information: true,
-            subscriptions: HashMap::new(),
+            subscriptions: Subscriptions::default(),
             outgoing: Outgoing::default(),
             incoming_qos2: HashSet::new(),
             aliases_in: HashMap::new(),
@@ -315,7 +317,7 @@ impl Session {
     }
 
     /// The session's subscriptions.
-    pub fn subscriptions(&self) -> &HashMap<TopicFilter, SessionSubscription> {
+    pub fn subscriptions(&self) -> &Subscriptions {
         &self.subscriptions
     }
 
@@ -808,7 +810,7 @@ impl Session {
 
     /// Removes every subscription (the session ends), returning their filters.
     pub fn take_subscriptions(&mut self) -> Vec<TopicFilter> {
-        self.subscriptions.drain().map(|(f, _)| f).collect()
+        self.subscriptions.take_filters()
     }
 }
 

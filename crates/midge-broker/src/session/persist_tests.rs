@@ -2,7 +2,7 @@
 //! their place among the packets: each packet that must wait for a change comes after
 //! it. Deterministic: no sockets, no clock, no store.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use midge_codec::{
@@ -171,7 +171,7 @@ fn a_restored_session_resends_in_order_then_sends_the_queue() {
             version: ProtocolVersion::V311,
             session_expiry: u32::MAX,
             last_packet_id: 10,
-            subscriptions: HashMap::new(),
+            subscriptions: Default::default(),
             incoming_qos2: HashSet::from([3]),
             outgoing,
         },
