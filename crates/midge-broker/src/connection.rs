@@ -23,7 +23,7 @@ use tokio::sync::{OwnedMutexGuard, oneshot, watch};
 
 use crate::Shared;
 use crate::auth::Access;
-use crate::listener::{Accepted, CertUsername, Peer, Reader, Writer};
+use crate::listener::{Accepted, CertUsername, Peer, Transport};
 use crate::message::Message;
 use crate::registry::{PendingWill, SessionEntry, SessionSlot};
 use crate::router::AckGate;
@@ -70,8 +70,7 @@ pub(crate) async fn start(
     mut shutdown: watch::Receiver<bool>,
 ) -> Option<Box<Conn>> {
     let Accepted {
-        reader: mut rd,
-        writer: mut wr,
+        mut stream,
         peer,
         security,
         cert_username,
@@ -82,7 +81,7 @@ pub(crate) async fn start(
     let connect = tokio::select! {
         connect = tokio::time::timeout(
             shared.config.connect_timeout(),
-            read_connect(&mut rd, &mut decoder, &mut rbuf),
+            read_connect(&mut stream, &mut decoder, &mut rbuf),
         ) => connect,
         // A socket that has not sent CONNECT does not hold up a shutdown.
         _ = shutdown.changed() => {
@@ -102,7 +101,7 @@ pub(crate) async fn start(
         Ok(Err(ReadError::Decode(e))) => {
             tracing::info!(%peer, error = %e, "closed: bad CONNECT");
             if let Some(refusal) = unsupported_version_connack(&e) {
-                let _ = tokio::time::timeout(FINAL_WRITE_TIMEOUT, wr.write_all(refusal)).await;
+                let _ = tokio::time::timeout(FINAL_WRITE_TIMEOUT, stream.write_all(refusal)).await;
             }
             return None;
         }
@@ -131,7 +130,7 @@ pub(crate) async fn start(
             .encode(connect.protocol, &mut wbuf)
             .is_ok()
         {
-            let _ = tokio::time::timeout(FINAL_WRITE_TIMEOUT, wr.write_all(&wbuf)).await;
+            let _ = tokio::time::timeout(FINAL_WRITE_TIMEOUT, stream.write_all(&wbuf)).await;
         }
         return None;
     }
@@ -146,7 +145,7 @@ pub(crate) async fn start(
         false => rbuf,
     };
     open(
-        connect, client, peer, shared, &shutdown, decoder, rbuf, rd, wr,
+        connect, client, peer, shared, &shutdown, decoder, rbuf, stream,
     )
     .await
 }
@@ -216,7 +215,7 @@ enum ReadError {
 }
 
 async fn read_connect(
-    rd: &mut Reader,
+    rd: &mut Transport,
     decoder: &mut Decoder,
     rbuf: &mut BytesMut,
 ) -> Result<Box<Connect>, ReadError> {
@@ -332,8 +331,7 @@ async fn open(
     shutdown: &watch::Receiver<bool>,
     mut decoder: Decoder,
     rbuf: BytesMut,
-    rd: Reader,
-    wr: Writer,
+    stream: Transport,
 ) -> Option<Box<Conn>> {
     let assigned = client.assigned;
     let client_id: &str = assigned.as_deref().unwrap_or(&connect.client_id);
@@ -450,8 +448,7 @@ async fn open(
         peer,
         will,
         io: Io {
-            rd,
-            wr,
+            stream,
             decoder,
             rbuf,
             out: outbox,
@@ -480,9 +477,9 @@ async fn close(mut conn: Box<Conn>, ending: Ending) {
     if let (Some(reason), true) = (ending.send, c.session.version().is_v5()) {
         let mut wbuf = BytesMut::new();
         let _ = Packet::Disconnect(Disconnect::new(reason)).encode(ProtocolVersion::V5, &mut wbuf);
-        let _ = tokio::time::timeout(FINAL_WRITE_TIMEOUT, c.io.wr.write_all(&wbuf)).await;
+        let _ = tokio::time::timeout(FINAL_WRITE_TIMEOUT, c.io.stream.write_all(&wbuf)).await;
     }
-    let _ = tokio::time::timeout(FINAL_WRITE_TIMEOUT, c.io.wr.shutdown()).await;
+    let _ = tokio::time::timeout(FINAL_WRITE_TIMEOUT, c.io.stream.shutdown()).await;
     tracing::info!(peer = %c.peer, client_id = %c.entry.client_id, reason = %ending.why, "client disconnected");
     let Conn {
         shared,
@@ -544,8 +541,8 @@ impl std::fmt::Debug for Conn {
 /// The connection's I/O state.
 #[derive(Debug)]
 struct Io {
-    rd: Reader,
-    wr: Writer,
+    /// The socket, or the transport's stack of layers over it.
+    stream: Transport,
     decoder: Decoder,
     /// Bytes read and not yet decoded.
     rbuf: BytesMut,
@@ -602,7 +599,7 @@ impl Conn {
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Ending>> {
         let wbuf = &mut self.io.out.wbuf;
         while !wbuf.is_empty() {
-            match Pin::new(&mut self.io.wr).poll_write(cx, wbuf) {
+            match Pin::new(&mut self.io.stream).poll_write(cx, wbuf) {
                 Poll::Ready(Ok(0)) => {
                     return Poll::Ready(Err(Ending::lost("write error: connection closed".into())));
                 }
@@ -718,7 +715,7 @@ impl Conn {
                 self.drained = None;
             }
             if self.paused.is_none() && self.io.out.held.len() < MAX_HELD && !backlogged {
-                match poll_read_input(&mut self.io.rd, &mut self.io.rbuf, cx) {
+                match poll_read_input(&mut self.io.stream, &mut self.io.rbuf, cx) {
                     Poll::Ready(Ok(0)) => {
                         return Poll::Ready(Ending::lost("connection closed by client".into()));
                     }
@@ -911,7 +908,7 @@ thread_local! {
 /// bytes read are copied into `rbuf`, so that a connection waiting for input holds no
 /// read buffer of its own: that is most of an idle connection's memory.
 fn poll_read_input(
-    rd: &mut Reader,
+    rd: &mut Transport,
     rbuf: &mut BytesMut,
     cx: &mut Context<'_>,
 ) -> Poll<std::io::Result<usize>> {

@@ -118,6 +118,68 @@ impl AsyncWrite for Writer {
     }
 }
 
+/// A connection's byte stream, read and written by its one task. A plain socket stays
+/// whole: no shared handle and no boxing, so an idle connection keeps less and each read
+/// and write is a direct call. The other transports are split into boxed halves.
+#[derive(Debug)]
+pub(crate) enum Transport {
+    /// Plain TCP.
+    Tcp(tokio::net::TcpStream),
+    /// Plain Unix domain socket.
+    #[cfg(unix)]
+    Unix(tokio::net::UnixStream),
+    /// TLS, WebSocket, a PROXY header: the halves of a stack of layers.
+    Split(Reader, Writer),
+}
+
+impl AsyncRead for Transport {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            #[cfg(unix)]
+            Transport::Unix(s) => Pin::new(s).poll_read(cx, buf),
+            Transport::Split(rd, _) => Pin::new(rd).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Transport {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Transport::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            #[cfg(unix)]
+            Transport::Unix(s) => Pin::new(s).poll_write(cx, buf),
+            Transport::Split(_, wr) => Pin::new(wr).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Tcp(s) => Pin::new(s).poll_flush(cx),
+            #[cfg(unix)]
+            Transport::Unix(s) => Pin::new(s).poll_flush(cx),
+            Transport::Split(_, wr) => Pin::new(wr).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Transport::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            #[cfg(unix)]
+            Transport::Unix(s) => Pin::new(s).poll_shutdown(cx),
+            Transport::Split(_, wr) => Pin::new(wr).poll_shutdown(cx),
+        }
+    }
+}
+
 /// Splits a buffering stream (TLS, WebSocket) into halves whose writes are not done
 /// until flushed: see [`WriteThrough`].
 pub(crate) fn split_buffered(stream: impl StreamBox + 'static) -> (Reader, Writer) {
@@ -201,8 +263,7 @@ pub(crate) enum CertUsername {
 /// A connection ready for MQTT.
 #[derive(Debug)]
 pub(crate) struct Accepted {
-    pub(crate) reader: Reader,
-    pub(crate) writer: Writer,
+    pub(crate) stream: Transport,
     pub(crate) peer: Peer,
     /// The listener's password file, ACL and `allow_anonymous`.
     pub(crate) security: Arc<Security>,
@@ -385,24 +446,17 @@ async fn establish(
     let plain = context.tls.is_none()
         && config.protocol == ListenerProtocol::Mqtt
         && !config.proxy_protocol;
-    let accepted = |reader, writer, peer| Accepted {
-        reader,
-        writer,
+    let accepted = |stream, peer| Accepted {
+        stream,
         peer,
         security: context.security.clone(),
         cert_username: CertUsername::NotUsed,
     };
     let stream: Box<dyn StreamBox> = match socket {
         // The fast paths: no lock between the halves.
-        Socket::Tcp(stream) if plain => {
-            let (rd, wr) = stream.into_split();
-            return Ok(accepted(Reader::new(rd), Writer::new(wr), peer));
-        }
+        Socket::Tcp(stream) if plain => return Ok(accepted(Transport::Tcp(stream), peer)),
         #[cfg(unix)]
-        Socket::Unix(stream) if plain => {
-            let (rd, wr) = stream.into_split();
-            return Ok(accepted(Reader::new(rd), Writer::new(wr), peer));
-        }
+        Socket::Unix(stream) if plain => return Ok(accepted(Transport::Unix(stream), peer)),
         Socket::Tcp(stream) => Box::new(stream),
         #[cfg(unix)]
         Socket::Unix(stream) => Box::new(stream),
@@ -433,8 +487,7 @@ async fn establish(
         }
     };
     Ok(Accepted {
-        reader,
-        writer,
+        stream: Transport::Split(reader, writer),
         peer,
         security: context.security.clone(),
         cert_username,
