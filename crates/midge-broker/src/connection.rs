@@ -679,7 +679,7 @@ impl Conn {
             let mut progress = false;
             let mut input = false;
             let mut out = Vec::new();
-            if !self.io.out.held.is_empty() {
+            if self.io.out.held.is_some() {
                 match self.io.out.poll_released(cx) {
                     Poll::Ready(Err(e)) => {
                         tracing::error!(client_id = %self.entry.client_id, error = %e, "persistence failed: closing the connection without acknowledging");
@@ -714,7 +714,7 @@ impl Conn {
             } else {
                 self.drained = None;
             }
-            if self.paused.is_none() && self.io.out.held.len() < MAX_HELD && !backlogged {
+            if self.paused.is_none() && self.io.out.held_commits() < MAX_HELD && !backlogged {
                 match poll_read_input(&mut self.io.stream, &mut self.io.rbuf, cx) {
                     Poll::Ready(Ok(0)) => {
                         return Poll::Ready(Ending::lost("connection closed by client".into()));
@@ -810,30 +810,43 @@ const MAX_HELD: usize = 1024;
 /// (with persistence on, a PUBACK waits until its message is durable). A commit holds
 /// back every packet encoded after it, so that acknowledgements keep their order
 /// ([MQTT-4.6.0-2] to [MQTT-4.6.0-4]); commits complete in the order they were made.
-/// Kept in [`Io`], outside the `select!`, so that a cancelled wait loses nothing.
 #[derive(Debug, Default)]
 struct Outbox {
     /// Ready: one write per wake-up.
     wbuf: BytesMut,
-    /// The packets encoded after the oldest commit still held, in order: one buffer for
-    /// all of them (no allocation per commit).
-    held_buf: BytesMut,
-    /// Each commit, with where its packets start: a position counted from the first
-    /// byte ever held, of which `held_buf[0]` is `held_from`.
-    held: VecDeque<(AckGate, usize)>,
-    held_from: usize,
+    /// The packets that wait for commits, while there are any (persistence on): boxed,
+    /// and dropped once every commit is durable, so that a connection keeps no room for
+    /// them in between.
+    held: Option<Box<Held>>,
     /// Store changes that no packet waits for (finished flows), sent together at the
     /// end of the wake-up or before the next commit.
     unsent: Vec<Op>,
 }
 
+/// Packets held behind commits.
+#[derive(Debug, Default)]
+struct Held {
+    /// The packets encoded after the oldest commit still held, in order: one buffer for
+    /// all of them (no allocation per commit).
+    buf: BytesMut,
+    /// Each commit, with where its packets start: a position counted from the first
+    /// byte ever held, of which `buf[0]` is `from`. Never empty.
+    commits: VecDeque<(AckGate, usize)>,
+    from: usize,
+}
+
 impl Outbox {
     /// Where the next packet goes.
     fn buf(&mut self) -> &mut BytesMut {
-        match self.held.is_empty() {
-            true => &mut self.wbuf,
-            false => &mut self.held_buf,
+        match &mut self.held {
+            None => &mut self.wbuf,
+            Some(held) => &mut held.buf,
         }
+    }
+
+    /// How many commits hold packets back.
+    fn held_commits(&self) -> usize {
+        self.held.as_ref().map_or(0, |held| held.commits.len())
     }
 
     /// Sends the changes nobody waits for.
@@ -849,37 +862,42 @@ impl Outbox {
 
     /// The packets encoded from now on wait for `gate`.
     fn hold(&mut self, gate: AckGate) {
-        self.held
-            .push_back((gate, self.held_from + self.held_buf.len()));
+        let held = self.held.get_or_insert_with(Box::default);
+        held.commits.push_back((gate, held.from + held.buf.len()));
     }
 
     /// Waits for the oldest commit, then moves the packets it held, and those of the
     /// next commits already durable, to the ready buffer. Never completes with nothing
-    /// held: the commits stay in `held` until they complete.
+    /// held: the commits stay held until they complete.
     fn poll_released(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), CommitError>> {
-        let Some((commit, _)) = self.held.front_mut() else {
+        let Some(held) = self.held.as_deref_mut() else {
             return Poll::Pending;
         };
+        let (commit, _) = held.commits.front_mut().expect("held only with commits");
         let mut result = std::task::ready!(Pin::new(commit).poll(cx));
         loop {
             if let Err(e) = result {
                 return Poll::Ready(Err(e));
             }
-            self.held.pop_front().expect("the front was there");
-            let end = match self.held.front() {
-                Some((_, start)) => start - self.held_from,
-                None => self.held_buf.len(),
+            held.commits.pop_front().expect("the front was there");
+            let end = match held.commits.front() {
+                Some((_, start)) => start - held.from,
+                None => held.buf.len(),
             };
-            self.wbuf.extend_from_slice(&self.held_buf[..end]);
-            self.held_buf.advance(end);
-            self.held_from += end;
-            if self.held.is_empty() && self.held_buf.capacity() > 4096 {
-                // Large only after a burst: an idle connection keeps a small one.
-                self.held_buf = BytesMut::new();
-            }
-            match self.held.front_mut().map(|(commit, _)| commit.try_result()) {
+            self.wbuf.extend_from_slice(&held.buf[..end]);
+            held.buf.advance(end);
+            held.from += end;
+            match held
+                .commits
+                .front_mut()
+                .map(|(commit, _)| commit.try_result())
+            {
                 Some(Some(next)) => result = next,
-                _ => return Poll::Ready(Ok(())),
+                Some(None) => return Poll::Ready(Ok(())),
+                None => {
+                    self.held = None;
+                    return Poll::Ready(Ok(()));
+                }
             }
         }
     }
@@ -1435,7 +1453,7 @@ mod tests {
         outbox.hold(commit());
         outbox.buf().put_slice(b"c2");
         outbox.buf().put_slice(b"c3");
-        while !outbox.held.is_empty() {
+        while outbox.held.is_some() {
             std::future::poll_fn(|cx| outbox.poll_released(cx))
                 .await
                 .unwrap();
@@ -1447,13 +1465,13 @@ mod tests {
         outbox.hold(commit());
         outbox.buf().put_slice(b"e");
         assert_eq!(&outbox.wbuf[..], b"ab1c2c3");
-        while !outbox.held.is_empty() {
+        while outbox.held.is_some() {
             std::future::poll_fn(|cx| outbox.poll_released(cx))
                 .await
                 .unwrap();
         }
         assert_eq!(&outbox.wbuf[..], b"ab1c2c3de");
-        assert!(outbox.held_buf.is_empty());
+        assert!(outbox.held.is_none());
         p.close();
     }
 }

@@ -27,7 +27,7 @@ pub struct Trie<K, V> {
 #[derive(Debug, Clone)]
 struct Node<K, V> {
     /// Literal next levels.
-    children: FastMap<Box<str>, Node<K, V>>,
+    children: Children<K, V>,
     /// The `+` next level.
     plus: Option<Box<Node<K, V>>>,
     /// Entries of filters that end at this node.
@@ -40,10 +40,50 @@ struct Node<K, V> {
 impl<K, V> Default for Node<K, V> {
     fn default() -> Self {
         Node {
-            children: FastMap::default(),
+            children: Children(None),
             plus: None,
             here: Entries::default(),
             hash: None,
+        }
+    }
+}
+
+/// A node's literal next levels: no map at all for a leaf, which most nodes are (a
+/// node is most of a subscription's memory, and an empty map is five words).
+#[derive(Debug, Clone)]
+struct Children<K, V>(Option<Box<ChildMap<K, V>>>);
+
+/// The literal next levels of a node that has some.
+type ChildMap<K, V> = FastMap<Box<str>, Node<K, V>>;
+
+impl<K, V> Children<K, V> {
+    fn is_empty(&self) -> bool {
+        self.0.as_ref().is_none_or(|map| map.is_empty())
+    }
+
+    fn get(&self, level: &str) -> Option<&Node<K, V>> {
+        self.0.as_ref()?.get(level)
+    }
+
+    fn get_mut(&mut self, level: &str) -> Option<&mut Node<K, V>> {
+        self.0.as_mut()?.get_mut(level)
+    }
+
+    /// The child at `level`, created empty if there is none.
+    fn get_or_insert(&mut self, level: &str) -> &mut Node<K, V> {
+        let map = self.0.get_or_insert_with(Box::default);
+        if !map.contains_key(level) {
+            map.insert(level.into(), Node::default());
+        }
+        map.get_mut(level).expect("just ensured")
+    }
+
+    fn remove(&mut self, level: &str) {
+        if let Some(map) = &mut self.0 {
+            map.remove(level);
+            if map.is_empty() {
+                self.0 = None;
+            }
         }
     }
 }
@@ -268,10 +308,7 @@ fn list_mut<'n, K: Hash + Eq + Clone, V>(
                 node.plus.as_deref_mut()?
             }
         } else if create {
-            if !node.children.contains_key(level) {
-                node.children.insert(level.into(), Node::default());
-            }
-            node.children.get_mut(level).expect("just ensured")
+            node.children.get_or_insert(level)
         } else {
             node.children.get_mut(level)?
         };

@@ -61,7 +61,9 @@ pub struct Outgoing {
 struct OutAliases {
     /// The client's Topic Alias Maximum; 0: no aliases.
     maximum: u16,
-    by_topic: HashMap<TopicName, u16>,
+    /// Boxed: most connections never use aliases, and an empty map is six words.
+    #[allow(clippy::box_collection)]
+    by_topic: Option<Box<HashMap<TopicName, u16>>>,
 }
 
 impl OutAliases {
@@ -72,7 +74,7 @@ impl OutAliases {
 
     fn reset(&mut self, maximum: u16) {
         self.maximum = maximum;
-        self.by_topic.clear();
+        self.by_topic = None;
     }
 
     /// Uses a known alias, or proposes a new one (returned, to be committed once the
@@ -81,22 +83,26 @@ impl OutAliases {
         if !version.is_v5() || self.maximum == 0 {
             return None;
         }
-        if let Some(&alias) = self.by_topic.get(&publish.topic) {
+        let known = self.by_topic.as_deref();
+        if let Some(&alias) = known.and_then(|map| map.get(&publish.topic)) {
             publish.properties.topic_alias = Some(alias);
             publish.topic = TopicName::default();
             return None;
         }
-        if self.by_topic.len() >= usize::from(self.maximum) {
+        let used = known.map_or(0, HashMap::len);
+        if used >= usize::from(self.maximum) {
             return None;
         }
-        let alias = self.by_topic.len() as u16 + 1;
+        let alias = used as u16 + 1;
         publish.properties.topic_alias = Some(alias);
         Some((publish.topic.clone(), alias))
     }
 
     fn commit(&mut self, new: Option<(TopicName, u16)>) {
         if let Some((topic, alias)) = new {
-            self.by_topic.insert(topic, alias);
+            self.by_topic
+                .get_or_insert_with(Box::default)
+                .insert(topic, alias);
         }
     }
 }

@@ -241,7 +241,9 @@ pub struct Session {
     /// Packet ids of incoming QoS 2 messages that await PUBREL ([MQTT-4.3.3-10]).
     incoming_qos2: HashSet<u16>,
     /// Topic aliases the client set on this connection ([MQTT-3.3.2-7]: not carried over).
-    aliases_in: HashMap<u16, TopicName>,
+    /// (Boxed: most connections never use aliases, and an empty map is six words.)
+    #[allow(clippy::box_collection)]
+    aliases_in: Option<Box<HashMap<u16, TopicName>>>,
     /// Access decisions for the current connection's client; `None`: everything allowed.
     authorizer: Option<Arc<dyn Authorizer>>,
     /// Whether the session is kept in the persistence store: it then reports its
@@ -265,7 +267,7 @@ impl Session {
             subscriptions: Subscriptions::default(),
             outgoing: Outgoing::default(),
             incoming_qos2: HashSet::new(),
-            aliases_in: HashMap::new(),
+            aliases_in: None,
             authorizer: None,
             durable: false,
         }
@@ -384,7 +386,7 @@ impl Session {
                 .unwrap_or(u16::MAX)
                 .min(self.config.receive_maximum),
         );
-        self.aliases_in.clear();
+        self.aliases_in = None;
         self.outgoing.reset_topic_aliases(if v5 {
             props.topic_alias_maximum.unwrap_or(0)
         } else {
@@ -634,13 +636,19 @@ impl Session {
             return None;
         }
         if publish.topic.is_empty() {
-            let topic = self.aliases_in.get(&alias).cloned();
+            let topic = self
+                .aliases_in
+                .as_ref()
+                .and_then(|map| map.get(&alias))
+                .cloned();
             if topic.is_none() {
                 close(out, ReasonCode::ProtocolError);
             }
             topic
         } else {
-            self.aliases_in.insert(alias, publish.topic.clone());
+            self.aliases_in
+                .get_or_insert_with(Box::default)
+                .insert(alias, publish.topic.clone());
             Some(publish.topic.clone())
         }
     }
