@@ -147,36 +147,33 @@ impl AsyncRead for Transport {
     }
 }
 
+impl Transport {
+    /// The writing side, whatever the transport.
+    fn writer(&mut self) -> Pin<&mut (dyn AsyncWrite + Send + Unpin)> {
+        match self {
+            Transport::Tcp(s) => Pin::new(s),
+            #[cfg(unix)]
+            Transport::Unix(s) => Pin::new(s),
+            Transport::Split(_, wr) => Pin::new(wr),
+        }
+    }
+}
+
 impl AsyncWrite for Transport {
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        match self.get_mut() {
-            Transport::Tcp(s) => Pin::new(s).poll_write(cx, buf),
-            #[cfg(unix)]
-            Transport::Unix(s) => Pin::new(s).poll_write(cx, buf),
-            Transport::Split(_, wr) => Pin::new(wr).poll_write(cx, buf),
-        }
+        self.get_mut().writer().poll_write(cx, buf)
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Transport::Tcp(s) => Pin::new(s).poll_flush(cx),
-            #[cfg(unix)]
-            Transport::Unix(s) => Pin::new(s).poll_flush(cx),
-            Transport::Split(_, wr) => Pin::new(wr).poll_flush(cx),
-        }
+        self.get_mut().writer().poll_flush(cx)
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match self.get_mut() {
-            Transport::Tcp(s) => Pin::new(s).poll_shutdown(cx),
-            #[cfg(unix)]
-            Transport::Unix(s) => Pin::new(s).poll_shutdown(cx),
-            Transport::Split(_, wr) => Pin::new(wr).poll_shutdown(cx),
-        }
+        self.get_mut().writer().poll_shutdown(cx)
     }
 }
 
