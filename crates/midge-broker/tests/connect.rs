@@ -529,6 +529,19 @@ async fn shutdown_sends_server_shutting_down() {
     silent.expect_closed().await;
 }
 
+/// A broker handle dropped without `shutdown` closes its open connections as a
+/// shutdown does (open connections wait on their kick, not on the shutdown channel).
+///
+/// conformance: v5 MQTT-3.14.2-1
+#[tokio::test]
+async fn dropping_the_handle_closes_open_connections() {
+    let broker = start().await;
+    let mut c = Client::connect(broker.local_addr(), V5, "dropped-handle").await;
+    c.ping().await;
+    drop(broker);
+    c.expect_disconnect(ReasonCode::ServerShuttingDown).await;
+}
+
 /// MQTT 3.1: the client id is 1 to 23 characters (return code 2 otherwise), and the
 /// CONNACK has no Session Present flag (its first byte is reserved, 0) even when a
 /// session is resumed.
