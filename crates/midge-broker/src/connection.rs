@@ -453,7 +453,8 @@ async fn open(
             rbuf,
             out: outbox,
         },
-        kick: kick_rx,
+        kick: Some(kick_rx),
+        kicked: None,
         timer,
         stalled: false,
         paused: None,
@@ -510,8 +511,11 @@ pub(crate) struct Conn {
     /// The will, and its delay.
     will: Option<(Arc<Message>, u32)>,
     io: Io,
-    /// Fires when another connection takes the session over, or the server shuts down.
-    kick: oneshot::Receiver<ReasonCode>,
+    /// Fires when another connection takes the session over, or the server shuts down;
+    /// `None` once it has (see [`Conn::poll_kick`]).
+    kick: Option<oneshot::Receiver<ReasonCode>>,
+    /// The reason it fired with.
+    kicked: Option<ReasonCode>,
     /// The keep-alive deadline, or while a write is blocked, the stall deadline (see
     /// [`Conn::poll_flush`]); none without a keep alive.
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
@@ -586,6 +590,18 @@ impl Future for Running {
 const FAR: Duration = Duration::from_secs(86_400 * 365);
 
 impl Conn {
+    /// The reason of a take-over or a shutdown, once it has come. The channel is polled
+    /// until it fires, never after (a tokio oneshot must not be).
+    fn poll_kick(&mut self, cx: &mut Context<'_>) -> Option<ReasonCode> {
+        if let Some(kick) = &mut self.kick {
+            if let Poll::Ready(reason) = Pin::new(kick).poll(cx) {
+                self.kick = None;
+                self.kicked = Some(reason.unwrap_or(ReasonCode::SessionTakenOver));
+            }
+        }
+        self.kicked
+    }
+
     /// Writes what is encoded. Gives up when the server shuts down or the session is
     /// taken over meanwhile: a client that never reads must not keep its session from
     /// being taken over, nor the server from stopping. The ending then sends no
@@ -617,8 +633,7 @@ impl Conn {
                     return Poll::Pending;
                 }
                 Poll::Pending => {
-                    if let Poll::Ready(reason) = Pin::new(&mut self.kick).poll(cx) {
-                        let reason = reason.unwrap_or(ReasonCode::SessionTakenOver);
+                    if let Some(reason) = self.poll_kick(cx) {
                         return Poll::Ready(Err(Ending::kicked(
                             reason,
                             " (while blocked writing)",
@@ -665,16 +680,20 @@ impl Conn {
     /// the timer), handles what is ready, and drains the mailbox. Waits when a round
     /// finds nothing to do; every source it looked at then wakes it.
     fn poll_run(&mut self, cx: &mut Context<'_>) -> Poll<Ending> {
+        // A take-over or a shutdown is looked at once per poll, not once per round: its
+        // sender wakes this task, and the rounds of one poll are bounded by tokio's
+        // cooperative budget. What is encoded is written before the connection closes.
+        if self.ending.is_none() {
+            if let Some(reason) = self.poll_kick(cx) {
+                self.ending = Some(Ending::kicked(reason, ""));
+            }
+        }
         loop {
             if let Err(ending) = std::task::ready!(self.poll_flush(cx)) {
                 return Poll::Ready(ending);
             }
             if let Some(ending) = self.ending.take() {
                 return Poll::Ready(ending);
-            }
-            if let Poll::Ready(reason) = Pin::new(&mut self.kick).poll(cx) {
-                let reason = reason.unwrap_or(ReasonCode::SessionTakenOver);
-                return Poll::Ready(Ending::kicked(reason, ""));
             }
             let mut progress = false;
             let mut input = false;
