@@ -555,6 +555,15 @@ struct Io {
 }
 
 impl Ending {
+    /// The client went away, or the connection broke: no DISCONNECT, the will goes out.
+    fn lost(why: String) -> Ending {
+        Ending {
+            why,
+            send: None,
+            publish_will: true,
+        }
+    }
+
     /// The connection was asked to close: a take-over or a shutdown. `when` says what
     /// it was doing.
     fn kicked(reason: ReasonCode, when: &str) -> Ending {
@@ -697,7 +706,7 @@ impl Conn {
             }
             let mut progress = false;
             let mut input = false;
-            let mut out = Vec::new();
+            let mut timed_out = false;
             if self.io.out.held.is_some() {
                 match self.io.out.poll_released(cx) {
                     Poll::Ready(Err(e)) => {
@@ -757,25 +766,29 @@ impl Conn {
             }
             if let Some(timer) = &mut self.timer {
                 if timer.as_mut().poll(cx).is_ready() {
-                    self.session.handle_timeout(now(), &mut out);
                     timer
                         .as_mut()
                         .reset(deadline_or(self.session.poll_deadline()));
+                    timed_out = true;
                     progress = true;
                 }
             }
             let t = now();
             let (shared, entry, session, io) =
                 (&*self.shared, &self.entry, &mut self.session, &mut self.io);
-            let _ = apply(
-                shared,
-                entry,
-                session,
-                &mut out,
-                t,
-                &mut io.out,
-                &mut self.ending,
-            );
+            if timed_out {
+                let mut out = Vec::new();
+                session.handle_timeout(t, &mut out);
+                let _ = apply(
+                    shared,
+                    entry,
+                    session,
+                    &mut out,
+                    t,
+                    &mut io.out,
+                    &mut self.ending,
+                );
+            }
             if input {
                 progress = true;
                 self.paused = handle_input(shared, entry, session, io, t, &mut self.ending)
@@ -806,17 +819,6 @@ impl Conn {
             if !progress && io.out.wbuf.is_empty() && self.ending.is_none() {
                 return Poll::Pending;
             }
-        }
-    }
-}
-
-impl Ending {
-    /// The client went away, or the connection broke: no DISCONNECT, the will goes out.
-    fn lost(why: String) -> Ending {
-        Ending {
-            why,
-            send: None,
-            publish_will: true,
         }
     }
 }
