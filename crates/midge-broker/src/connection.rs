@@ -458,6 +458,7 @@ async fn open(
         timer,
         stalled: false,
         paused: None,
+        more_input: false,
         drained: None,
         ending,
     }))
@@ -521,6 +522,10 @@ pub(crate) struct Conn {
     timer: Option<Pin<Box<tokio::time::Sleep>>>,
     /// Whether `timer` holds the stall deadline.
     stalled: bool,
+    /// Whether the read buffer holds packets left undecoded because a round's budget
+    /// ran out (see [`INPUT_BUDGET`]): they are handled after a yield, before more is
+    /// read.
+    more_input: bool,
     /// Set while this publisher waits for congested mailboxes (see `crate::mailbox`):
     /// no input is read or decoded meanwhile; everything else goes on.
     paused: Option<Waiting<(Pause, bool)>>,
@@ -707,6 +712,7 @@ impl Conn {
             let mut progress = false;
             let mut input = false;
             let mut timed_out = false;
+            let mut yield_now = false;
             if self.io.out.held.is_some() {
                 match self.io.out.poll_released(cx) {
                     Poll::Ready(Err(e)) => {
@@ -743,15 +749,21 @@ impl Conn {
                 self.drained = None;
             }
             if self.paused.is_none() && self.io.out.held_commits() < MAX_HELD && !backlogged {
-                match poll_read_input(&mut self.io.stream, &mut self.io.rbuf, cx) {
-                    Poll::Ready(Ok(0)) => {
-                        return Poll::Ready(Ending::lost("connection closed by client".into()));
+                if self.more_input {
+                    // Packets left by the last round's budget, before more is read.
+                    self.more_input = false;
+                    input = true;
+                } else {
+                    match poll_read_input(&mut self.io.stream, &mut self.io.rbuf, cx) {
+                        Poll::Ready(Ok(0)) => {
+                            return Poll::Ready(Ending::lost("connection closed by client".into()));
+                        }
+                        Poll::Ready(Err(e)) => {
+                            return Poll::Ready(Ending::lost(format!("read error: {e}")));
+                        }
+                        Poll::Ready(Ok(_)) => input = true,
+                        Poll::Pending => {}
                     }
-                    Poll::Ready(Err(e)) => {
-                        return Poll::Ready(Ending::lost(format!("read error: {e}")));
-                    }
-                    Poll::Ready(Ok(_)) => input = true,
-                    Poll::Pending => {}
                 }
             }
             if let Some(waiting) = &mut self.paused {
@@ -791,8 +803,10 @@ impl Conn {
             }
             if input {
                 progress = true;
-                self.paused = handle_input(shared, entry, session, io, t, &mut self.ending)
-                    .map(|pause| Box::pin(relieve(pause)) as Waiting<_>);
+                let (pause, more) = handle_input(shared, entry, session, io, t, &mut self.ending);
+                self.paused = pause.map(|pause| Box::pin(relieve(pause)) as Waiting<_>);
+                self.more_input = more;
+                yield_now = more;
                 if io.rbuf.is_empty() && io.rbuf.capacity() > 4096 {
                     // Everything read was decoded, after a large read: give the room back.
                     // (Reads copy what came in, so the buffer of a connection that gets
@@ -816,6 +830,16 @@ impl Conn {
                 progress = true;
             }
             io.out.send_unsent(shared.durable.as_deref());
+            if yield_now && self.ending.is_none() {
+                // The budget ran out: what is encoded is written, then the other
+                // connections on this thread get their turn (those this input was
+                // routed to drain their mailboxes while they are still in cache).
+                if let Err(ending) = std::task::ready!(self.poll_flush(cx)) {
+                    return Poll::Ready(ending);
+                }
+                cx.waker().wake_by_ref();
+                return Poll::Pending;
+            }
             if !progress && io.out.wbuf.is_empty() && self.ending.is_none() {
                 return Poll::Pending;
             }
@@ -981,9 +1005,21 @@ struct Pause {
     until: tokio::time::Instant,
 }
 
+/// Most deliveries that the packets handled in one round may queue; what is left waits
+/// for the connection's next turn (see [`handle_input`]). A publisher with many
+/// subscribers would otherwise queue a whole read's worth of messages (hundreds) to each
+/// of them before any drains its mailbox: megabytes of deliveries, written and read back
+/// from beyond the core's cache. With the budget, the subscribers drain while what they
+/// read is still cached: a 1→64 fan-out went from 5.3–6.2M to 6.5–7.5M deliveries per
+/// second. A publisher with one subscriber never reaches it (a read holds ~800 small
+/// messages).
+const DELIVERY_BUDGET: usize = 8192;
+
 /// Decodes and handles the packets read, one at a time, until the input runs out, the
 /// connection is closing, or a PUBLISH finds a congested mailbox: then the rest stays
-/// in the read buffer and the returned pause begins.
+/// in the read buffer and the returned pause begins. Stops once the messages published
+/// have queued [`DELIVERY_BUDGET`] deliveries: true when packets are left for the next
+/// turn.
 fn handle_input(
     shared: &Shared,
     entry: &Arc<SessionEntry>,
@@ -991,20 +1027,27 @@ fn handle_input(
     io: &mut Io,
     t: Instant,
     ending: &mut Option<Ending>,
-) -> Option<Pause> {
+) -> (Option<Pause>, bool) {
     let mut out = Vec::new();
+    let mut delivered = 0;
     while ending.is_none() {
+        if delivered >= DELIVERY_BUDGET {
+            return (None, !io.rbuf.is_empty());
+        }
         match io.decoder.decode(&mut io.rbuf) {
             Ok(Some(packet)) => {
                 session.handle_packet(packet, t, &mut out);
-                let mut congested = apply(shared, entry, session, &mut out, t, &mut io.out, ending);
+                let applied = apply(shared, entry, session, &mut out, t, &mut io.out, ending);
+                delivered += applied.queued;
+                let mut congested = applied.congested;
                 // A session publishing to itself drains its own mailbox.
                 congested.retain(|e| !Arc::ptr_eq(e, entry));
                 if !congested.is_empty() {
-                    return Some(Pause {
+                    let pause = Pause {
                         congested,
                         until: tokio::time::Instant::from_std(t) + CONGESTION_WAIT,
-                    });
+                    };
+                    return (Some(pause), false);
                 }
             }
             Ok(None) => break,
@@ -1019,7 +1062,7 @@ fn handle_input(
             }
         }
     }
-    None
+    (None, false)
 }
 
 /// Waits until every mailbox the pause waits for has drained to half its limits or
@@ -1115,9 +1158,7 @@ fn drain_mailbox(
     taken > 0 || more
 }
 
-/// Carries out (and takes out) the session's actions in order. Returns the sessions whose mailboxes
-/// the messages published made congested.
-#[must_use]
+/// Carries out (and takes out) the session's actions in order.
 fn apply(
     shared: &Shared,
     entry: &Arc<SessionEntry>,
@@ -1126,8 +1167,9 @@ fn apply(
     t: Instant,
     outbox: &mut Outbox,
     ending: &mut Option<Ending>,
-) -> Vec<Arc<SessionEntry>> {
+) -> Applied {
     let mut congested = Vec::new();
+    let mut queued = 0;
     let mut retained = Vec::new();
     for action in actions.drain(..) {
         match action {
@@ -1148,7 +1190,8 @@ fn apply(
             Action::Publish(message) => {
                 let before = congested.len();
                 let acknowledged = message.qos != midge_codec::QoS::AtMostOnce;
-                let (queued, commit) = shared.router.publish_noting(message, &mut congested);
+                let (to, commit) = shared.router.publish_noting(message, &mut congested);
+                queued += to;
                 if let (Some(commit), true) = (commit, acknowledged) {
                     // The PUBACK or PUBREC that follows waits until the message is durable, or
                     // acknowledged by every persistent session it is stored for.
@@ -1156,7 +1199,7 @@ fn apply(
                 }
                 // The publisher waits only if every session the message went to is
                 // congested: waiting must not hold back a subscriber that keeps up.
-                if congested.len() - before < queued {
+                if congested.len() - before < to {
                     congested.truncate(before);
                 }
             }
@@ -1198,9 +1241,21 @@ fn apply(
         for delivery in retained {
             session.handle_delivery(delivery, t, &mut out);
         }
-        congested.extend(apply(shared, entry, session, &mut out, t, outbox, ending));
+        let applied = apply(shared, entry, session, &mut out, t, outbox, ending);
+        congested.extend(applied.congested);
+        queued += applied.queued;
     }
-    congested
+    Applied { congested, queued }
+}
+
+/// What [`apply`] did that its caller acts on.
+#[derive(Debug)]
+#[must_use]
+struct Applied {
+    /// The sessions whose mailboxes the messages published made congested.
+    congested: Vec<Arc<SessionEntry>>,
+    /// Deliveries the messages published queued.
+    queued: usize,
 }
 
 /// Writes a session's change to the persistence store; the packets after it wait for

@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use midge_codec::{Ack, Packet, QoS, ReasonCode};
+use midge_codec::{Ack, Packet, Publish, QoS, ReasonCode};
 
 /// conformance: v5 MQTT-4.3.2-1
 /// conformance: v5 MQTT-4.3.2-2
@@ -193,4 +193,61 @@ async fn puback_with_error_code_is_not_retransmitted() {
     let (mut s, ack) = Client::connect_ok(broker.local_addr(), persistent(V5, "nack1")).await;
     assert!(ack.session_present);
     s.expect_nothing().await;
+}
+
+/// A publisher whose one write fans out to more deliveries than a connection queues in
+/// one turn (the connection's delivery budget, 8,192): the rest of its input is
+/// handled on its next turns, and every subscriber still gets every message once, in
+/// order, and the publisher every PUBACK, in order.
+/// conformance: v5 MQTT-4.6.0-2
+/// conformance: v5 MQTT-4.6.0-3
+/// conformance: v5 MQTT-4.6.0-6
+/// conformance: v3.1.1 MQTT-4.6.0-2
+/// conformance: v3.1.1 MQTT-4.6.0-3
+/// conformance: v3.1.1 MQTT-4.6.0-6
+#[tokio::test]
+async fn a_burst_beyond_one_turn_keeps_every_message_in_order() {
+    const SUBSCRIBERS: usize = 12;
+    const MESSAGES: u16 = 800;
+    let broker = start().await;
+    for v in VERSIONS {
+        let mut subs = Vec::new();
+        for i in 0..SUBSCRIBERS {
+            let mut s =
+                Client::connect(broker.local_addr(), v, &cid(&format!("burst-sub{i}"), v)).await;
+            s.subscribe("burst/t", QoS::AtLeastOnce).await;
+            subs.push(s);
+        }
+        let mut publisher = Client::connect(broker.local_addr(), v, &cid("burst-pub", v)).await;
+        let mut burst = bytes::BytesMut::new();
+        for n in 1..=MESSAGES {
+            let mut p = Publish::new(
+                topic("burst/t"),
+                bytes::Bytes::from(n.to_be_bytes().to_vec()),
+            );
+            p.qos = QoS::AtLeastOnce;
+            p.packet_id = Some(pid(n));
+            Packet::Publish(p).encode(v, &mut burst).unwrap();
+        }
+        publisher.send_raw(&burst).await;
+        for n in 1..=MESSAGES {
+            match publisher.recv_reply().await {
+                Packet::PubAck(ack) => assert_eq!(ack.packet_id, pid(n)),
+                other => panic!("expected PUBACK {n}, got {other:?}"),
+            }
+        }
+        for s in &mut subs {
+            for n in 1..=MESSAGES {
+                let p = s.recv_and_ack().await;
+                assert_eq!(
+                    p.payload[..],
+                    n.to_be_bytes(),
+                    "subscriber got {:?} for {n}",
+                    p.payload
+                );
+            }
+        }
+        // Nothing twice.
+        subs[SUBSCRIBERS - 1].expect_nothing().await;
+    }
 }
