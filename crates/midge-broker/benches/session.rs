@@ -62,15 +62,7 @@ fn delivery(qos: QoS) -> Delivery {
         encoded: Default::default(),
         store_id: Default::default(),
     };
-    Delivery {
-        message: Arc::new(message),
-        qos,
-        retain: false,
-        subscription_ids: Vec::new(),
-        shared_group: None,
-        seq: None,
-        settle: None,
-    }
+    Delivery::new(Arc::new(message), qos, false)
 }
 
 /// The packet id of the PUBLISH the actions send, if any.

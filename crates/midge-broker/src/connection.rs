@@ -1333,7 +1333,7 @@ fn end_session(shared: &Shared, entry: &SessionEntry, session: &mut Session, t: 
     let mut orphans = session.take_shared_deliveries(None);
     {
         let mut mailbox = entry.mailbox.lock().expect("mailbox lock poisoned");
-        orphans.extend(mailbox.take_if(|d| d.shared_group.is_some()));
+        orphans.extend(mailbox.take_if(|d| d.shared_group().is_some()));
         mailbox.clear();
     }
     for delivery in orphans {
@@ -1362,7 +1362,7 @@ fn leave_shared_group(
             .mailbox
             .lock()
             .expect("mailbox lock poisoned")
-            .take_if(|d| d.shared_group.as_deref() == Some(group.as_str())),
+            .take_if(|d| d.shared_group().map(|g| &**g) == Some(group.as_str())),
     );
     let handed: Vec<Option<u64>> = orphans.iter().map(|d| d.seq).collect();
     for delivery in orphans {

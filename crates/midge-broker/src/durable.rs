@@ -249,8 +249,8 @@ pub(crate) fn outgoing_record(id: MsgId, delivery: &Delivery) -> OutgoingRecord 
         message: id,
         qos: delivery.qos,
         retain: delivery.retain,
-        subscription_ids: delivery.subscription_ids.clone(),
-        shared_group: delivery.shared_group.as_deref().map(str::to_string),
+        subscription_ids: delivery.subscription_ids().to_vec(),
+        shared_group: delivery.shared_group().map(|g| g.to_string()),
         state: OutgoingState::Queued,
     }
 }
@@ -386,15 +386,9 @@ pub(crate) async fn restore(shared: &Arc<Shared>, restored: Restored, now: Insta
                     message
                 }
             };
-            let delivery = Delivery {
-                message,
-                qos: out.qos,
-                retain: out.retain,
-                subscription_ids: out.subscription_ids,
-                shared_group: out.shared_group.map(Arc::from),
-                seq: Some(seq),
-                settle: None,
-            };
+            let mut delivery = Delivery::new(message, out.qos, out.retain)
+                .via(out.subscription_ids, out.shared_group.map(Arc::from));
+            delivery.seq = Some(seq);
             outgoing.push((delivery, out.state));
         }
         let version = match record.protocol {

@@ -208,7 +208,8 @@ impl Message {
     }
 }
 
-/// One message on its way to one session.
+/// One message on its way to one session: 48 bytes, since a mailbox or an in-flight
+/// window holds one per message (what few deliveries have is boxed).
 #[derive(Debug, Clone)]
 pub struct Delivery {
     /// The shared message.
@@ -217,18 +218,63 @@ pub struct Delivery {
     pub qos: QoS,
     /// RETAIN flag to send.
     pub retain: bool,
-    /// Subscription identifiers of every matching subscription ([MQTT-3.3.4-4]).
-    pub subscription_ids: Vec<u32>,
-    /// The shared subscription (`$share/NAME/FILTER`) this delivery came through, if
-    /// any: when the member leaves the group before the message reached it, the
-    /// message goes to another member (§4.8.2).
-    pub shared_group: Option<Arc<str>>,
     /// Its sequence number in a persistent session's store entries (`None`: not
     /// stored: persistence off, a session that is not persistent, or QoS 0).
     pub seq: Option<u64>,
     /// For a stored delivery of a publication whose acknowledgement waits: told when
     /// the delivery's flow ends (see [`Settle`]).
     pub settle: Option<Arc<Settle>>,
+    /// Subscription identifiers and shared group, when there are any.
+    via: Option<Box<Via>>,
+}
+
+/// How a delivery came, when it matters to the subscriber.
+#[derive(Debug, Clone)]
+struct Via {
+    /// Subscription identifiers of every matching subscription ([MQTT-3.3.4-4]).
+    subscription_ids: Vec<u32>,
+    /// The shared subscription (`$share/NAME/FILTER`) this delivery came through, if
+    /// any: when the member leaves the group before the message reached it, the
+    /// message goes to another member (§4.8.2).
+    shared_group: Option<Arc<str>>,
+}
+
+impl Delivery {
+    /// `message` delivered at `qos` with this RETAIN flag, through no shared
+    /// subscription, with no subscription identifier, and not stored.
+    pub fn new(message: Arc<Message>, qos: QoS, retain: bool) -> Self {
+        Delivery {
+            message,
+            qos,
+            retain,
+            seq: None,
+            settle: None,
+            via: None,
+        }
+    }
+
+    /// The delivery with these subscription identifiers and shared group.
+    pub fn via(mut self, subscription_ids: Vec<u32>, shared_group: Option<Arc<str>>) -> Self {
+        self.via = (!subscription_ids.is_empty() || shared_group.is_some()).then(|| {
+            Box::new(Via {
+                subscription_ids,
+                shared_group,
+            })
+        });
+        self
+    }
+
+    /// Subscription identifiers of every matching subscription ([MQTT-3.3.4-4]).
+    pub fn subscription_ids(&self) -> &[u32] {
+        self.via.as_ref().map_or(&[], |via| &via.subscription_ids)
+    }
+
+    /// The shared subscription (`$share/NAME/FILTER`) this delivery came through, if
+    /// any: when the member leaves the group before the message reached it, the
+    /// message goes to another member (§4.8.2).
+    pub fn shared_group(&self) -> Option<&Arc<str>> {
+        self.via.as_ref().and_then(|via| via.shared_group.as_ref())
+    }
 }
 
 /// The stored deliveries of one publication that have not reached the end of their
@@ -302,10 +348,9 @@ pub(crate) fn test_delivery(topic: &str, qos: QoS) -> Delivery {
         }),
         qos,
         retain: false,
-        subscription_ids: vec![],
-        shared_group: None,
         seq: None,
         settle: None,
+        via: None,
     }
 }
 
@@ -317,6 +362,20 @@ mod tests {
     use midge_codec::{Packet, PacketId, ProtocolVersion, PublishProperties, QoS, TopicName};
 
     use super::{Delivery, Message, PublishForm};
+
+    /// A mailbox or an in-flight window holds a delivery per message: it stays small,
+    /// and what few deliveries have is boxed.
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_delivery_is_48_bytes_and_keeps_what_is_boxed() {
+        assert_eq!(std::mem::size_of::<Delivery>(), 48);
+        let plain = crate::message::test_delivery("a/b", QoS::AtLeastOnce);
+        assert!(plain.subscription_ids().is_empty() && plain.shared_group().is_none());
+        let via = plain.clone().via(vec![3, 9], Some(Arc::from("$share/g/a/b")));
+        assert_eq!(via.subscription_ids(), [3, 9]);
+        assert_eq!(via.shared_group().map(|g| &**g), Some("$share/g/a/b"));
+        assert!(plain.via(Vec::new(), None).via.is_none());
+    }
 
     /// Any instant: nothing here depends on the time.
     #[allow(clippy::disallowed_methods)]
@@ -364,15 +423,7 @@ mod tests {
                     let id = (qos != QoS::AtMostOnce).then(|| PacketId::new(0xBEEF).unwrap());
                     let mut shared = BytesMut::new();
                     encoded.write(id, &mut shared);
-                    let delivery = Delivery {
-                        message: message.clone(),
-                        qos,
-                        retain,
-                        subscription_ids: vec![],
-                        seq: None,
-                        settle: None,
-                        shared_group: None,
-                    };
+                    let delivery = Delivery::new(message.clone(), qos, retain);
                     let publish = crate::session::publish_packet(&delivery, id, false, epoch());
                     let mut own = BytesMut::new();
                     Packet::Publish(publish).encode(version, &mut own).unwrap();

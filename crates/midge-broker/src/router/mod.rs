@@ -392,15 +392,10 @@ impl Router {
                 Retained::Message(message) => Some(message),
                 Retained::Stored { id, .. } => self.durable.as_ref()?.load(id),
             })
-            .map(|message| Delivery {
-                qos: self.delivery_qos(message.qos, options.qos),
+            .map(|message| {
+                let qos = self.delivery_qos(message.qos, options.qos);
                 // [MQTT-3.3.1-8] (3.1.1): sent because of a new subscription: RETAIN set.
-                retain: true,
-                subscription_ids: id.into_iter().collect(),
-                shared_group: None,
-                seq: None,
-                settle: None,
-                message,
+                Delivery::new(message, qos, true).via(id.into_iter().collect(), None)
             })
             .collect()
     }
@@ -468,17 +463,11 @@ impl Router {
     }
 
     fn shared_delivery(&self, message: Arc<Message>, group: &Group, member: &Route) -> Delivery {
-        Delivery {
-            qos: self.delivery_qos(message.qos, member.options.qos),
-            message,
-            // Retained messages are not sent for shared subscriptions, and a forwarded
-            // message goes out with RETAIN only under Retain As Published.
-            retain: false,
-            subscription_ids: member.id.into_iter().collect(),
-            shared_group: Some(group.name.clone()),
-            seq: None,
-            settle: None,
-        }
+        let qos = self.delivery_qos(message.qos, member.options.qos);
+        // Retained messages are not sent for shared subscriptions, and a forwarded
+        // message goes out with RETAIN only under Retain As Published.
+        Delivery::new(message, qos, false)
+            .via(member.id.into_iter().collect(), Some(group.name.clone()))
     }
 
     /// Sends `delivery`, which came through a shared subscription of the session
@@ -486,7 +475,7 @@ impl Router {
     /// member that leaves hands its undelivered messages over). Returns false, and the
     /// message is dropped, when the group has no other member or the message expired.
     pub fn redeliver_shared(&self, delivery: Delivery, leaving: u64, now: Instant) -> bool {
-        let Some(name) = delivery.shared_group else {
+        let Some(name) = delivery.shared_group().cloned() else {
             return false;
         };
         if delivery.message.is_expired(now) {
@@ -535,14 +524,10 @@ impl Router {
     /// subscriptions; `None` under No Local ([MQTT-3.8.3-3]).
     fn direct_delivery(&self, message: &Arc<Message>, route: &Route) -> Option<Delivery> {
         let (qos, retain) = self.direct_delivery_options(message, route)?;
-        Some(Delivery {
-            message: message.clone(),
-            qos,
-            retain,
-            subscription_ids: route.id.into_iter().collect(),
-            shared_group: None,
-            seq: None,
-            settle: None,
+        let delivery = Delivery::new(message.clone(), qos, retain);
+        Some(match route.id {
+            None => delivery,
+            Some(id) => delivery.via(vec![id], None),
         })
     }
 
@@ -666,15 +651,8 @@ impl Router {
             let routes = rest[..run].iter().map(|&(_, l, i)| &lists[l][i].1);
             rest = &rest[run..];
             let mut entry = None;
-            let mut delivery = Delivery {
-                message: message.clone(),
-                qos: QoS::AtMostOnce,
-                retain: false,
-                subscription_ids: Vec::new(),
-                shared_group: None,
-                seq: None,
-                settle: None,
-            };
+            let mut delivery = Delivery::new(message.clone(), QoS::AtMostOnce, false);
+            let mut ids = Vec::new();
             for route in routes.clone() {
                 let Some(one) = self.direct_delivery_options(message, route) else {
                     continue;
@@ -682,14 +660,14 @@ impl Router {
                 entry = Some(&route.entry);
                 delivery.qos = delivery.qos.max(one.0);
                 delivery.retain |= one.1;
-                if route.id.is_some() && delivery.subscription_ids.is_empty() {
+                if route.id.is_some() && ids.is_empty() {
                     // One allocation for all of the session's identifiers.
-                    let ids = routes.clone().filter_map(|r| r.id);
-                    delivery.subscription_ids.reserve_exact(ids.count());
+                    ids.reserve_exact(routes.clone().filter_map(|r| r.id).count());
                 }
-                delivery.subscription_ids.extend(route.id);
+                ids.extend(route.id);
             }
             if let Some(entry) = entry {
+                let delivery = delivery.via(ids, None);
                 queued += note(
                     entry.push(delivery, routing.as_deref_mut()),
                     entry,

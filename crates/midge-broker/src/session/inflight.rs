@@ -231,7 +231,7 @@ impl Outgoing {
             qos: delivery.qos,
             retain: delivery.retain,
         };
-        let shared = (delivery.subscription_ids.is_empty() && !self.aliases.active(version))
+        let shared = (delivery.subscription_ids().is_empty() && !self.aliases.active(version))
             .then(|| delivery.message.encoded(form).map(|e| e.bytes.len()))
             .flatten();
         let packet = match shared {
@@ -389,7 +389,7 @@ impl Outgoing {
         group: Option<&str>,
         unacknowledged: bool,
     ) -> Vec<Delivery> {
-        let matches = |d: &Delivery| match (&d.shared_group, group) {
+        let matches = |d: &Delivery| match (d.shared_group(), group) {
             (Some(g), Some(wanted)) => **g == *wanted,
             (Some(_), None) => true,
             (None, _) => false,

@@ -846,8 +846,9 @@ pub(crate) fn publish_packet(
     if expiry.is_some() || properties.message_expiry_interval.is_some() {
         properties.message_expiry_interval = expiry;
     }
-    if !(delivery.subscription_ids.is_empty() && properties.subscription_identifiers.is_empty()) {
-        properties.subscription_identifiers = delivery.subscription_ids.clone();
+    let ids = delivery.subscription_ids();
+    if !(ids.is_empty() && properties.subscription_identifiers.is_empty()) {
+        properties.subscription_identifiers = ids.to_vec();
     }
     publish
 }

@@ -34,10 +34,9 @@ fn durable_session(version: ProtocolVersion) -> Session {
 }
 
 fn stored_delivery(qos: QoS, seq: u64) -> Delivery {
-    Delivery {
-        seq: Some(seq),
-        ..crate::message::test_delivery("a/b", qos)
-    }
+    let mut delivery = crate::message::test_delivery("a/b", qos);
+    delivery.seq = Some(seq);
+    delivery
 }
 
 /// What the actions are, in order, in short: `P(change)`, a packet type, or `route`.

@@ -373,11 +373,7 @@ fn closed_with(out: &[Action]) -> Option<ReasonCode> {
 }
 
 fn shared_delivery(qos: QoS, group: &str) -> Delivery {
-    Delivery {
-        shared_group: Some(Arc::from(group)),
-        seq: None,
-        ..delivery(qos)
-    }
+    delivery(qos).via(Vec::new(), Some(Arc::from(group)))
 }
 
 /// A 3.1.1 client has no Receive Maximum; the broker's `max_inflight_messages` bounds
@@ -476,7 +472,7 @@ fn leaving_one_shared_group_hands_back_only_its_queue() {
     );
     let taken = s.take_shared_deliveries(Some(&TopicFilter::new("$share/g/t").unwrap()));
     assert_eq!(taken.len(), 1);
-    assert_eq!(taken[0].shared_group.as_deref(), Some("$share/g/t"));
+    assert_eq!(taken[0].shared_group().map(|g| &**g), Some("$share/g/t"));
     assert_eq!(s.inflight_len(), 1);
     assert_eq!(s.pending_len(), 1);
 }
