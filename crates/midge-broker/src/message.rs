@@ -371,7 +371,9 @@ mod tests {
         assert_eq!(std::mem::size_of::<Delivery>(), 48);
         let plain = crate::message::test_delivery("a/b", QoS::AtLeastOnce);
         assert!(plain.subscription_ids().is_empty() && plain.shared_group().is_none());
-        let via = plain.clone().via(vec![3, 9], Some(Arc::from("$share/g/a/b")));
+        let via = plain
+            .clone()
+            .via(vec![3, 9], Some(Arc::from("$share/g/a/b")));
         assert_eq!(via.subscription_ids(), [3, 9]);
         assert_eq!(via.shared_group().map(|g| &**g), Some("$share/g/a/b"));
         assert!(plain.via(Vec::new(), None).via.is_none());

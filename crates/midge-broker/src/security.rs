@@ -136,12 +136,16 @@ impl Security {
         username: Option<&str>,
         address: Option<IpAddr>,
     ) -> ClientAuthorizer {
-        ClientAuthorizer {
-            current: self.current.clone(),
-            client_id: client_id.into(),
-            username: username.map(Into::into),
-            address,
-        }
+        // A reload reads the same files: without an ACL file there is never an ACL.
+        let acl = self.acl_file.is_some().then(|| {
+            Box::new(AclClient {
+                current: self.current.clone(),
+                client_id: client_id.into(),
+                username: username.map(Into::into),
+                address,
+            })
+        });
+        ClientAuthorizer { acl }
     }
 
     /// The paths, for log lines.
@@ -150,9 +154,17 @@ impl Security {
     }
 }
 
-/// One client's identity and the live ACL: the session's [`Authorizer`].
+/// One client's access decisions: the session's [`Authorizer`].
 #[derive(Debug)]
 pub(crate) struct ClientAuthorizer {
+    /// The live ACL and the client's identity for it; `None` without an ACL file, so
+    /// that a client then keeps no copy of its identity, and a check reads no ACL.
+    acl: Option<Box<AclClient>>,
+}
+
+/// What an ACL check needs.
+#[derive(Debug)]
+struct AclClient {
     current: Arc<ArcSwap<Loaded>>,
     client_id: Box<str>,
     username: Option<Box<str>>,
@@ -167,16 +179,19 @@ impl ClientAuthorizer {
         if !acl::check_dollar(access, topic) {
             return false;
         }
-        let loaded = self.current.load();
+        let Some(client) = &self.acl else {
+            return true;
+        };
+        let loaded = client.current.load();
         let Some(acl) = &loaded.acl else {
             return true;
         };
-        let client = ClientIdentity {
-            client_id: &self.client_id,
-            username: self.username.as_deref(),
-            address: self.address,
+        let identity = ClientIdentity {
+            client_id: &client.client_id,
+            username: client.username.as_deref(),
+            address: client.address,
         };
-        acl.check(&client, access, topic)
+        acl.check(&identity, access, topic)
     }
 }
 
