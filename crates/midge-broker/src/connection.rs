@@ -1129,19 +1129,15 @@ fn drain_mailbox(
     ending: &mut Option<Ending>,
     waker: &std::task::Waker,
 ) -> bool {
-    DRAINED.with(|drained| match drained.try_borrow_mut() {
-        Ok(mut out) => drain_into(entry, session, t, shared, outbox, ending, waker, &mut out),
-        // Not reachable (a drain drains no other mailbox), but harmless.
-        Err(_) => drain_into(
-            entry,
-            session,
-            t,
-            shared,
-            outbox,
-            ending,
-            waker,
-            &mut Vec::new(),
-        ),
+    DRAINED.with(|drained| {
+        // The thread's list, or if it is in use (not reachable: a drain drains no other
+        // mailbox), a list of its own.
+        let (mut reused, mut own) = (drained.try_borrow_mut(), Vec::new());
+        let out = match &mut reused {
+            Ok(list) => &mut **list,
+            Err(_) => &mut own,
+        };
+        drain_into(entry, session, t, shared, outbox, ending, waker, out)
     })
 }
 
