@@ -523,7 +523,7 @@ pub(crate) struct Conn {
     /// Whether `timer` holds the stall deadline.
     stalled: bool,
     /// Whether the read buffer holds packets left undecoded because a round's budget
-    /// ran out (see [`INPUT_BUDGET`]): they are handled after a yield, before more is
+    /// ran out (see [`DELIVERY_BUDGET`]): they are handled after a yield, before more is
     /// read.
     more_input: bool,
     /// Set while this publisher waits for congested mailboxes (see `crate::mailbox`):

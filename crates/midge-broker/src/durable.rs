@@ -256,7 +256,7 @@ pub(crate) fn outgoing_record(id: MsgId, delivery: &Delivery) -> OutgoingRecord 
 }
 
 /// One publication's writes to the store, as the router pushes it into persistent
-/// sessions' mailboxes ([`SessionEntry::push`]).
+/// sessions' mailboxes ([`crate::registry::SessionEntry::push`]).
 #[derive(Debug)]
 pub(crate) struct Routing<'a> {
     durable: &'a Durable,

@@ -1,5 +1,5 @@
 //! Listeners: accept loops that turn each accepted socket into a byte stream for
-//! [`crate::connection::run`].
+//! [`crate::connection::start`].
 //!
 //! A listener is a stack, built per connection in its own task (so that a slow
 //! handshake never holds up the accept loop), bounded by the connect timeout:
