@@ -815,6 +815,85 @@ fn a_flow_that_ends_within_its_batch_is_not_written() {
     assert!(restored.report.is_clean(), "{}", restored.report);
 }
 
+/// Pushes and removals within one batch end as their ops say: an entry pushed and
+/// removed (with a state change between) leaves nothing to write; a stored entry pushed
+/// again (replaced) and removed is deleted; a session deleted and made again between a
+/// push and a removal keeps only what was pushed after. (A shortcut that skipped a
+/// batch's push-and-remove pairs before applying them was tried against this test.)
+#[test]
+fn pushes_and_removals_within_one_batch_end_as_their_ops_say() {
+    let memory = Arc::new(MemoryStore::new());
+    let (p, _) = start(memory.clone(), 0);
+    let body = message("a/b", "x", QoS::AtLeastOnce, None);
+    let push = |client: &str, seq, id| Op::PushOutgoing {
+        client_id: client.into(),
+        seq,
+        record: outgoing(MsgId(id), OutgoingState::Queued),
+    };
+    let remove = |client: &str, seq| Op::RemoveOutgoing {
+        client_id: client.into(),
+        seq,
+    };
+    let put_session = |client: &str| Op::PutSession(Box::new(session(client, None)));
+    p.commit_blocking(vec![
+        put_session("c1"),
+        put_session("c2"),
+        Op::PutMessage(MsgId(1), body.clone()),
+        push("c2", 1, 1),
+        push("c2", 2, 1),
+    ])
+    .unwrap();
+    let writes = memory.writes();
+    // The simple case, with a state change in between: nothing is written.
+    p.commit_blocking(vec![
+        Op::PutMessage(MsgId(3), body.clone()),
+        push("c2", 7, 3),
+        Op::SetOutgoingState {
+            client_id: "c2".into(),
+            seq: 7,
+            state: OutgoingState::Sent(9),
+        },
+        remove("c2", 7),
+    ])
+    .unwrap();
+    assert_eq!(memory.writes(), writes, "nothing left to write");
+    // c2's entry 1 is stored: pushed again (replaced), then removed, it is gone.
+    p.commit_blocking(vec![push("c2", 1, 1), remove("c2", 1)])
+        .unwrap();
+    // c1: pushed, session deleted and made again, pushed again and removed: entry 5 is
+    // gone; the push after is kept.
+    p.commit_blocking(vec![
+        Op::PutMessage(MsgId(4), body.clone()),
+        push("c1", 5, 4),
+        Op::DeleteSession("c1".into()),
+        put_session("c1"),
+        push("c1", 5, 4),
+        remove("c1", 5),
+        push("c1", 6, 4),
+    ])
+    .unwrap();
+    p.close();
+    let restored = restore(&*memory, 0, RestoreMode::ReadOnly).unwrap();
+    let seqs = |client: &str| -> Vec<u64> {
+        let session = restored
+            .sessions
+            .iter()
+            .find(|s| &*s.record.client_id == client);
+        session
+            .expect("restored")
+            .outgoing
+            .iter()
+            .map(|(seq, _)| *seq)
+            .collect()
+    };
+    assert_eq!(seqs("c1"), [6]);
+    assert_eq!(seqs("c2"), [2]);
+    let mut ids: Vec<u64> = restored.messages.keys().map(|id| id.0).collect();
+    ids.sort_unstable();
+    assert_eq!(ids, [1, 4], "the bodies that entries refer to");
+    assert!(restored.report.is_clean(), "{}", restored.report);
+}
+
 /// A body handed over unencoded ([`Op::PutMessageFrom`]) is encoded only when it is
 /// written: never for a flow that ends within its batch, once for one that survives it,
 /// whose entry is written in its last state of the batch.
