@@ -1129,37 +1129,9 @@ fn drain_mailbox(
     ending: &mut Option<Ending>,
     waker: &std::task::Waker,
 ) -> bool {
-    DRAINED.with(|drained| {
-        // The thread's list, or if it is in use (not reachable: a drain drains no other
-        // mailbox), a list of its own.
-        let (mut reused, mut own) = (drained.try_borrow_mut(), Vec::new());
-        let out = match &mut reused {
-            Ok(list) => &mut **list,
-            Err(_) => &mut own,
-        };
-        drain_into(entry, session, t, shared, outbox, ending, waker, out)
-    })
-}
-
-thread_local! {
-    /// The actions of the deliveries that one drain takes, reused from drain to drain:
-    /// a drain allocates nothing (growing a fresh list to a batch of 128-byte actions
-    /// was six allocations and copies).
-    static DRAINED: std::cell::RefCell<Vec<Action>> = const { std::cell::RefCell::new(Vec::new()) };
-}
-
-/// [`drain_mailbox`], with a list for the actions (empty; left empty).
-#[allow(clippy::too_many_arguments)]
-fn drain_into(
-    entry: &Arc<SessionEntry>,
-    session: &mut Session,
-    t: Instant,
-    shared: &Shared,
-    outbox: &mut Outbox,
-    ending: &mut Option<Ending>,
-    waker: &std::task::Waker,
-    out: &mut Vec<Action>,
-) -> bool {
+    // The thread's list, taken and put back (a drain drains no other mailbox; were one
+    // to, it would only find an empty list and allocate its own).
+    let mut out = DRAINED.take();
     let mut taken = 0;
     let mut more = false;
     // Payload bytes taken, beside what is already waiting to be written.
@@ -1170,7 +1142,7 @@ fn drain_into(
         while taken < DRAIN_BATCH && bytes < WRITE_BATCH_BYTES && session.has_room() {
             let Some(delivery) = mailbox.pop() else { break };
             bytes += delivery.message.payload.len();
-            session.handle_delivery(delivery, t, out);
+            session.handle_delivery(delivery, t, &mut out);
             taken += 1;
         }
         if !relieved && mailbox.is_relieved() {
@@ -1184,8 +1156,16 @@ fn drain_into(
             more = true;
         }
     }
-    let _ = apply(shared, entry, session, out, t, outbox, ending);
+    let _ = apply(shared, entry, session, &mut out, t, outbox, ending);
+    DRAINED.set(out);
     taken > 0 || more
+}
+
+thread_local! {
+    /// The actions of the deliveries that one drain takes, reused from drain to drain:
+    /// a drain allocates nothing (growing a fresh list to a batch of 128-byte actions
+    /// was six allocations and copies).
+    static DRAINED: std::cell::Cell<Vec<Action>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
 /// Carries out (and takes out) the session's actions in order.

@@ -62,4 +62,4 @@ pub use properties::{
 };
 pub use reason::ReasonCode;
 pub use topic::{PacketId, QoS, TopicFilter, TopicName, topic_matches};
-pub use wire::MAX_VAR_INT;
+pub use wire::{MAX_VAR_INT, peek_var_int};

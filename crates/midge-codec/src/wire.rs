@@ -19,7 +19,7 @@ pub const MAX_VAR_INT: u32 = 268_435_455;
 /// Returns `Ok(None)` when `src` ends before the integer does, and otherwise the value and
 /// the number of bytes it took. Rejects integers longer than four bytes and encodings that
 /// use more bytes than needed ([MQTT-1.5.5-1]).
-pub(crate) fn peek_var_int(src: &[u8]) -> Result<Option<(u32, usize)>, DecodeError> {
+pub fn peek_var_int(src: &[u8]) -> Result<Option<(u32, usize)>, DecodeError> {
     let mut value: u32 = 0;
     for (i, &byte) in src.iter().enumerate() {
         if i == 4 {

@@ -15,7 +15,9 @@ use std::time::Instant;
 use anyhow::{Context, bail};
 use bytes::{Buf, BytesMut};
 use hdrhistogram::Histogram;
-use midge_codec::{Ack, Disconnect, Packet, PacketId, ProtocolVersion, QoS, ReasonCode};
+use midge_codec::{
+    Ack, Disconnect, Packet, PacketId, ProtocolVersion, QoS, ReasonCode, peek_var_int,
+};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::watch;
 
@@ -157,8 +159,8 @@ fn scan_publish(buf: &[u8], version: ProtocolVersion) -> Option<Scanned> {
         2 => QoS::ExactlyOnce,
         _ => return None,
     };
-    let (remaining, header) = var_int(&buf[1..])?;
-    let len = 1 + header + remaining;
+    let (remaining, header) = peek_var_int(&buf[1..]).ok()??;
+    let len = 1 + header + remaining as usize;
     let body = buf.get(1 + header..len)?;
     let topic_len = usize::from(u16::from_be_bytes([*body.first()?, *body.get(1)?]));
     let mut at = 2 + topic_len;
@@ -171,8 +173,8 @@ fn scan_publish(buf: &[u8], version: ProtocolVersion) -> Option<Scanned> {
         }
     };
     if version == ProtocolVersion::V5 {
-        let (properties, n) = var_int(body.get(at..)?)?;
-        at += n + properties;
+        let (properties, n) = peek_var_int(body.get(at..)?).ok()??;
+        at += n + properties as usize;
     }
     if at > body.len() {
         return None;
@@ -183,19 +185,6 @@ fn scan_publish(buf: &[u8], version: ProtocolVersion) -> Option<Scanned> {
         packet_id,
         payload: 1 + header + at..len,
     })
-}
-
-/// A Variable Byte Integer at the start of `buf`, and its length in bytes; `None` if
-/// incomplete or longer than four bytes.
-fn var_int(buf: &[u8]) -> Option<(usize, usize)> {
-    let mut value = 0usize;
-    for (i, byte) in buf.iter().take(4).enumerate() {
-        value |= usize::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            return Some((value, i + 1));
-        }
-    }
-    None
 }
 
 #[cfg(test)]
