@@ -397,14 +397,13 @@ async fn open(
         if persistent {
             entry.set_persistent(Some(1));
             let record = durable.session_record(&session, None, None);
-            outbox.hold(AckGate::new(
+            outbox.hold(AckGate::commit(
                 durable.commit(Ops::One(Op::PutSession(Box::new(record)))),
-                None,
             ));
         } else if entry.is_persistent() {
             entry.set_persistent(None);
             let gone = Op::DeleteSession(entry.client_id.clone());
-            outbox.hold(AckGate::new(durable.commit(Ops::One(gone)), None));
+            outbox.hold(AckGate::commit(durable.commit(Ops::One(gone))));
         }
     }
     let mut ending = None;
@@ -475,7 +474,7 @@ pub(crate) async fn serve(conn: Box<Conn>) {
 /// will and the session's fate.
 async fn close(mut conn: Box<Conn>, ending: Ending) {
     let c = &mut *conn;
-    c.io.out.send_unsent(c.shared.durable.as_deref());
+    c.io.out.send_unsent(c.shared.durable.as_deref(), &c.entry);
     if let (Some(reason), true) = (ending.send, c.session.version().is_v5()) {
         let mut wbuf = BytesMut::new();
         let _ = Packet::Disconnect(Disconnect::new(reason)).encode(ProtocolVersion::V5, &mut wbuf);
@@ -829,7 +828,7 @@ impl Conn {
             {
                 progress = true;
             }
-            io.out.send_unsent(shared.durable.as_deref());
+            io.out.send_unsent(shared.durable.as_deref(), entry);
             if yield_now && self.ending.is_none() {
                 // The budget ran out: what is encoded is written, then the other
                 // connections on this thread get their turn (those this input was
@@ -894,8 +893,19 @@ impl Outbox {
         self.held.as_ref().map_or(0, |held| held.commits.len())
     }
 
-    /// Sends the changes nobody waits for.
-    fn send_unsent(&mut self, durable: Option<&crate::durable::Durable>) {
+    /// Sends the changes nobody waits for. A removal whose entry `entry`'s mailbox
+    /// still holds back is not sent: the entry is dropped, and the writer never sees
+    /// either (see `crate::durable::Deferrals`).
+    fn send_unsent(&mut self, durable: Option<&crate::durable::Durable>, entry: &SessionEntry) {
+        if let (Some(_), false) = (durable, self.unsent.is_empty()) {
+            let mut mailbox = entry.mailbox.lock().expect("mailbox lock poisoned");
+            if mailbox.holds_entries() {
+                self.unsent.retain(|op| match op {
+                    Op::RemoveOutgoing { seq, .. } => !mailbox.release_held(*seq),
+                    _ => true,
+                });
+            }
+        }
         if let (Some(durable), false) = (durable, self.unsent.is_empty()) {
             let ops = match self.unsent.len() {
                 1 => Ops::One(self.unsent.pop().expect("one op")),
@@ -1307,8 +1317,8 @@ fn persist(
     };
     if change.gates() {
         // In order: what was left unsent goes first.
-        outbox.send_unsent(Some(durable));
-        outbox.hold(AckGate::new(durable.commit(Ops::One(op)), None));
+        outbox.send_unsent(Some(durable), entry);
+        outbox.hold(AckGate::commit(durable.commit(Ops::One(op))));
     } else {
         outbox.unsent.push(op);
     }
@@ -1531,7 +1541,7 @@ mod tests {
         let store = Arc::new(MemoryStore::new());
         let mut restored = restore(&*store, 0, RestoreMode::Apply).unwrap();
         let p = Persistence::start(store, &mut restored);
-        let commit = || AckGate::new(p.commit(Vec::new()), None);
+        let commit = || AckGate::commit(p.commit(Vec::new()));
         let mut outbox = Outbox::default();
         outbox.buf().put_slice(b"a");
         outbox.hold(commit());

@@ -1,11 +1,13 @@
 //! Persistence wired into the broker: what the broker writes to its store, when, and
 //! what a restart rebuilds from it (docs/persistence.md, "Wiring plan").
 //!
-//! With persistence off there is no [`Durable`] and none of this runs. With it on:
+//! With persistence on there is a [`Durable`]; with it off none of this runs. With it on:
 //! - routing a QoS 1/2 message to a persistent session pushes the delivery into the
-//!   session's mailbox with a sequence number and, under the mailbox lock, sends the
-//!   store a `PushOutgoing` (and the body, once per message): a [`Routing`] gathers the
-//!   last commit of one publication, which the publisher's PUBACK or PUBREC waits for;
+//!   session's mailbox with a sequence number, and gives it a store entry (and the body,
+//!   once per message): sent to the writer under the mailbox lock, or, for a QoS 1
+//!   delivery to a live connection, held back for a millisecond or two in case its
+//!   subscriber acknowledges it first ([`Deferrals`]). A [`Routing`] gathers what the
+//!   publisher's PUBACK or PUBREC waits for (see [`crate::message::Settle`]);
 //! - a retained message is stored (body and index entry) under its shard's lock;
 //! - the session's own changes ([`crate::session::Change`]) become ops in
 //!   `connection.rs`, which holds the packets that depend on them until they are durable;
@@ -17,14 +19,17 @@
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use midge_codec::{TopicFilter, TopicName};
+use midge_codec::{QoS, TopicFilter, TopicName};
 
 use crate::Shared;
+use crate::mailbox::{Mailbox, Pushed};
 use crate::message::{Delivery, Message, Settle, StoreId};
-use crate::registry::PendingWill;
+use crate::registry::{PendingWill, SessionEntry};
+use crate::router::AckGate;
 use crate::session::{Resumed, Session, SessionSubscription};
 use crate::store::{
     Commit, DiskStore, MessageSource, MsgId, Op, OpenMode, Ops, OutgoingRecord, OutgoingState,
@@ -32,13 +37,38 @@ use crate::store::{
     SubscriptionRecord, ToStored, UnixMillis, WillRecord, format,
 };
 
-/// The broker's persistence: the store's handle and the clock base.
+/// The broker's persistence: the store's handle, the clock base, and the store entries
+/// held back.
 #[derive(Debug)]
 pub(crate) struct Durable {
     store: Persistence,
-    /// An instant and the Unix time it was, read together at start.
+    clock: Clock,
+    deferrals: Arc<Deferrals>,
+}
+
+/// An instant and the Unix time it was, read together at start: converts between the
+/// two.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Clock {
     base: Instant,
     base_unix: UnixMillis,
+}
+
+impl Clock {
+    /// The Unix time of `at`.
+    pub(crate) fn unix(&self, at: Instant) -> UnixMillis {
+        match at.checked_duration_since(self.base) {
+            Some(after) => self.base_unix.saturating_add(millis(after)),
+            None => self
+                .base_unix
+                .saturating_sub(millis(self.base.duration_since(at))),
+        }
+    }
+
+    /// The instant of Unix time `at` (the base instant for times before it).
+    pub(crate) fn instant(&self, at: UnixMillis) -> Instant {
+        self.base + Duration::from_millis(at.saturating_sub(self.base_unix))
+    }
 }
 
 impl Durable {
@@ -68,16 +98,28 @@ impl Durable {
             tracing::info!(%client_id, "session expired while the broker was down");
         }
         let store = Persistence::start(store, &mut restored);
-        let durable = Durable {
-            store,
+        let clock = Clock {
             base: now,
             base_unix: unix,
+        };
+        let deferrals = Arc::new(Deferrals::default());
+        store.set_ticker(Box::new(Flusher {
+            deferrals: deferrals.clone(),
+            clock,
+            last: None,
+        }));
+        let durable = Durable {
+            store,
+            clock,
+            deferrals,
         };
         Ok((durable, restored))
     }
 
-    /// Stops the writer once the requests already sent are written.
+    /// Sends what is held back, then stops the writer once the requests already sent
+    /// are written.
     pub(crate) fn close(&self) {
+        self.deferrals.flush(&self.store, self.clock, u64::MAX);
         self.store.close();
         let stats = self.store.stats();
         tracing::info!(
@@ -91,17 +133,12 @@ impl Durable {
 
     /// The Unix time of `at`.
     pub(crate) fn unix(&self, at: Instant) -> UnixMillis {
-        match at.checked_duration_since(self.base) {
-            Some(after) => self.base_unix.saturating_add(millis(after)),
-            None => self
-                .base_unix
-                .saturating_sub(millis(self.base.duration_since(at))),
-        }
+        self.clock.unix(at)
     }
 
     /// The instant of Unix time `at` (the base instant for times before it).
     pub(crate) fn instant(&self, at: UnixMillis) -> Instant {
-        self.base + Duration::from_millis(at.saturating_sub(self.base_unix))
+        self.clock.instant(at)
     }
 
     /// Sends `ops` to the writer (see [`Persistence::commit`]).
@@ -126,9 +163,7 @@ impl Durable {
 
     /// The message's body id, given now if it has none.
     pub(crate) fn id_of(&self, message: &Message) -> MsgId {
-        message
-            .store_id
-            .get_or_init(|| self.store.next_message_id())
+        id_of(&self.store, message)
     }
 
     /// The message as the store keeps it.
@@ -255,20 +290,170 @@ pub(crate) fn outgoing_record(id: MsgId, delivery: &Delivery) -> OutgoingRecord 
     }
 }
 
+/// The message's body id in `store`, given now if it has none.
+fn id_of(store: &Persistence, message: &Message) -> MsgId {
+    message.store_id.get_or_init(|| store.next_message_id())
+}
+
+/// The store ops of `delivery` pushed into `client_id`'s queue under `seq`: its body
+/// (encoded by the writer, and only if the delivery outlives its batch), and its entry.
+fn entry_ops(
+    store: &Persistence,
+    clock: Clock,
+    client_id: &Arc<str>,
+    seq: u64,
+    delivery: &Delivery,
+) -> (Op, Op) {
+    let id = id_of(store, &delivery.message);
+    let source = MessageSource {
+        message: Arc::downgrade(&delivery.message) as std::sync::Weak<dyn ToStored>,
+        expires_at: delivery.message.expires_at.map(|at| clock.unix(at)),
+    };
+    let push = Op::PushOutgoing {
+        client_id: client_id.clone(),
+        seq,
+        record: outgoing_record(id, delivery),
+    };
+    (Op::PutMessageFrom(id, source), push)
+}
+
+/// How long a QoS 1 delivery to a live connection holds its store entry back at least
+/// (and at most twice as long, plus the writer's delay).
+///
+/// A delivery acknowledged by its subscriber within that time never reaches the
+/// store's writer: neither its entry nor its removal is sent, which under load is
+/// nearly every delivery (BENCHMARKS.md, "Persistence"). One that is not acknowledged
+/// by then is sent to the writer like any other, and its publisher's PUBACK waits for
+/// that commit: so a slow subscriber delays its publishers' acknowledgements by this
+/// much, and nothing acknowledged is ever only in memory.
+const HOLD: Duration = Duration::from_millis(1);
+
+/// Store entries held back, by session: each held entry sits in its session's mailbox
+/// ([`crate::mailbox::Mailbox::hold`]) beside the delivery, and the mailbox is listed
+/// here. The store's writer thread sends those that have waited [`HOLD`]
+/// ([`Flusher`]); the connection that sees a delivery's flow end first takes its entry
+/// out, and then sends no removal either (`connection.rs`, `send_unsent`).
+///
+/// Order in the store: a held entry is taken out, and sent, under its mailbox's lock,
+/// and the connection looks for it under the same lock before it sends the removal of
+/// that delivery; so the writer sees the entry before its removal, or neither. The
+/// session's end takes its held entries out with its queue, before the session's
+/// deletion is sent.
+#[derive(Debug, Default)]
+pub(crate) struct Deferrals {
+    /// The sessions whose mailboxes hold entries back, each once.
+    listed: Mutex<Vec<Arc<SessionEntry>>>,
+    /// Advanced every [`HOLD`] by the writer; each held entry notes the epoch it came in.
+    epoch: AtomicU64,
+}
+
+impl Deferrals {
+    /// Lists `entry`, whose mailbox now holds an entry back; returns whether the list
+    /// was empty: the writer may then be asleep, and must be woken.
+    fn list(&self, entry: Arc<SessionEntry>) -> bool {
+        let mut listed = self.listed.lock().expect("deferrals lock poisoned");
+        listed.push(entry);
+        listed.len() == 1
+    }
+
+    /// Sends the entries held back in epochs up to `until`; returns whether some are
+    /// still held.
+    fn flush(&self, store: &Persistence, clock: Clock, until: u64) -> bool {
+        let entries = std::mem::take(&mut *self.listed.lock().expect("deferrals lock poisoned"));
+        let mut still = Vec::new();
+        let mut due = Vec::new();
+        for entry in entries {
+            let mut mailbox = entry.mailbox.lock().expect("mailbox lock poisoned");
+            mailbox.take_held(until, &mut due);
+            if !due.is_empty() {
+                let mut ops = Vec::with_capacity(2 * due.len());
+                for held in &due {
+                    let (body, push) =
+                        entry_ops(store, clock, &entry.client_id, held.seq, &held.delivery);
+                    ops.extend([body, push]);
+                }
+                let ticket = store.send_numbered(ops);
+                for held in &due {
+                    if let Some(settle) = &held.delivery.settle {
+                        settle.sent(ticket);
+                    }
+                }
+            }
+            let holds = mailbox.holds();
+            drop(mailbox);
+            // Released once the lock is free: their publishers may be woken.
+            due.clear();
+            if holds {
+                still.push(entry);
+            }
+        }
+        let mut listed = self.listed.lock().expect("deferrals lock poisoned");
+        listed.extend(still);
+        !listed.is_empty()
+    }
+}
+
+/// A delivery whose store entry is held back (see [`Deferrals`]). Dropping it releases
+/// it from its publication's [`Settle`].
+#[derive(Debug)]
+pub(crate) struct HeldEntry {
+    /// The delivery's sequence number in its session.
+    pub(crate) seq: u64,
+    /// The [`Deferrals`] epoch it came in.
+    pub(crate) epoch: u64,
+    delivery: Delivery,
+}
+
+impl Drop for HeldEntry {
+    fn drop(&mut self) {
+        if let Some(settle) = self.delivery.settle.take() {
+            settle.released();
+        }
+    }
+}
+
+/// The writer's side of [`Deferrals`]: every [`HOLD`], a new epoch, and what came in
+/// before the last one is sent.
+#[derive(Debug)]
+struct Flusher {
+    deferrals: Arc<Deferrals>,
+    clock: Clock,
+    /// When the epoch last advanced.
+    last: Option<Instant>,
+}
+
+impl crate::store::Ticker for Flusher {
+    fn tick(&mut self, store: &Persistence, now: Instant) -> bool {
+        if self
+            .last
+            .is_some_and(|last| now.duration_since(last) < HOLD)
+        {
+            return !self
+                .deferrals
+                .listed
+                .lock()
+                .expect("deferrals lock poisoned")
+                .is_empty();
+        }
+        self.last = Some(now);
+        let epoch = self.deferrals.epoch.fetch_add(1, Ordering::Relaxed) + 1;
+        self.deferrals
+            .flush(store, self.clock, epoch.saturating_sub(2))
+    }
+}
+
 /// One publication's writes to the store, as the router pushes it into persistent
 /// sessions' mailboxes ([`crate::registry::SessionEntry::push`]).
 #[derive(Debug)]
 pub(crate) struct Routing<'a> {
     durable: &'a Durable,
-    /// Whether the body went with an earlier push of this publication.
+    /// Whether the body went with an earlier entry of this publication sent at once.
     body_sent: bool,
-    /// The last commit made: once it is durable, every earlier one is.
-    pub(crate) last: Option<Commit>,
-    /// The stored deliveries' flows; `None` before the first, or once a commit that
-    /// no acknowledgement can stand for was made (the retained store).
-    pub(crate) settle: Option<Arc<Settle>>,
-    /// Whether only the commit can release the publisher (see `settle`).
-    commit_only: bool,
+    /// The retained store's commit: the publisher's acknowledgement waits for it,
+    /// whatever the subscribers do.
+    retained: Option<Commit>,
+    /// The stored deliveries (`None` before the first).
+    settle: Option<Arc<Settle>>,
 }
 
 impl<'a> Routing<'a> {
@@ -276,53 +461,85 @@ impl<'a> Routing<'a> {
         Routing {
             durable,
             body_sent: false,
-            last: None,
+            retained: None,
             settle: None,
-            commit_only: false,
         }
-    }
-
-    /// The [`Settle`] that a stored delivery of this publication reports to.
-    pub(crate) fn settle(&mut self) -> Arc<Settle> {
-        self.settle.get_or_insert_with(Arc::default).clone()
     }
 
     /// What the publisher's acknowledgement waits for, if anything.
-    pub(crate) fn gate(self) -> Option<crate::router::AckGate> {
-        let settle = self.settle.filter(|_| !self.commit_only);
-        self.last
-            .map(|commit| crate::router::AckGate::new(commit, settle))
-    }
-
-    /// The ops for pushing `delivery` into `client_id`'s queue under `seq`.
-    pub(crate) fn push_ops(&self, client_id: &Arc<str>, seq: u64, delivery: &Delivery) -> Ops {
-        let id = self.durable.id_of(&delivery.message);
-        let push = Op::PushOutgoing {
-            client_id: client_id.clone(),
-            seq,
-            record: outgoing_record(id, delivery),
-        };
-        if !self.body_sent {
-            // Encoded by the writer, and only if the delivery outlives its batch.
-            let source = MessageSource {
-                message: Arc::downgrade(&delivery.message) as std::sync::Weak<dyn ToStored>,
-                expires_at: delivery.message.expires_at.map(|at| self.durable.unix(at)),
-            };
-            return Ops::Two(Op::PutMessageFrom(id, source), push);
+    pub(crate) fn gate(self) -> Option<AckGate> {
+        match (self.retained, self.settle) {
+            (None, None) => None,
+            (Some(commit), None) => Some(AckGate::commit(commit)),
+            (commit, Some(settle)) => {
+                Some(AckGate::new(commit, settle, self.durable.store.tickets()))
+            }
         }
-        Ops::One(push)
     }
 
-    /// Sends ops made by [`Routing::push_ops`] (the delivery was queued).
-    pub(crate) fn send(&mut self, ops: Ops) {
-        self.body_sent = true;
-        self.last = Some(self.durable.commit(ops));
+    /// Pushes `delivery` into `entry`'s mailbox (locked), with its store entry if the
+    /// session is kept in the store and the delivery is QoS 1/2: held back for a QoS 1
+    /// delivery to a live connection (see [`Deferrals`]), else sent at once — before
+    /// the lock is released, so that the connection that pops the delivery can only
+    /// send the removal after it.
+    pub(crate) fn push(
+        &mut self,
+        entry: &Arc<SessionEntry>,
+        mailbox: &mut Mailbox,
+        mut delivery: Delivery,
+    ) -> Pushed {
+        delivery.seq = mailbox.next_seq(delivery.qos);
+        let Some(seq) = delivery.seq else {
+            return mailbox.push(delivery);
+        };
+        let settle = self.settle.get_or_insert_with(Arc::default).clone();
+        delivery.settle = Some(settle.clone());
+        let hold = delivery.qos == QoS::AtLeastOnce
+            && mailbox.is_online()
+            && delivery.shared_group().is_none();
+        if hold {
+            let held = delivery.clone();
+            let pushed = mailbox.push(delivery);
+            if pushed != Pushed::Dropped {
+                // Before the lock is released: the delivery cannot end before.
+                settle.opened();
+                settle.held();
+                let deferrals = &self.durable.deferrals;
+                let epoch = deferrals.epoch.load(Ordering::Relaxed);
+                let held = HeldEntry {
+                    seq,
+                    epoch,
+                    delivery: held,
+                };
+                if mailbox.hold(held) && deferrals.list(entry.clone()) {
+                    // Wakes the writer, which may sleep until a request comes.
+                    self.durable.store.send(Ops::List(Vec::new()));
+                }
+            }
+            return pushed;
+        }
+        let (body, push) = entry_ops(
+            &self.durable.store,
+            self.durable.clock,
+            &entry.client_id,
+            seq,
+            &delivery,
+        );
+        let pushed = mailbox.push(delivery);
+        if pushed != Pushed::Dropped {
+            settle.opened();
+            let ops = match std::mem::replace(&mut self.body_sent, true) {
+                true => Ops::One(push),
+                false => Ops::Two(body, push),
+            };
+            settle.sent(self.durable.store.send_numbered(ops));
+        }
+        pushed
     }
 
-    /// Notes a commit made for this publication elsewhere (the retained store).
+    /// Notes the retained store's commit for this publication.
     pub(crate) fn made(&mut self, commit: Commit) {
-        self.last = Some(commit);
-        self.commit_only = true;
+        self.retained = Some(commit);
     }
 }
 
@@ -441,5 +658,185 @@ pub(crate) async fn restore(shared: &Arc<Shared>, restored: Restored, now: Insta
         if let Some(message) = durable.message(None, &will) {
             crate::connection::publish_will(shared, Arc::new(message), now);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Held-back store entries ([`Deferrals`]): what the writer gets, and when the
+    //! publisher's acknowledgement may go.
+
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::task::{Context, Poll, Waker};
+    use std::time::{Duration, Instant};
+
+    use midge_codec::QoS;
+
+    use super::{Durable, Routing};
+    use crate::mailbox::{MailboxLimits, Pushed};
+    use crate::message::test_delivery;
+    use crate::registry::{Registry, SessionEntry};
+    use crate::router::AckGate;
+    use crate::store::tests::TempDir;
+
+    #[allow(clippy::disallowed_methods)]
+    fn now() -> Instant {
+        Instant::now()
+    }
+
+    fn open(dir: &TempDir) -> Durable {
+        Durable::open(dir.path(), now(), 1_000)
+            .expect("store opens")
+            .0
+    }
+
+    /// A persistent session, online or not.
+    fn session(registry: &Registry, online: bool) -> Arc<SessionEntry> {
+        let (entry, _) = registry.connect("c1", MailboxLimits::default());
+        entry.set_persistent(Some(1));
+        entry.set_online(online);
+        entry
+    }
+
+    /// Routes one QoS 1 delivery into `entry`; returns the publisher's gate.
+    fn route(durable: &Durable, entry: &Arc<SessionEntry>) -> AckGate {
+        let mut routing = Routing::new(durable);
+        let pushed = entry.push(test_delivery("t", QoS::AtLeastOnce), Some(&mut routing));
+        assert_eq!(pushed, Pushed::Queued);
+        routing
+            .gate()
+            .expect("a stored delivery: the publisher waits")
+    }
+
+    fn poll(gate: &mut AckGate) -> Poll<Result<(), crate::store::CommitError>> {
+        Pin::new(gate).poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    /// Waits (up to 5 s) for `gate`.
+    fn wait(gate: &mut AckGate) {
+        for _ in 0..5_000 {
+            if let Poll::Ready(result) = poll(gate) {
+                return result.expect("the commit succeeds");
+            }
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        panic!("the publisher was never released");
+    }
+
+    /// A delivery acknowledged while its entry is held back: the publisher is released
+    /// at once, and neither the entry nor its removal reaches the writer.
+    #[test]
+    fn an_entry_acknowledged_while_held_back_never_reaches_the_writer() {
+        let dir = TempDir::new("held-acked");
+        let durable = open(&dir);
+        let registry = Registry::default();
+        let entry = session(&registry, true);
+        let mut gate = route(&durable, &entry);
+        assert!(poll(&mut gate).is_pending(), "held back, not acknowledged");
+        // The connection pops it, the subscriber acknowledges it, and the removal it
+        // would send finds the entry still held (`connection.rs`, `send_unsent`).
+        let delivery = entry.mailbox.lock().unwrap().pop().expect("queued");
+        delivery.settle.as_ref().expect("stored").done();
+        assert!(poll(&mut gate).is_ready(), "acknowledged: released");
+        let seq = delivery.seq.expect("numbered");
+        assert!(entry.mailbox.lock().unwrap().release_held(seq));
+        assert!(!entry.mailbox.lock().unwrap().holds_entries());
+        durable.close();
+        assert_eq!(durable.store.stats().ops, 0, "nothing written");
+    }
+
+    /// A delivery not acknowledged within the hold: its entry (and body) goes to the
+    /// writer, and the publisher is released once that commit is durable.
+    #[test]
+    fn an_entry_not_acknowledged_is_sent_and_the_publisher_waits_for_its_commit() {
+        let dir = TempDir::new("held-sent");
+        let durable = open(&dir);
+        let registry = Registry::default();
+        let entry = session(&registry, true);
+        let mut gate = route(&durable, &entry);
+        wait(&mut gate);
+        let mailbox = entry.mailbox.lock().unwrap();
+        assert!(!mailbox.holds_entries(), "sent");
+        assert_eq!(mailbox.len(), 1, "the delivery itself stays queued");
+        drop(mailbox);
+        let stats = durable.store.stats();
+        assert_eq!(stats.ops, 2, "its body and its entry");
+        assert_eq!(stats.changes, 2, "both written");
+        durable.close();
+    }
+
+    /// A session that ends while its entries are held back drops them: the publisher
+    /// is released (nothing is left to keep), and nothing reaches the writer.
+    #[test]
+    fn a_session_ending_drops_its_held_entries_and_releases_the_publisher() {
+        let dir = TempDir::new("held-ended");
+        let durable = open(&dir);
+        let registry = Registry::default();
+        let entry = session(&registry, true);
+        let mut gate = route(&durable, &entry);
+        assert!(poll(&mut gate).is_pending());
+        entry.mailbox.lock().unwrap().clear();
+        assert!(poll(&mut gate).is_ready(), "released");
+        durable.close();
+        assert_eq!(durable.store.stats().ops, 0);
+    }
+
+    /// A delivery to a session with no live connection is stored at once: nothing
+    /// would acknowledge it soon.
+    #[test]
+    fn an_entry_for_an_offline_session_is_sent_at_once() {
+        let dir = TempDir::new("held-offline");
+        let durable = open(&dir);
+        let registry = Registry::default();
+        let entry = session(&registry, false);
+        let mut gate = route(&durable, &entry);
+        assert!(!entry.mailbox.lock().unwrap().holds_entries());
+        wait(&mut gate);
+        assert_eq!(durable.store.stats().ops, 2);
+        durable.close();
+    }
+
+    /// Closing the store sends what is still held back: a graceful restart keeps it.
+    #[test]
+    fn closing_sends_the_entries_still_held_back() {
+        let dir = TempDir::new("held-closed");
+        let durable = open(&dir);
+        let record = crate::store::SessionRecord {
+            client_id: "c1".into(),
+            protocol: 5,
+            session_expiry: 60,
+            expires_at: None,
+            last_packet_id: 0,
+            subscriptions: Vec::new(),
+            will: None,
+        };
+        durable
+            .store
+            .commit_blocking(vec![crate::store::Op::PutSession(Box::new(record))])
+            .unwrap();
+        let registry = Registry::default();
+        let entry = session(&registry, true);
+        let gate = route(&durable, &entry);
+        assert!(entry.mailbox.lock().unwrap().holds_entries());
+        durable.close();
+        assert_eq!(
+            durable.store.stats().ops,
+            3,
+            "the session, the body, the entry"
+        );
+        // A publisher's gate does not keep the store open.
+        drop(durable);
+        let (durable, restored) = Durable::open(dir.path(), now(), 1_000).expect("reopens");
+        drop(gate);
+        assert!(restored.report.is_clean(), "{}", restored.report);
+        assert_eq!(restored.sessions.len(), 1);
+        assert_eq!(
+            restored.sessions[0].outgoing.len(),
+            1,
+            "the delivery was kept"
+        );
+        durable.close();
     }
 }

@@ -24,6 +24,7 @@ use std::task::Waker;
 
 use midge_codec::QoS;
 
+use crate::durable::HeldEntry;
 use crate::message::Delivery;
 
 /// Limits of one mailbox.
@@ -86,6 +87,11 @@ pub struct Mailbox {
     /// The connection to wake when a delivery comes into the empty mailbox: it
     /// registers while it has found the mailbox empty (see [`Mailbox::wait`]).
     waker: Option<Waker>,
+    /// The store entries held back for deliveries of this session, in sequence order
+    /// (see `crate::durable::Deferrals`).
+    held: VecDeque<HeldEntry>,
+    /// Whether the mailbox is listed as holding entries back.
+    listed: bool,
 }
 
 impl Mailbox {
@@ -106,6 +112,8 @@ impl Mailbox {
             dropped_total,
             next_seq: None,
             waker: None,
+            held: VecDeque::new(),
+            listed: false,
         }
     }
 
@@ -130,6 +138,10 @@ impl Mailbox {
     /// not kept.
     pub fn set_persistent(&mut self, next_seq: Option<u64>) {
         self.next_seq = next_seq.map(|n| n.max(self.next_seq.unwrap_or(1)).max(1));
+        if next_seq.is_none() {
+            // Their entries are not wanted any more.
+            self.held.clear();
+        }
     }
 
     /// Whether the session is kept in the store.
@@ -143,6 +155,51 @@ impl Mailbox {
         let seq = self.next_seq.as_mut().filter(|_| qos != QoS::AtMostOnce)?;
         *seq += 1;
         Some(*seq - 1)
+    }
+
+    /// Whether a live connection drains the mailbox.
+    pub fn is_online(&self) -> bool {
+        self.online
+    }
+
+    /// Holds a delivery's store entry back; returns whether the mailbox must now be
+    /// listed as holding some.
+    pub(crate) fn hold(&mut self, held: HeldEntry) -> bool {
+        self.held.push_back(held);
+        !std::mem::replace(&mut self.listed, true)
+    }
+
+    /// Takes out the held entry of delivery `seq`, if it is held, and drops it (it
+    /// need not be stored: the delivery's flow ended). Returns whether it was held.
+    pub(crate) fn release_held(&mut self, seq: u64) -> bool {
+        // Deliveries mostly end in order: the oldest first.
+        let at = match self.held.front() {
+            Some(first) if first.seq == seq => 0,
+            _ => match self.held.binary_search_by_key(&seq, |held| held.seq) {
+                Ok(at) => at,
+                Err(_) => return false,
+            },
+        };
+        self.held.remove(at);
+        true
+    }
+
+    /// Whether some store entry is held back.
+    pub(crate) fn holds_entries(&self) -> bool {
+        !self.held.is_empty()
+    }
+
+    /// Moves the entries held back since epochs up to `until` into `due`.
+    pub(crate) fn take_held(&mut self, until: u64, due: &mut Vec<HeldEntry>) {
+        let n = self.held.partition_point(|held| held.epoch <= until);
+        due.extend(self.held.drain(..n));
+    }
+
+    /// Whether some store entry is still held back; if none is, the mailbox is no
+    /// longer listed.
+    pub(crate) fn holds(&mut self) -> bool {
+        self.listed = !self.held.is_empty();
+        self.listed
     }
 
     /// Marks the mailbox as drained by a live connection, or not.
@@ -280,10 +337,11 @@ impl Mailbox {
         taken
     }
 
-    /// Empties the mailbox (the session ended).
+    /// Empties the mailbox (the session ended), held store entries included.
     pub fn clear(&mut self) {
         self.queue.clear();
         self.bytes = 0;
+        self.held.clear();
     }
 }
 

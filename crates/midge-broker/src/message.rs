@@ -5,7 +5,7 @@
 //! the RETAIN flag after Retain As Published, subscription identifiers) travel beside it
 //! in a [`Delivery`].
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
@@ -277,21 +277,33 @@ impl Delivery {
     }
 }
 
-/// The stored deliveries of one publication that have not reached the end of their
-/// flow (PUBACK, or PUBCOMP, from their subscriber).
+/// The stored deliveries of one publication, for the publisher's PUBACK or PUBREC.
 ///
-/// With persistence on, the publisher's PUBACK or PUBREC waits until the message is
-/// durable for every persistent session it went to — or until each of those sessions
-/// has received and acknowledged it, whichever comes first: a message its subscribers
-/// have acknowledged has nothing left to lose. A subscriber that keeps up usually
-/// acknowledges long before an fsync, so the fsync leaves the publisher's round trip,
-/// and the store's writer, seeing the entry pushed and removed in one batch, writes
-/// nothing (`store/commit.rs`).
+/// With persistence on, that acknowledgement waits until the message is safe for every
+/// persistent session it went to: durable in the store, or received and acknowledged
+/// by the session's client, whichever comes first — a message its subscribers have
+/// acknowledged has nothing left to lose. A subscriber that keeps up usually
+/// acknowledges long before an fsync, so the fsync leaves the publisher's round trip.
+///
+/// A QoS 1 delivery to a session whose connection is live does not even send its store
+/// entry at once: the entry is held back in the mailbox for a millisecond or two
+/// ([`crate::durable::Deferrals`]), and sent only if the delivery has not been
+/// acknowledged by then. Most never reach the store's writer.
+///
+/// So the publication is safe once every stored delivery's flow has ended (`open` is
+/// zero), or once no entry is held back any more and the commit of the last one sent
+/// (`ticket`) is durable.
 #[derive(Debug, Default)]
 pub struct Settle {
-    /// Deliveries whose flow has not ended.
-    open: std::sync::atomic::AtomicUsize,
-    /// The publisher waiting for `open` to reach zero.
+    /// Deliveries whose flow (PUBACK, or PUBCOMP, from their subscriber) has not ended.
+    open: AtomicUsize,
+    /// Deliveries whose store entry is held back: neither sent to the store's writer
+    /// nor done with (acknowledged, or dropped with their session).
+    held: AtomicUsize,
+    /// The number of the last commit request that carried one of the deliveries'
+    /// entries (0: none).
+    ticket: AtomicU64,
+    /// The publisher waiting for `open` or `held` to reach zero.
     waker: std::sync::Mutex<Option<std::task::Waker>>,
 }
 
@@ -304,10 +316,33 @@ impl Settle {
     /// A delivery's flow ended.
     pub fn done(&self) {
         if self.open.fetch_sub(1, Ordering::AcqRel) == 1 {
-            let waker = self.waker.lock().expect("settle lock poisoned").take();
-            if let Some(waker) = waker {
-                waker.wake();
-            }
+            self.wake();
+        }
+    }
+
+    /// One more delivery whose store entry is held back.
+    pub(crate) fn held(&self) {
+        self.held.fetch_add(1, Ordering::AcqRel);
+    }
+
+    /// A delivery's store entry went to the writer in request `ticket`. Called before
+    /// [`Settle::released`] for a held-back one.
+    pub(crate) fn sent(&self, ticket: u64) {
+        self.ticket.fetch_max(ticket, Ordering::AcqRel);
+    }
+
+    /// A held-back entry is held back no more: sent (see [`Settle::sent`]), or not
+    /// needed (its delivery's flow ended, or its session did).
+    pub(crate) fn released(&self) {
+        if self.held.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.wake();
+        }
+    }
+
+    fn wake(&self) {
+        let waker = self.waker.lock().expect("settle lock poisoned").take();
+        if let Some(waker) = waker {
+            waker.wake();
         }
     }
 
@@ -316,17 +351,19 @@ impl Settle {
         self.open.load(Ordering::Acquire) == 0
     }
 
-    /// Ready once every delivery's flow has ended.
-    pub fn poll_settled(&self, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
-        if self.open.load(Ordering::Acquire) == 0 {
-            return std::task::Poll::Ready(());
-        }
-        *self.waker.lock().expect("settle lock poisoned") = Some(cx.waker().clone());
-        // Checked again after registering, so that a `done` in between is not missed.
-        if self.open.load(Ordering::Acquire) == 0 {
-            std::task::Poll::Ready(())
-        } else {
-            std::task::Poll::Pending
+    /// The request whose commit makes the publication durable, once no store entry is
+    /// held back any more (0: nothing was sent).
+    pub(crate) fn durable_at(&self) -> Option<u64> {
+        (self.held.load(Ordering::Acquire) == 0).then(|| self.ticket.load(Ordering::Acquire))
+    }
+
+    /// Has `waker` woken when every delivery's flow has ended, or when no store entry
+    /// is held back any more; check both after registering.
+    pub fn register(&self, waker: &std::task::Waker) {
+        let mut slot = self.waker.lock().expect("settle lock poisoned");
+        match &*slot {
+            Some(known) if known.will_wake(waker) => {}
+            _ => *slot = Some(waker.clone()),
         }
     }
 }
@@ -459,7 +496,7 @@ mod tests {
     #[test]
     fn settle_wakes_the_publisher_when_the_last_delivery_ends() {
         use std::sync::atomic::{AtomicUsize, Ordering};
-        use std::task::{Context, Poll, Wake, Waker};
+        use std::task::{Wake, Waker};
         struct Count(AtomicUsize);
         impl Wake for Count {
             fn wake(self: Arc<Self>) {
@@ -468,18 +505,53 @@ mod tests {
         }
         let woken = Arc::new(Count(AtomicUsize::new(0)));
         let waker = Waker::from(woken.clone());
-        let mut cx = Context::from_waker(&waker);
         let settle = super::Settle::default();
         assert!(settle.is_settled(), "nothing stored: nothing to wait for");
         settle.opened();
         settle.opened();
-        assert_eq!(settle.poll_settled(&mut cx), Poll::Pending);
+        settle.register(&waker);
+        assert!(!settle.is_settled());
         settle.done();
         assert_eq!(woken.0.load(Ordering::SeqCst), 0);
-        assert_eq!(settle.poll_settled(&mut cx), Poll::Pending);
+        settle.register(&waker);
         settle.done();
         assert_eq!(woken.0.load(Ordering::SeqCst), 1);
         assert!(settle.is_settled());
-        assert_eq!(settle.poll_settled(&mut cx), Poll::Ready(()));
+    }
+
+    /// A publication whose entries were held back waits, short of its deliveries'
+    /// acknowledgements, until none is held back, then for the last request sent.
+    #[test]
+    fn settle_says_which_commit_once_no_entry_is_held_back() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        use std::task::{Wake, Waker};
+        struct Count(AtomicUsize);
+        impl Wake for Count {
+            fn wake(self: Arc<Self>) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        let woken = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(woken.clone());
+        let settle = super::Settle::default();
+        // One delivery sent at once (request 3), two held back.
+        settle.opened();
+        settle.sent(3);
+        for _ in 0..2 {
+            settle.opened();
+            settle.held();
+        }
+        settle.register(&waker);
+        assert_eq!(settle.durable_at(), None);
+        // The first held back is sent in request 9; the second is acknowledged first.
+        settle.sent(9);
+        settle.released();
+        assert_eq!(settle.durable_at(), None);
+        assert_eq!(woken.0.load(Ordering::SeqCst), 0);
+        settle.done();
+        settle.released();
+        assert_eq!(woken.0.load(Ordering::SeqCst), 1);
+        assert_eq!(settle.durable_at(), Some(9));
+        assert!(!settle.is_settled(), "two deliveries are not acknowledged");
     }
 }

@@ -75,35 +75,16 @@ impl SessionEntry {
     /// or waits for room in the session, after which it drains again.
     ///
     /// With `routing` (persistence on), a QoS 1/2 delivery to a session kept in the store
-    /// gets a sequence number, and its store entry is sent to the writer before the
-    /// mailbox lock is released: the connection that pops it can only write its
-    /// acknowledgement's removal after it.
+    /// gets a sequence number and a store entry ([`crate::durable::Routing::push`]).
     pub(crate) fn push(
-        &self,
-        mut delivery: crate::message::Delivery,
+        self: &Arc<Self>,
+        delivery: crate::message::Delivery,
         routing: Option<&mut crate::durable::Routing<'_>>,
     ) -> Pushed {
         let (pushed, waker) = {
             let mut mailbox = self.mailbox.lock().expect("mailbox lock poisoned");
             let pushed = match routing {
-                Some(routing) => {
-                    delivery.seq = mailbox.next_seq(delivery.qos);
-                    let ops = delivery
-                        .seq
-                        .map(|seq| routing.push_ops(&self.client_id, seq, &delivery));
-                    let settle = ops.as_ref().map(|_| routing.settle());
-                    delivery.settle = settle.clone();
-                    let pushed = mailbox.push(delivery);
-                    if let (Some(ops), false) = (ops, pushed == Pushed::Dropped) {
-                        // Opened before the lock is released: the delivery cannot end
-                        // before.
-                        if let Some(settle) = settle {
-                            settle.opened();
-                        }
-                        routing.send(ops);
-                    }
-                    pushed
-                }
+                Some(routing) => routing.push(self, &mut mailbox, delivery),
                 None => mailbox.push(delivery),
             };
             // A waiting connection registered when it found the mailbox empty.

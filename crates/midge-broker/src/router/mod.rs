@@ -48,7 +48,7 @@ use crate::mailbox::Pushed;
 use crate::message::Settle;
 use crate::message::{Delivery, Message};
 use crate::registry::SessionEntry;
-use crate::store::{Commit, CommitError, RetainedRecord};
+use crate::store::{Commit, CommitError, RetainedRecord, Tickets};
 use retained::{Retained, RetainedStore};
 use trie::Trie;
 
@@ -157,30 +157,74 @@ impl RetainedShard {
     }
 }
 
-/// What a publisher's PUBACK or PUBREC waits for, with persistence on: the commit of
-/// the message's store entries, or, if it comes first, the end of every stored
-/// delivery's flow (see [`Settle`]). Unpin and cancel-safe.
+/// What a publisher's PUBACK or PUBREC waits for, with persistence on: the retained
+/// store's commit, if the message was retained, and its stored deliveries (see
+/// [`Settle`]). Also what any packet waits for behind a store change (a commit alone).
+/// Unpin and cancel-safe.
 #[derive(Debug)]
 pub struct AckGate {
-    commit: Commit,
-    settle: Option<Arc<Settle>>,
+    /// A commit that must be durable whatever the acknowledgements.
+    commit: Option<Commit>,
+    stored: Option<Stored>,
+}
+
+/// A publication's stored deliveries, as its acknowledgement waits for them.
+#[derive(Debug)]
+struct Stored {
+    settle: Arc<Settle>,
+    tickets: Tickets,
+    /// The commit of the deliveries' last store entry, once none is held back.
+    commit: Option<Commit>,
 }
 
 impl AckGate {
-    /// Waits for `commit`, or for `settle` if given.
-    pub fn new(commit: Commit, settle: Option<Arc<Settle>>) -> Self {
-        AckGate { commit, settle }
+    /// Waits for `commit`.
+    pub fn commit(commit: Commit) -> Self {
+        AckGate {
+            commit: Some(commit),
+            stored: None,
+        }
+    }
+
+    /// Waits for `commit` if given, and for the stored deliveries of `settle` (see
+    /// [`Settle`]).
+    pub(crate) fn new(commit: Option<Commit>, settle: Arc<Settle>, tickets: Tickets) -> Self {
+        AckGate {
+            commit,
+            stored: Some(Stored {
+                settle,
+                tickets,
+                commit: None,
+            }),
+        }
     }
 
     /// The result if it is known already, without waiting.
     pub fn try_result(&mut self) -> Option<Result<(), CommitError>> {
-        if let Some(result) = self.commit.try_result() {
-            return Some(result);
+        if let Some(commit) = &mut self.commit {
+            match commit.try_result()? {
+                Ok(()) => self.commit = None,
+                Err(e) => return Some(Err(e)),
+            }
         }
-        self.settle
-            .as_ref()
-            .is_some_and(|s| s.is_settled())
-            .then_some(Ok(()))
+        let Some(stored) = self.stored.as_mut() else {
+            return Some(Ok(()));
+        };
+        if stored.settle.is_settled() {
+            return Some(Ok(()));
+        }
+        stored.commit()?.try_result()
+    }
+}
+
+impl Stored {
+    /// The commit to wait for, once no store entry is held back.
+    fn commit(&mut self) -> Option<&mut Commit> {
+        if self.commit.is_none() {
+            let ticket = self.settle.durable_at()?;
+            self.commit = Some(self.tickets.commit(ticket));
+        }
+        self.commit.as_mut()
     }
 }
 
@@ -191,14 +235,31 @@ impl std::future::Future for AckGate {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<Self::Output> {
+        use std::pin::Pin;
         use std::task::Poll;
-        if let Poll::Ready(result) = std::pin::Pin::new(&mut self.commit).poll(cx) {
-            return Poll::Ready(result);
+        let this = &mut *self;
+        if let Some(commit) = &mut this.commit {
+            std::task::ready!(Pin::new(commit).poll(cx))?;
+            this.commit = None;
         }
-        match &self.settle {
-            Some(settle) => settle.poll_settled(cx).map(Ok),
-            None => Poll::Pending,
+        let Some(stored) = this.stored.as_mut() else {
+            return Poll::Ready(Ok(()));
+        };
+        // Twice: the second time after registering, so that no change is missed.
+        for registered in [false, true] {
+            if stored.settle.is_settled() {
+                return Poll::Ready(Ok(()));
+            }
+            if let Some(commit) = stored.commit() {
+                if let Poll::Ready(result) = Pin::new(commit).poll(cx) {
+                    return Poll::Ready(result);
+                }
+            }
+            if !registered {
+                stored.settle.register(cx.waker());
+            }
         }
+        Poll::Pending
     }
 }
 

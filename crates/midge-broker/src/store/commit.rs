@@ -20,7 +20,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 use std::thread::JoinHandle;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::format;
 use super::{
@@ -268,6 +268,20 @@ impl Completions {
     }
 }
 
+/// Makes the [`Commit`] of a numbered request, without keeping the store open.
+#[derive(Debug, Clone)]
+pub(crate) struct Tickets(Arc<Completions>);
+
+impl Tickets {
+    /// The completion of request number `ticket` (0: none, complete at once).
+    pub(crate) fn commit(&self, ticket: u64) -> Commit {
+        Commit {
+            ticket: Some((ticket, self.0.clone())),
+            registered: None,
+        }
+    }
+}
+
 /// The ops of one request: a delivery's push and its body travel inline, with no
 /// list to allocate (and for the writer to free) per message.
 #[derive(Debug)]
@@ -438,6 +452,9 @@ impl Index {
             Op::PutMessage(id, message) => {
                 bodies.new.insert(id, Body::Stored(message));
             }
+            // A body already referenced is stored already, or comes in this batch: a
+            // held-back entry sent later brings its body again (`crate::durable`).
+            Op::PutMessageFrom(id, _) if self.refs.contains_key(&id) => {}
             Op::PutMessageFrom(id, source) => {
                 bodies.new.insert(id, Body::Source(source));
             }
@@ -594,6 +611,23 @@ struct Shared {
     counters: Arc<Counters>,
     /// Bodies handed to the writer and not yet written ([`Persistence::hold`]).
     unwritten: Arc<Mutex<HashMap<MsgId, StoredMessage>>>,
+    /// What the writer also runs ([`Persistence::set_ticker`]).
+    ticker: Mutex<Option<Box<dyn Ticker>>>,
+}
+
+/// Work the writer thread does besides its requests: sending the store entries that
+/// the broker held back once they have waited long enough (`crate::durable`).
+pub(crate) trait Ticker: Send {
+    /// Called before each batch, and every [`NAP`] while the writer waits; sends what
+    /// is due through `persistence`. Returns whether something is still held: the
+    /// writer then keeps napping instead of sleeping until the next request.
+    fn tick(&mut self, persistence: &Persistence, now: Instant) -> bool;
+}
+
+impl std::fmt::Debug for dyn Ticker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Ticker")
+    }
 }
 
 /// The writer's channel, and the number of the last request sent on it.
@@ -626,14 +660,25 @@ impl Persistence {
     pub fn start(store: Arc<dyn Store>, restored: &mut super::Restored) -> Persistence {
         let index = std::mem::take(&mut restored.index);
         let (sender, receiver) = mpsc::channel();
-        let counters = Arc::new(Counters::default());
-        let unwritten: Arc<Mutex<HashMap<MsgId, StoredMessage>>> = Arc::default();
-        let completions = Arc::new(Completions::default());
+        let shared = Arc::new(Shared {
+            store,
+            sender: Mutex::new(Sender {
+                channel: Some(sender),
+                issued: 0,
+            }),
+            completions: Arc::new(Completions::default()),
+            writer: Mutex::new(None),
+            next_id: AtomicU64::new(restored.next_message_id),
+            counters: Arc::new(Counters::default()),
+            unwritten: Arc::default(),
+            ticker: Mutex::new(None),
+        });
         let writer = {
-            let store = store.clone();
-            let counters = counters.clone();
-            let unwritten = unwritten.clone();
-            let completions = completions.clone();
+            let this = Arc::downgrade(&shared);
+            let store = shared.store.clone();
+            let counters = shared.counters.clone();
+            let unwritten = shared.unwritten.clone();
+            let completions = shared.completions.clone();
             std::thread::Builder::new()
                 .name("midge-store".into())
                 .spawn(move || {
@@ -644,25 +689,26 @@ impl Persistence {
                         counters: &counters,
                         unwritten: &unwritten,
                         completions: &close.0,
+                        persistence: this,
                     };
                     writer.run(index, &receiver);
                 })
                 .ok()
         };
-        Persistence {
-            shared: Arc::new(Shared {
-                store,
-                sender: Mutex::new(Sender {
-                    channel: writer.is_some().then_some(sender),
-                    issued: 0,
-                }),
-                completions,
-                writer: Mutex::new(writer),
-                next_id: AtomicU64::new(restored.next_message_id),
-                counters,
-                unwritten,
-            }),
+        match writer {
+            Some(writer) => *shared.writer.lock().expect("writer lock poisoned") = Some(writer),
+            None => {
+                shared.sender.lock().expect("sender lock poisoned").channel = None;
+                shared.completions.close();
+            }
         }
+        Persistence { shared }
+    }
+
+    /// Has the writer call `ticker` before each batch, and every [`NAP`] while it
+    /// waits with something held.
+    pub(crate) fn set_ticker(&self, ticker: Box<dyn Ticker>) {
+        *self.shared.ticker.lock().expect("ticker lock poisoned") = Some(ticker);
     }
 
     /// A new message id, never used in this store.
@@ -685,6 +731,19 @@ impl Persistence {
     /// Failures are logged by the writer.
     pub fn send(&self, ops: impl Into<Ops>) {
         self.send_counted(ops.into());
+    }
+
+    /// Sends `ops` to the writer; returns the request's number, for
+    /// [`Tickets::commit`] (`u64::MAX`, which fails as closed, if the writer
+    /// has stopped).
+    pub(crate) fn send_numbered(&self, ops: impl Into<Ops>) -> u64 {
+        self.send_counted(ops.into()).unwrap_or(u64::MAX)
+    }
+
+    /// Where the completions of numbered requests are told (see
+    /// [`Persistence::send_numbered`]).
+    pub(crate) fn tickets(&self) -> Tickets {
+        Tickets(self.shared.completions.clone())
     }
 
     /// Sends `ops`, counted in the backlog; their ticket, `None` if the writer stopped.
@@ -815,28 +874,62 @@ const NAP: Duration = Duration::from_micros(200);
 /// broker then has an idle writer).
 const NAPS_BEFORE_SLEEP: u32 = 50;
 
-/// The next request: taken at once if one waits; else after naps while requests keep
-/// coming; else by sleeping until one comes. `None`: the broker closed the store.
-fn next_request(receiver: &mpsc::Receiver<Ops>) -> Option<Ops> {
-    for _ in 0..NAPS_BEFORE_SLEEP {
-        match receiver.try_recv() {
-            Ok(request) => return Some(request),
-            Err(mpsc::TryRecvError::Disconnected) => return None,
-            Err(mpsc::TryRecvError::Empty) => std::thread::sleep(NAP),
-        }
-    }
-    receiver.recv().ok()
-}
-
 /// The writer thread's shared state.
 struct Writer<'a> {
     store: &'a dyn Store,
     counters: &'a Counters,
     unwritten: &'a Mutex<HashMap<MsgId, StoredMessage>>,
     completions: &'a Completions,
+    /// The broker's handle, for the ticker (weak: the writer stops when the broker
+    /// drops its last handle).
+    persistence: std::sync::Weak<Shared>,
+}
+
+/// The writer thread's clock.
+#[allow(clippy::disallowed_methods)]
+fn now() -> Instant {
+    Instant::now()
 }
 
 impl Writer<'_> {
+    /// The next request: taken at once if one waits; else after naps while requests
+    /// keep coming or the ticker holds something; else by sleeping until one comes.
+    /// `None`: the broker closed the store.
+    fn next_request(&self, receiver: &mpsc::Receiver<Ops>) -> Option<Ops> {
+        loop {
+            for _ in 0..NAPS_BEFORE_SLEEP {
+                match receiver.try_recv() {
+                    Ok(request) => return Some(request),
+                    Err(mpsc::TryRecvError::Disconnected) => return None,
+                    Err(mpsc::TryRecvError::Empty) => {
+                        self.tick();
+                        std::thread::sleep(NAP);
+                    }
+                }
+            }
+            if !self.tick() {
+                return receiver.recv().ok();
+            }
+        }
+    }
+
+    /// Runs the ticker, if there is one; returns whether it still holds something.
+    fn tick(&self) -> bool {
+        let Some(shared) = self.persistence.upgrade() else {
+            return false;
+        };
+        let persistence = Persistence { shared };
+        let mut ticker = persistence
+            .shared
+            .ticker
+            .lock()
+            .expect("ticker lock poisoned");
+        match ticker.as_mut() {
+            Some(ticker) => ticker.tick(&persistence, now()),
+            None => false,
+        }
+    }
+
     /// Takes requests until the broker closes the store.
     fn run(&self, mut index: Index, receiver: &mpsc::Receiver<Ops>) {
         let counters = self.counters;
@@ -846,7 +939,9 @@ impl Writer<'_> {
         let mut woken = Vec::new();
         let mut completed = 0;
         let mut failed = false;
-        while let Some(first) = next_request(receiver) {
+        while let Some(first) = self.next_request(receiver) {
+            // What the ticker sends now joins this batch.
+            self.tick();
             let (mut taken, mut ops) = (0, 0);
             let mut next = Some(first);
             while let Some(request) = next {

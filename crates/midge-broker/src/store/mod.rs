@@ -25,7 +25,7 @@ pub mod format;
 pub mod memory;
 mod restore;
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
 
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
@@ -33,6 +33,7 @@ use std::sync::{Arc, Weak};
 use midge_codec::{Publish, QoS};
 
 pub use commit::{Commit, CommitError, Ops, Persistence, PersistenceStats};
+pub(crate) use commit::{Ticker, Tickets};
 pub use disk::DiskStore;
 pub use disk::OpenMode;
 pub use format::RecordError;

@@ -12,10 +12,10 @@ use super::format;
 use super::*;
 
 /// A directory removed on drop.
-struct TempDir(PathBuf);
+pub(crate) struct TempDir(PathBuf);
 
 impl TempDir {
-    fn new(name: &str) -> Self {
+    pub(crate) fn new(name: &str) -> Self {
         static N: AtomicU64 = AtomicU64::new(0);
         let dir = std::env::temp_dir().join(format!(
             "midge-store-{name}-{}-{}",
@@ -25,7 +25,7 @@ impl TempDir {
         let _ = std::fs::remove_dir_all(&dir);
         TempDir(dir)
     }
-    fn path(&self) -> &Path {
+    pub(crate) fn path(&self) -> &Path {
         &self.0
     }
 }
@@ -957,6 +957,72 @@ fn a_body_is_encoded_only_when_it_is_written() {
     assert_eq!(body.expires_at, Some(9_000));
     assert_eq!(body.publish, counted.0.publish);
     assert!(restored.report.is_clean(), "{}", restored.report);
+}
+
+/// A body sent again with a later entry that references it (a held-back entry sent
+/// after another session's, `crate::durable`) is not encoded or written again; it stays
+/// while an entry references it, goes with the last, and is written anew if an entry
+/// references it after that.
+#[test]
+fn a_body_sent_again_is_written_once_and_kept_while_referenced() {
+    struct Counted(StoredMessage, std::sync::atomic::AtomicUsize);
+    impl ToStored for Counted {
+        fn to_stored(&self, _: Option<UnixMillis>) -> StoredMessage {
+            self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            self.0.clone()
+        }
+    }
+    let memory = Arc::new(MemoryStore::new());
+    let (p, _) = start(memory.clone(), 0);
+    p.commit_blocking(vec![Op::PutSession(Box::new(session("c1", None)))])
+        .unwrap();
+    let counted = Arc::new(Counted(
+        message("a/b", "x", QoS::AtLeastOnce, None),
+        Default::default(),
+    ));
+    let encoded = || counted.1.load(std::sync::atomic::Ordering::Relaxed);
+    let put = || {
+        Op::PutMessageFrom(
+            MsgId(1),
+            MessageSource {
+                message: Arc::downgrade(&counted) as std::sync::Weak<dyn ToStored>,
+                expires_at: None,
+            },
+        )
+    };
+    let push = |seq| Op::PushOutgoing {
+        client_id: "c1".into(),
+        seq,
+        record: outgoing(MsgId(1), OutgoingState::Queued),
+    };
+    let remove = |seq| Op::RemoveOutgoing {
+        client_id: "c1".into(),
+        seq,
+    };
+    let stored = |memory: &MemoryStore| {
+        let restored = restore(memory, 0, RestoreMode::ReadOnly).unwrap();
+        assert!(restored.report.is_clean(), "{}", restored.report);
+        let seqs: Vec<u64> = restored.sessions[0].outgoing.iter().map(|o| o.0).collect();
+        (seqs, restored.messages.contains_key(&MsgId(1)))
+    };
+    p.commit_blocking(vec![put(), push(1)]).unwrap();
+    p.commit_blocking(vec![put(), push(2)]).unwrap();
+    assert_eq!(encoded(), 1, "encoded once");
+    p.commit_blocking(vec![remove(1)]).unwrap();
+    assert_eq!(
+        stored(&memory),
+        (vec![2], true),
+        "kept for the second entry"
+    );
+    // Within one batch: the last reference goes, the body comes again with a new one.
+    p.commit_blocking(vec![remove(2), put(), push(3)]).unwrap();
+    assert_eq!(stored(&memory), (vec![3], true));
+    p.commit_blocking(vec![remove(3)]).unwrap();
+    assert_eq!(stored(&memory), (vec![], false), "gone with the last entry");
+    p.commit_blocking(vec![put(), push(4)]).unwrap();
+    assert_eq!(stored(&memory), (vec![4], true), "written anew");
+    assert_eq!(encoded(), 2);
+    p.close();
 }
 
 /// A body handed over unencoded whose message is gone by the time its batch is written
