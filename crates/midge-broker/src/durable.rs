@@ -345,6 +345,9 @@ pub(crate) struct Deferrals {
     listed: Mutex<Vec<Arc<SessionEntry>>>,
     /// Advanced every [`HOLD`] by the writer; each held entry notes the epoch it came in.
     epoch: AtomicU64,
+    /// Held by a flush from start to end: the last one, at close, then finds every
+    /// mailbox that an earlier one, still running, would list again.
+    flushing: Mutex<()>,
 }
 
 impl Deferrals {
@@ -359,6 +362,7 @@ impl Deferrals {
     /// Sends the entries held back in epochs up to `until`; returns whether some are
     /// still held.
     fn flush(&self, store: &Persistence, clock: Clock, until: u64) -> bool {
+        let _flushing = self.flushing.lock().expect("deferrals lock poisoned");
         let entries = std::mem::take(&mut *self.listed.lock().expect("deferrals lock poisoned"));
         let mut still = Vec::new();
         let mut due = Vec::new();
