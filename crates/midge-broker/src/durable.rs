@@ -1,7 +1,7 @@
 //! Persistence wired into the broker: what the broker writes to its store, when, and
 //! what a restart rebuilds from it (docs/persistence.md, "Wiring plan").
 //!
-//! With persistence on there is a [`Durable`]; with it off none of this runs. With it on:
+//! With persistence off there is no [`Durable`] and none of this runs. With it on:
 //! - routing a QoS 1/2 message to a persistent session pushes the delivery into the
 //!   session's mailbox with a sequence number, and gives it a store entry (and the body,
 //!   once per message): sent to the writer under the mailbox lock, or, for a QoS 1
