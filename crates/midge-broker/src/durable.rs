@@ -696,12 +696,28 @@ mod tests {
             .0
     }
 
-    /// A persistent session, online or not.
-    fn session(registry: &Registry, online: bool) -> Arc<SessionEntry> {
+    /// A store in a fresh directory, and a persistent session `c1` in it.
+    struct Fixture {
+        dir: TempDir,
+        durable: Durable,
+        _registry: Registry,
+        entry: Arc<SessionEntry>,
+    }
+
+    /// The session is online (a live connection) or not.
+    fn fixture(name: &str, online: bool) -> Fixture {
+        let dir = TempDir::new(name);
+        let durable = open(&dir);
+        let registry = Registry::default();
         let (entry, _) = registry.connect("c1", MailboxLimits::default());
         entry.set_persistent(Some(1));
         entry.set_online(online);
-        entry
+        Fixture {
+            dir,
+            durable,
+            _registry: registry,
+            entry,
+        }
     }
 
     /// Routes one QoS 1 delivery into `entry`; returns the publisher's gate.
@@ -733,11 +749,9 @@ mod tests {
     /// at once, and neither the entry nor its removal reaches the writer.
     #[test]
     fn an_entry_acknowledged_while_held_back_never_reaches_the_writer() {
-        let dir = TempDir::new("held-acked");
-        let durable = open(&dir);
-        let registry = Registry::default();
-        let entry = session(&registry, true);
-        let mut gate = route(&durable, &entry);
+        let f = fixture("held-acked", true);
+        let (durable, entry) = (&f.durable, &f.entry);
+        let mut gate = route(durable, entry);
         assert!(poll(&mut gate).is_pending(), "held back, not acknowledged");
         // The connection pops it, the subscriber acknowledges it, and the removal it
         // would send finds the entry still held (`connection.rs`, `send_unsent`).
@@ -755,11 +769,9 @@ mod tests {
     /// writer, and the publisher is released once that commit is durable.
     #[test]
     fn an_entry_not_acknowledged_is_sent_and_the_publisher_waits_for_its_commit() {
-        let dir = TempDir::new("held-sent");
-        let durable = open(&dir);
-        let registry = Registry::default();
-        let entry = session(&registry, true);
-        let mut gate = route(&durable, &entry);
+        let f = fixture("held-sent", true);
+        let (durable, entry) = (&f.durable, &f.entry);
+        let mut gate = route(durable, entry);
         wait(&mut gate);
         let mailbox = entry.mailbox.lock().unwrap();
         assert!(!mailbox.holds_entries(), "sent");
@@ -775,11 +787,9 @@ mod tests {
     /// is released (nothing is left to keep), and nothing reaches the writer.
     #[test]
     fn a_session_ending_drops_its_held_entries_and_releases_the_publisher() {
-        let dir = TempDir::new("held-ended");
-        let durable = open(&dir);
-        let registry = Registry::default();
-        let entry = session(&registry, true);
-        let mut gate = route(&durable, &entry);
+        let f = fixture("held-ended", true);
+        let (durable, entry) = (&f.durable, &f.entry);
+        let mut gate = route(durable, entry);
         assert!(poll(&mut gate).is_pending());
         entry.mailbox.lock().unwrap().clear();
         assert!(poll(&mut gate).is_ready(), "released");
@@ -791,11 +801,9 @@ mod tests {
     /// would acknowledge it soon.
     #[test]
     fn an_entry_for_an_offline_session_is_sent_at_once() {
-        let dir = TempDir::new("held-offline");
-        let durable = open(&dir);
-        let registry = Registry::default();
-        let entry = session(&registry, false);
-        let mut gate = route(&durable, &entry);
+        let f = fixture("held-offline", false);
+        let (durable, entry) = (&f.durable, &f.entry);
+        let mut gate = route(durable, entry);
         assert!(!entry.mailbox.lock().unwrap().holds_entries());
         wait(&mut gate);
         assert_eq!(durable.store.stats().ops, 2);
@@ -805,8 +813,12 @@ mod tests {
     /// Closing the store sends what is still held back: a graceful restart keeps it.
     #[test]
     fn closing_sends_the_entries_still_held_back() {
-        let dir = TempDir::new("held-closed");
-        let durable = open(&dir);
+        let Fixture {
+            dir,
+            durable,
+            entry,
+            _registry,
+        } = fixture("held-closed", true);
         let record = crate::store::SessionRecord {
             client_id: "c1".into(),
             protocol: 5,
@@ -820,8 +832,6 @@ mod tests {
             .store
             .commit_blocking(vec![crate::store::Op::PutSession(Box::new(record))])
             .unwrap();
-        let registry = Registry::default();
-        let entry = session(&registry, true);
         let gate = route(&durable, &entry);
         assert!(entry.mailbox.lock().unwrap().holds_entries());
         durable.close();

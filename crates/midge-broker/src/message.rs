@@ -491,20 +491,25 @@ mod tests {
         assert!(expiring.encoded(v5).is_none());
     }
 
-    /// A publication settles when the last of its stored deliveries ends, and wakes the
-    /// publisher waiting for it then, not before.
-    #[test]
-    fn settle_wakes_the_publisher_when_the_last_delivery_ends() {
+    /// A waker, and how many times it was woken.
+    fn counting_waker() -> (std::task::Waker, impl Fn() -> usize) {
         use std::sync::atomic::{AtomicUsize, Ordering};
-        use std::task::{Wake, Waker};
         struct Count(AtomicUsize);
-        impl Wake for Count {
+        impl std::task::Wake for Count {
             fn wake(self: Arc<Self>) {
                 self.0.fetch_add(1, Ordering::SeqCst);
             }
         }
-        let woken = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(woken.clone());
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = std::task::Waker::from(count.clone());
+        (waker, move || count.0.load(Ordering::SeqCst))
+    }
+
+    /// A publication settles when the last of its stored deliveries ends, and wakes the
+    /// publisher waiting for it then, not before.
+    #[test]
+    fn settle_wakes_the_publisher_when_the_last_delivery_ends() {
+        let (waker, woken) = counting_waker();
         let settle = super::Settle::default();
         assert!(settle.is_settled(), "nothing stored: nothing to wait for");
         settle.opened();
@@ -512,10 +517,10 @@ mod tests {
         settle.register(&waker);
         assert!(!settle.is_settled());
         settle.done();
-        assert_eq!(woken.0.load(Ordering::SeqCst), 0);
+        assert_eq!(woken(), 0);
         settle.register(&waker);
         settle.done();
-        assert_eq!(woken.0.load(Ordering::SeqCst), 1);
+        assert_eq!(woken(), 1);
         assert!(settle.is_settled());
     }
 
@@ -523,16 +528,7 @@ mod tests {
     /// acknowledgements, until none is held back, then for the last request sent.
     #[test]
     fn settle_says_which_commit_once_no_entry_is_held_back() {
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        use std::task::{Wake, Waker};
-        struct Count(AtomicUsize);
-        impl Wake for Count {
-            fn wake(self: Arc<Self>) {
-                self.0.fetch_add(1, Ordering::SeqCst);
-            }
-        }
-        let woken = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(woken.clone());
+        let (waker, woken) = counting_waker();
         let settle = super::Settle::default();
         // One delivery sent at once (request 3), two held back.
         settle.opened();
@@ -547,10 +543,10 @@ mod tests {
         settle.sent(9);
         settle.released();
         assert_eq!(settle.durable_at(), None);
-        assert_eq!(woken.0.load(Ordering::SeqCst), 0);
+        assert_eq!(woken(), 0);
         settle.done();
         settle.released();
-        assert_eq!(woken.0.load(Ordering::SeqCst), 1);
+        assert_eq!(woken(), 1);
         assert_eq!(settle.durable_at(), Some(9));
         assert!(!settle.is_settled(), "two deliveries are not acknowledged");
     }

@@ -774,10 +774,7 @@ fn after_a_failed_write_no_commit_succeeds() {
 /// write at all; what is still unacknowledged at the end of a batch is written.
 #[test]
 fn a_flow_that_ends_within_its_batch_is_not_written() {
-    let memory = Arc::new(MemoryStore::new());
-    let (p, _) = start(memory.clone(), 0);
-    p.commit_blocking(vec![Op::PutSession(Box::new(session("c1", None)))])
-        .unwrap();
+    let (memory, p) = with_session_c1();
     let writes = memory.writes();
     let body = message("a/b", "x", QoS::AtLeastOnce, None);
     let push = |seq, id| Op::PushOutgoing {
@@ -894,29 +891,48 @@ fn pushes_and_removals_within_one_batch_end_as_their_ops_say() {
     assert!(restored.report.is_clean(), "{}", restored.report);
 }
 
+/// A message handed to the writer unencoded, counting its encodings.
+struct Counted(StoredMessage, std::sync::atomic::AtomicUsize);
+
+impl Counted {
+    fn new() -> Self {
+        Counted(
+            message("a/b", "x", QoS::AtLeastOnce, None),
+            Default::default(),
+        )
+    }
+
+    fn count(&self) -> usize {
+        self.1.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl ToStored for Counted {
+    fn to_stored(&self, expires_at: Option<UnixMillis>) -> StoredMessage {
+        self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        StoredMessage {
+            expires_at,
+            ..self.0.clone()
+        }
+    }
+}
+
+/// A memory store and its writer, with session `c1` stored.
+fn with_session_c1() -> (Arc<MemoryStore>, Persistence) {
+    let memory = Arc::new(MemoryStore::new());
+    let (p, _) = start(memory.clone(), 0);
+    p.commit_blocking(vec![Op::PutSession(Box::new(session("c1", None)))])
+        .unwrap();
+    (memory, p)
+}
+
 /// A body handed over unencoded ([`Op::PutMessageFrom`]) is encoded only when it is
 /// written: never for a flow that ends within its batch, once for one that survives it,
 /// whose entry is written in its last state of the batch.
 #[test]
 fn a_body_is_encoded_only_when_it_is_written() {
-    struct Counted(StoredMessage, std::sync::atomic::AtomicUsize);
-    impl ToStored for Counted {
-        fn to_stored(&self, expires_at: Option<UnixMillis>) -> StoredMessage {
-            self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            StoredMessage {
-                expires_at,
-                ..self.0.clone()
-            }
-        }
-    }
-    let memory = Arc::new(MemoryStore::new());
-    let (p, _) = start(memory.clone(), 0);
-    p.commit_blocking(vec![Op::PutSession(Box::new(session("c1", None)))])
-        .unwrap();
-    let counted = Arc::new(Counted(
-        message("a/b", "x", QoS::AtLeastOnce, None),
-        Default::default(),
-    ));
+    let (memory, p) = with_session_c1();
+    let counted = Arc::new(Counted::new());
     let source = |expires_at| MessageSource {
         message: Arc::downgrade(&counted) as std::sync::Weak<dyn ToStored>,
         expires_at,
@@ -935,7 +951,7 @@ fn a_body_is_encoded_only_when_it_is_written() {
         },
     ])
     .unwrap();
-    assert_eq!(counted.1.load(std::sync::atomic::Ordering::Relaxed), 0);
+    assert_eq!(counted.count(), 0);
     p.commit_blocking(vec![
         Op::PutMessageFrom(MsgId(2), source(Some(9_000))),
         push(2, 2),
@@ -946,7 +962,7 @@ fn a_body_is_encoded_only_when_it_is_written() {
         },
     ])
     .unwrap();
-    assert_eq!(counted.1.load(std::sync::atomic::Ordering::Relaxed), 1);
+    assert_eq!(counted.count(), 1);
     p.close();
     let restored = restore(&*memory, 0, RestoreMode::ReadOnly).unwrap();
     let outgoing = &restored.sessions[0].outgoing;
@@ -965,22 +981,9 @@ fn a_body_is_encoded_only_when_it_is_written() {
 /// references it after that.
 #[test]
 fn a_body_sent_again_is_written_once_and_kept_while_referenced() {
-    struct Counted(StoredMessage, std::sync::atomic::AtomicUsize);
-    impl ToStored for Counted {
-        fn to_stored(&self, _: Option<UnixMillis>) -> StoredMessage {
-            self.1.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            self.0.clone()
-        }
-    }
-    let memory = Arc::new(MemoryStore::new());
-    let (p, _) = start(memory.clone(), 0);
-    p.commit_blocking(vec![Op::PutSession(Box::new(session("c1", None)))])
-        .unwrap();
-    let counted = Arc::new(Counted(
-        message("a/b", "x", QoS::AtLeastOnce, None),
-        Default::default(),
-    ));
-    let encoded = || counted.1.load(std::sync::atomic::Ordering::Relaxed);
+    let (memory, p) = with_session_c1();
+    let counted = Arc::new(Counted::new());
+    let encoded = || counted.count();
     let put = || {
         Op::PutMessageFrom(
             MsgId(1),
@@ -1036,10 +1039,7 @@ fn a_gone_body_and_its_entries_are_not_written() {
             self.0.clone()
         }
     }
-    let memory = Arc::new(MemoryStore::new());
-    let (p, _) = start(memory.clone(), 0);
-    p.commit_blocking(vec![Op::PutSession(Box::new(session("c1", None)))])
-        .unwrap();
+    let (memory, p) = with_session_c1();
     let writes = memory.writes();
     let gone: Arc<dyn ToStored> = Arc::new(Plain(message("a/b", "x", QoS::AtLeastOnce, None)));
     let source = MessageSource {
