@@ -897,22 +897,23 @@ impl Outbox {
     /// still holds back is not sent: the entry is dropped, and the writer never sees
     /// either (see `crate::durable::Deferrals`).
     fn send_unsent(&mut self, durable: Option<&crate::durable::Durable>, entry: &SessionEntry) {
-        if let (Some(_), false) = (durable, self.unsent.is_empty()) {
-            let mut mailbox = entry.mailbox.lock().expect("mailbox lock poisoned");
-            if mailbox.holds_entries() {
-                self.unsent.retain(|op| match op {
-                    Op::RemoveOutgoing { seq, .. } => !mailbox.release_held(*seq),
-                    _ => true,
-                });
-            }
+        let Some(durable) = durable.filter(|_| !self.unsent.is_empty()) else {
+            return;
+        };
+        let mut mailbox = entry.mailbox.lock().expect("mailbox lock poisoned");
+        if mailbox.holds_entries() {
+            self.unsent.retain(|op| match op {
+                Op::RemoveOutgoing { seq, .. } => !mailbox.release_held(*seq),
+                _ => true,
+            });
         }
-        if let (Some(durable), false) = (durable, self.unsent.is_empty()) {
-            let ops = match self.unsent.len() {
-                1 => Ops::One(self.unsent.pop().expect("one op")),
-                _ => Ops::List(std::mem::take(&mut self.unsent)),
-            };
-            durable.send(ops);
-        }
+        drop(mailbox);
+        let ops = match self.unsent.len() {
+            0 => return,
+            1 => Ops::One(self.unsent.pop().expect("one op")),
+            _ => Ops::List(std::mem::take(&mut self.unsent)),
+        };
+        durable.send(ops);
     }
 
     /// The packets encoded from now on wait for `gate`.

@@ -383,11 +383,11 @@ impl Deferrals {
                     }
                 }
             }
-            let holds = mailbox.holds();
+            let listed = mailbox.keep_listed();
             drop(mailbox);
             // Released once the lock is free: their publishers may be woken.
             due.clear();
-            if holds {
+            if listed {
                 still.push(entry);
             }
         }

@@ -195,9 +195,9 @@ impl Mailbox {
         due.extend(self.held.drain(..n));
     }
 
-    /// Whether some store entry is still held back; if none is, the mailbox is no
-    /// longer listed.
-    pub(crate) fn holds(&mut self) -> bool {
+    /// Whether the mailbox must stay listed: some store entry is still held back. If
+    /// none is, it is no longer listed.
+    pub(crate) fn keep_listed(&mut self) -> bool {
         self.listed = !self.held.is_empty();
         self.listed
     }
