@@ -84,14 +84,48 @@ impl Clone for SharedEncoding {
 
 /// How a PUBLISH of a message looks on the wire, apart from its packet id: the same for
 /// every subscriber that gets it with these, and no per-subscriber properties.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PublishForm {
-    /// A 5.0 client (3.1 and 3.1.1 encode a PUBLISH alike).
-    pub v5: bool,
+///
+/// One byte: made and compared once per delivery, it stays in one register. (As three
+/// `bool`-sized fields it was written to the stack a byte at a time and read back as a
+/// word, a store-forwarding stall on every delivery: BENCHMARKS.md, session 7.)
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct PublishForm(u8);
+
+impl PublishForm {
+    /// For a 5.0 client or not (3.1 and 3.1.1 encode a PUBLISH alike), at the
+    /// delivery's QoS, with the RETAIN flag sent.
+    pub fn new(v5: bool, qos: QoS, retain: bool) -> Self {
+        PublishForm(u8::from(v5) | (qos as u8) << 1 | u8::from(retain) << 3)
+    }
+
+    /// A 5.0 client.
+    pub fn v5(self) -> bool {
+        self.0 & 1 != 0
+    }
+
     /// The delivery's QoS.
-    pub qos: QoS,
+    pub fn qos(self) -> QoS {
+        match (self.0 >> 1) & 3 {
+            0 => QoS::AtMostOnce,
+            1 => QoS::AtLeastOnce,
+            _ => QoS::ExactlyOnce,
+        }
+    }
+
     /// The RETAIN flag sent.
-    pub retain: bool,
+    pub fn retain(self) -> bool {
+        self.0 & 8 != 0
+    }
+}
+
+impl std::fmt::Debug for PublishForm {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PublishForm")
+            .field("v5", &self.v5())
+            .field("qos", &self.qos())
+            .field("retain", &self.retain())
+            .finish()
+    }
 }
 
 /// A message encoded as a first-time PUBLISH (DUP 0) in one [`PublishForm`]. At QoS 1
@@ -119,7 +153,7 @@ impl EncodedPublish {
     /// The packet as the client decodes it (for tests of the session).
     #[cfg(test)]
     pub(crate) fn decode(&self, id: Option<PacketId>) -> Packet {
-        let version = if self.form.v5 {
+        let version = if self.form.v5() {
             ProtocolVersion::V5
         } else {
             ProtocolVersion::V311
@@ -176,9 +210,10 @@ impl Message {
 
     fn encode(&self, form: PublishForm) -> EncodedPublish {
         // The packet id is a placeholder, overwritten in each copy.
-        let packet_id = (form.qos != QoS::AtMostOnce).then(|| PacketId::new(1).expect("non-zero"));
-        let publish = self.publish(form.qos, form.retain, packet_id);
-        let version = if form.v5 {
+        let packet_id =
+            (form.qos() != QoS::AtMostOnce).then(|| PacketId::new(1).expect("non-zero"));
+        let publish = self.publish(form.qos(), form.retain(), packet_id);
+        let version = if form.v5() {
             ProtocolVersion::V5
         } else {
             ProtocolVersion::V311
@@ -449,11 +484,11 @@ mod tests {
             for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
                 for retain in [false, true] {
                     let message = Arc::new(message(properties.clone()));
-                    let form = PublishForm {
-                        v5: version.is_v5(),
-                        qos,
-                        retain,
-                    };
+                    let form = PublishForm::new(version.is_v5(), qos, retain);
+                    assert_eq!(
+                        (form.v5(), form.qos(), form.retain()),
+                        (version.is_v5(), qos, retain)
+                    );
                     assert!(
                         message.encoded(form).is_none(),
                         "the first asker encodes itself"
@@ -476,14 +511,13 @@ mod tests {
     #[test]
     fn only_one_form_and_no_expiring_message_is_shared() {
         let m = message(PublishProperties::default());
-        let v5 = PublishForm {
-            v5: true,
-            qos: QoS::AtLeastOnce,
-            retain: false,
-        };
+        let v5 = PublishForm::new(true, QoS::AtLeastOnce, false);
         assert!(m.encoded(v5).is_none(), "the first asker encodes itself");
         assert!(m.encoded(v5).is_some());
-        assert!(m.encoded(PublishForm { v5: false, ..v5 }).is_none());
+        assert!(
+            m.encoded(PublishForm::new(false, QoS::AtLeastOnce, false))
+                .is_none()
+        );
         assert!(m.encoded(v5).is_some());
         let mut expiring = message(PublishProperties::default());
         expiring.expires_at = Some(epoch());

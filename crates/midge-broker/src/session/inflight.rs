@@ -226,11 +226,7 @@ impl Outgoing {
         };
         // The shared encoding, when nothing in this PUBLISH is particular to this
         // subscriber; otherwise a packet of its own.
-        let form = PublishForm {
-            v5: version.is_v5(),
-            qos: delivery.qos,
-            retain: delivery.retain,
-        };
+        let form = PublishForm::new(version.is_v5(), delivery.qos, delivery.retain);
         let shared = (delivery.subscription_ids().is_empty() && !self.aliases.active(version))
             .then(|| delivery.message.encoded(form).map(|e| e.bytes.len()))
             .flatten();
