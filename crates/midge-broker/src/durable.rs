@@ -446,6 +446,13 @@ impl crate::store::Ticker for Flusher {
     }
 }
 
+/// Where a stored delivery's entry goes: held back beside it in its mailbox (with a copy
+/// of the delivery), or to the writer now (its body and entry ops).
+enum EntryGoes {
+    Held(Delivery),
+    Now(Op, Op),
+}
+
 /// One publication's writes to the store, as the router pushes it into persistent
 /// sessions' mailboxes ([`crate::registry::SessionEntry::push`]).
 #[derive(Debug)]
@@ -501,42 +508,42 @@ impl<'a> Routing<'a> {
         let hold = delivery.qos == QoS::AtLeastOnce
             && mailbox.is_online()
             && delivery.shared_group().is_none();
-        if hold {
-            let held = delivery.clone();
-            let pushed = mailbox.push(delivery);
-            if pushed != Pushed::Dropped {
-                // Before the lock is released: the delivery cannot end before.
-                settle.opened();
+        let store = &self.durable.store;
+        let entry_goes = match hold {
+            true => EntryGoes::Held(delivery.clone()),
+            false => {
+                let (body, push) =
+                    entry_ops(store, self.durable.clock, &entry.client_id, seq, &delivery);
+                EntryGoes::Now(body, push)
+            }
+        };
+        let pushed = mailbox.push(delivery);
+        if pushed == Pushed::Dropped {
+            return pushed;
+        }
+        // Before the lock is released: the delivery cannot end before.
+        settle.opened();
+        match entry_goes {
+            EntryGoes::Held(delivery) => {
                 settle.held();
                 let deferrals = &self.durable.deferrals;
-                let epoch = deferrals.epoch.load(Ordering::Relaxed);
                 let held = HeldEntry {
                     seq,
-                    epoch,
-                    delivery: held,
+                    epoch: deferrals.epoch.load(Ordering::Relaxed),
+                    delivery,
                 };
                 if mailbox.hold(held) && deferrals.list(entry.clone()) {
                     // Wakes the writer, which may sleep until a request comes.
-                    self.durable.store.send(Ops::List(Vec::new()));
+                    store.send(Ops::List(Vec::new()));
                 }
             }
-            return pushed;
-        }
-        let (body, push) = entry_ops(
-            &self.durable.store,
-            self.durable.clock,
-            &entry.client_id,
-            seq,
-            &delivery,
-        );
-        let pushed = mailbox.push(delivery);
-        if pushed != Pushed::Dropped {
-            settle.opened();
-            let ops = match std::mem::replace(&mut self.body_sent, true) {
-                true => Ops::One(push),
-                false => Ops::Two(body, push),
-            };
-            settle.sent(self.durable.store.send_numbered(ops));
+            EntryGoes::Now(body, push) => {
+                let ops = match std::mem::replace(&mut self.body_sent, true) {
+                    true => Ops::One(push),
+                    false => Ops::Two(body, push),
+                };
+                settle.sent(store.send_numbered(ops));
+            }
         }
         pushed
     }
