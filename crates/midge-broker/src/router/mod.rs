@@ -585,8 +585,11 @@ impl Router {
     /// subscriptions; `None` under No Local ([MQTT-3.8.3-3]).
     fn direct_delivery(&self, message: &Arc<Message>, route: &Route) -> Option<Delivery> {
         let (qos, retain) = self.direct_delivery_options(message, route)?;
-        // No identifier: an empty list, which allocates nothing and boxes nothing.
-        Some(Delivery::new(message.clone(), qos, retain).via(route.id.into_iter().collect(), None))
+        let delivery = Delivery::new(message.clone(), qos, retain);
+        Some(match route.id {
+            Some(id) => delivery.via(vec![id], None),
+            None => delivery,
+        })
     }
 
     /// The QoS and RETAIN flag of `route`'s delivery of `message`; `None` under No

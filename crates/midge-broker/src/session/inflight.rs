@@ -3,12 +3,13 @@
 //! new connection in the original order ([MQTT-4.4.0-1], [MQTT-4.6.0-*]).
 
 use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
 use std::time::Instant;
 
 use midge_codec::{Ack, Packet, PacketId, ProtocolVersion, Publish, QoS, TopicName};
 
 use super::{Action, Change, publish_packet};
-use crate::message::{Delivery, PublishForm};
+use crate::message::{Delivery, Message, PublishForm};
 use crate::router::trie::FastMap;
 use crate::store::OutgoingState;
 
@@ -230,7 +231,8 @@ impl Outgoing {
         let shared = (delivery.subscription_ids().is_empty() && !self.aliases.active(version))
             .then(|| delivery.message.encoded(form).map(|e| e.bytes.len()))
             .flatten();
-        let packet = match shared {
+        // A packet of its own, or `None` for the shared encoding.
+        let own = match shared {
             // [MQTT-3.1.2-24] [MQTT-3.1.2-25]: too big for the client: dropped, as if
             // sent.
             Some(len) if len > max_size => return done(&delivery, out),
@@ -247,24 +249,16 @@ impl Outgoing {
                 }
                 // Only a packet that is sent teaches the client an alias.
                 self.aliases.commit(new_alias);
-                Some(Action::Send(packet))
+                Some(packet)
             }
         };
         let Some(id) = packet_id else {
             // QoS 0: nothing to remember, and the delivery's message goes into the
             // action as it is.
-            out.push(packet.unwrap_or_else(|| Action::SendShared {
-                message: delivery.message,
-                form,
-                packet_id: None,
-            }));
-            return;
+            let sending = own.map_or(Sending::Shared(delivery.message), Sending::Own);
+            return sending.push(form, None, out);
         };
-        let action = packet.unwrap_or_else(|| Action::SendShared {
-            message: delivery.message.clone(),
-            form,
-            packet_id: Some(id),
-        });
+        let sending = own.map_or_else(|| Sending::Shared(delivery.message.clone()), Sending::Own);
         let state = match delivery.qos {
             QoS::AtLeastOnce => State::Qos1Sent,
             _ => State::Qos2Sent,
@@ -285,7 +279,7 @@ impl Outgoing {
                 due: false,
             },
         );
-        out.push(action);
+        sending.push(form, Some(id), out);
     }
 
     /// Sends, while the window has room, the flights still due since the resume, then
@@ -467,6 +461,34 @@ impl Outgoing {
                 }
             };
             out.push(Action::Send(packet));
+        }
+    }
+}
+
+/// What a delivery goes out as.
+enum Sending {
+    /// A packet of its own.
+    Own(Packet),
+    /// The message's shared encoding.
+    Shared(Arc<Message>),
+}
+
+impl Sending {
+    /// Pushes the send; a shared one in `form` with `packet_id`.
+    ///
+    /// A shared send's action is built where it lands in `out`. Built ahead and pushed
+    /// (`Vec::push` keeps the value on the stack while the list may grow), the 128-byte
+    /// action is written to the stack field by field, then copied with wide loads that
+    /// wait for those narrow stores to reach the cache: a stall on every delivery of a
+    /// fan-out. `extend` with `once_with` makes room first, then builds in place.
+    fn push(self, form: PublishForm, packet_id: Option<PacketId>, out: &mut Vec<Action>) {
+        match self {
+            Sending::Own(packet) => out.push(Action::Send(packet)),
+            Sending::Shared(message) => out.extend(std::iter::once_with(|| Action::SendShared {
+                message,
+                form,
+                packet_id,
+            })),
         }
     }
 }
