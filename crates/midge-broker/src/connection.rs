@@ -24,12 +24,14 @@ use tokio::sync::{OwnedMutexGuard, oneshot, watch};
 use crate::Shared;
 use crate::auth::Access;
 use crate::listener::{Accepted, CertUsername, Peer, Transport};
+use crate::mailbox::FLOW_BYTES;
 use crate::message::Message;
 use crate::registry::{PendingWill, SessionEntry, SessionSlot};
 use crate::router::AckGate;
 use crate::security::{ClientAuthorizer, Security};
 use crate::session::{Action, Change, Session};
 use crate::store::{CommitError, Op, Ops, OutgoingState};
+use smallvec::SmallVec;
 
 /// Deliveries taken from the mailbox per wake-up, so one busy session cannot make its
 /// write buffer grow without bound.
@@ -415,6 +417,7 @@ async fn open(
         t0,
         &mut outbox,
         &mut ending,
+        None,
     );
     // What queued while the session was offline is drained on the connection's first
     // poll.
@@ -798,6 +801,7 @@ impl Conn {
                     t,
                     &mut io.out,
                     &mut self.ending,
+                    None,
                 );
             }
             if input {
@@ -1040,26 +1044,32 @@ fn handle_input(
     ending: &mut Option<Ending>,
 ) -> (Option<Pause>, bool) {
     let mut out = Vec::new();
+    let mut run = Run::new(shared);
     let mut delivered = 0;
-    while ending.is_none() {
+    let mut congested = Vec::new();
+    let mut more = false;
+    while ending.is_none() && congested.is_empty() {
         if delivered >= DELIVERY_BUDGET {
-            return (None, !io.rbuf.is_empty());
+            more = !io.rbuf.is_empty();
+            break;
         }
         match io.decoder.decode(&mut io.rbuf) {
             Ok(Some(packet)) => {
                 session.handle_packet(packet, t, &mut out);
-                let applied = apply(shared, entry, session, &mut out, t, &mut io.out, ending);
+                let applied = apply(
+                    shared,
+                    entry,
+                    session,
+                    &mut out,
+                    t,
+                    &mut io.out,
+                    ending,
+                    Some(&mut run),
+                );
                 delivered += applied.queued;
-                let mut congested = applied.congested;
+                congested = applied.congested;
                 // A session publishing to itself drains its own mailbox.
                 congested.retain(|e| !Arc::ptr_eq(e, entry));
-                if !congested.is_empty() {
-                    let pause = Pause {
-                        congested,
-                        until: tokio::time::Instant::from_std(t) + CONGESTION_WAIT,
-                    };
-                    return (Some(pause), false);
-                }
             }
             Ok(None) => break,
             Err(e) => {
@@ -1073,7 +1083,114 @@ fn handle_input(
             }
         }
     }
-    (None, false)
+    // What is still in the run is routed before anything is written.
+    run.route(shared, &mut congested);
+    congested.retain(|e| !Arc::ptr_eq(e, entry));
+    if congested.is_empty() {
+        return (None, more);
+    }
+    let pause = Pause {
+        congested,
+        until: tokio::time::Instant::from_std(t) + CONGESTION_WAIT,
+    };
+    (Some(pause), false)
+}
+
+/// Most messages in a [`Run`].
+const RUN_MAX: usize = 16;
+
+/// Messages a publisher published one after another to the same topic, not yet routed:
+/// routed together ([`Router::publish_run`](crate::router::Router::publish_run)), with
+/// the topic matched once and each subscriber's mailbox locked once for all of them.
+/// With persistence off only, and never for a retained message.
+///
+/// A run is routed before anything else the publisher asked is carried out, and before
+/// the round's packets are written: the PUBACK of a message still goes out after it was
+/// routed. A run is short, so that a publisher goes past a congested mailbox's limits by
+/// little before it waits (a congested mailbox takes up to twice its limits; see
+/// `crate::mailbox`): at most [`RUN_MAX`] messages, and at most a sixteenth of the
+/// mailboxes' limits in messages and in bytes.
+struct Run {
+    messages: SmallVec<[Arc<Message>; RUN_MAX]>,
+    /// Payload bytes in the run.
+    bytes: usize,
+    /// Most messages, and most payload bytes.
+    max: usize,
+    max_bytes: usize,
+}
+
+impl Run {
+    fn new(shared: &Shared) -> Run {
+        let limits = shared.config.mailbox_limits();
+        let max = match limits.max_messages {
+            0 => RUN_MAX,
+            n => (n / 16).clamp(1, RUN_MAX),
+        };
+        // With persistence on, each message is routed alone (its acknowledgement waits
+        // for its own commit).
+        let max = if shared.durable.is_some() { 0 } else { max };
+        let bytes_limit = match limits.max_bytes {
+            0 => FLOW_BYTES,
+            n => n.min(FLOW_BYTES),
+        };
+        Run {
+            messages: SmallVec::new(),
+            bytes: 0,
+            max,
+            max_bytes: bytes_limit / 16,
+        }
+    }
+
+    /// Whether `message` can join the run.
+    fn takes(&self, message: &Message) -> bool {
+        let size = message.payload.len();
+        match self.messages.first() {
+            _ if message.retain || self.messages.len() >= self.max => false,
+            // A message larger than the bytes allowed makes a run of one.
+            None => true,
+            Some(first) => first.topic == message.topic && self.bytes + size <= self.max_bytes,
+        }
+    }
+
+    fn add(&mut self, message: Arc<Message>) {
+        self.bytes += message.payload.len();
+        self.messages.push(message);
+    }
+
+    /// Routes the run, and empties it; returns the deliveries queued, and adds to
+    /// `congested` the congested sessions the publisher waits for.
+    fn route(&mut self, shared: &Shared, congested: &mut Vec<Arc<SessionEntry>>) -> usize {
+        let before = congested.len();
+        let queued = match shared.router.publish_run(&self.messages, congested) {
+            Some((queued, sessions)) => {
+                wait_only_if_all_congested(congested, before, sessions);
+                queued
+            }
+            // One by one, as if there were no run.
+            None => self
+                .messages
+                .drain(..)
+                .map(|message| {
+                    let before = congested.len();
+                    let (to, _) = shared.router.publish_noting(message, congested);
+                    wait_only_if_all_congested(congested, before, to);
+                    to
+                })
+                .sum(),
+        };
+        self.messages.clear();
+        self.bytes = 0;
+        queued
+    }
+}
+
+/// The publisher waits only if every session a message went to (`to`, those congested
+/// added to `congested` after `before`) is congested: waiting must not hold back a
+/// subscriber that keeps up.
+fn wait_only_if_all_congested(congested: &mut Vec<Arc<SessionEntry>>, before: usize, to: usize) {
+    if congested.len() - before < to {
+        congested.truncate(before);
+    }
 }
 
 /// Waits until every mailbox the pause waits for has drained to half its limits or
@@ -1167,7 +1284,7 @@ fn drain_mailbox(
             more = true;
         }
     }
-    let _ = apply(shared, entry, session, &mut out, t, outbox, ending);
+    let _ = apply(shared, entry, session, &mut out, t, outbox, ending, None);
     DRAINED.set(out);
     taken > 0 || more
 }
@@ -1179,7 +1296,9 @@ thread_local! {
     static DRAINED: std::cell::Cell<Vec<Action>> = const { std::cell::Cell::new(Vec::new()) };
 }
 
-/// Carries out (and takes out) the session's actions in order.
+/// Carries out (and takes out) the session's actions in order. With `run` (the input
+/// of a round), the messages published join it, and are routed when it ends.
+#[allow(clippy::too_many_arguments)]
 fn apply(
     shared: &Shared,
     entry: &Arc<SessionEntry>,
@@ -1188,11 +1307,21 @@ fn apply(
     t: Instant,
     outbox: &mut Outbox,
     ending: &mut Option<Ending>,
+    mut run: Option<&mut Run>,
 ) -> Applied {
     let mut congested = Vec::new();
     let mut queued = 0;
     let mut retained = Vec::new();
     for action in actions.drain(..) {
+        if let Some(run) = run.as_deref_mut() {
+            match action {
+                // Packets sent go out after everything routed here anyway.
+                Action::Send(_) | Action::SendShared { .. } => {}
+                Action::Publish(ref message) if run.takes(message) => {}
+                // Everything else comes after the messages published before it.
+                _ => queued += run.route(shared, &mut congested),
+            }
+        }
         match action {
             Action::Send(packet) => {
                 if let Err(e) = packet.encode(session.version(), outbox.buf()) {
@@ -1209,6 +1338,10 @@ fn apply(
             },
             Action::Persist(change) => persist(shared, entry, session, change, outbox),
             Action::Publish(message) => {
+                if let Some(run) = run.as_deref_mut().filter(|run| run.takes(&message)) {
+                    run.add(message);
+                    continue;
+                }
                 let before = congested.len();
                 let acknowledged = message.qos != midge_codec::QoS::AtMostOnce;
                 let (to, commit) = shared.router.publish_noting(message, &mut congested);
@@ -1218,11 +1351,7 @@ fn apply(
                     // acknowledged by every persistent session it is stored for.
                     outbox.hold(commit);
                 }
-                // The publisher waits only if every session the message went to is
-                // congested: waiting must not hold back a subscriber that keeps up.
-                if congested.len() - before < to {
-                    congested.truncate(before);
-                }
+                wait_only_if_all_congested(&mut congested, before, to);
             }
             Action::Subscribe {
                 filter,
@@ -1262,7 +1391,7 @@ fn apply(
         for delivery in retained {
             session.handle_delivery(delivery, t, &mut out);
         }
-        let applied = apply(shared, entry, session, &mut out, t, outbox, ending);
+        let applied = apply(shared, entry, session, &mut out, t, outbox, ending, None);
         congested.extend(applied.congested);
         queued += applied.queued;
     }

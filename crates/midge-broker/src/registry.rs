@@ -100,6 +100,40 @@ impl SessionEntry {
         pushed
     }
 
+    /// Pushes `deliveries` in order under one lock of the mailbox, and wakes the
+    /// connection as [`SessionEntry::push`] does. Returns how many were queued, and
+    /// whether the mailbox is congested (see [`Pushed::Congested`]). Persistence off
+    /// only: no delivery gets a store entry.
+    pub(crate) fn push_many(
+        self: &Arc<Self>,
+        deliveries: impl Iterator<Item = crate::message::Delivery>,
+    ) -> (usize, bool) {
+        let (queued, congested, waker) = {
+            let mut mailbox = self.mailbox.lock().expect("mailbox lock poisoned");
+            let (mut queued, mut congested) = (0, false);
+            for delivery in deliveries {
+                match mailbox.push(delivery) {
+                    Pushed::Queued => queued += 1,
+                    Pushed::Congested => {
+                        queued += 1;
+                        congested = true;
+                    }
+                    Pushed::Dropped => {}
+                }
+            }
+            let waker = if queued > 0 {
+                mailbox.take_waker()
+            } else {
+                None
+            };
+            (queued, congested, waker)
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+        (queued, congested)
+    }
+
     /// Marks the session as served by a live connection, or not: the mailbox then
     /// queues or drops offline QoS 0 messages, and shared subscriptions prefer online
     /// members.

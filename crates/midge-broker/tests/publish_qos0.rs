@@ -2,8 +2,9 @@
 
 mod common;
 
+use bytes::BytesMut;
 use common::*;
-use midge_codec::{Packet, QoS};
+use midge_codec::{Packet, QoS, Subscribe, SubscriptionOptions, Unsubscribe};
 
 /// conformance: v5 MQTT-4.3.1-1
 /// conformance: v5 MQTT-3.3.1-2
@@ -62,6 +63,102 @@ async fn qos0_messages_arrive_in_publish_order() {
             got.push(s.recv_publish().await);
         }
         assert_eq!(payloads(&got), sent, "{v}");
+    }
+}
+
+/// Messages a client publishes one after another in one write are routed together
+/// (the broker's runs, `connection.rs`), yet as if one by one: each subscriber gets
+/// them in publish order across topic changes, QoS 0 and 1 mixed, and a SUBSCRIBE or
+/// UNSUBSCRIBE in the same write applies between the messages before and after it.
+///
+/// conformance: v5 MQTT-4.6.0-5
+/// conformance: v5 MQTT-4.6.0-6
+/// conformance: v3.1.1 MQTT-4.6.0-5
+/// conformance: v3.1.1 MQTT-4.6.0-6
+/// conformance: v5 MQTT-3.8.4-1
+/// conformance: v3.1.1 MQTT-3.8.4-1
+#[tokio::test]
+async fn messages_in_one_write_are_routed_in_order_around_subscribe() {
+    let broker = start().await;
+    for v in VERSIONS {
+        let mut watcher = Client::connect(broker.local_addr(), v, &cid("run-watch", v)).await;
+        watcher.subscribe("run/#", QoS::AtLeastOnce).await;
+        let mut publisher = Client::connect(broker.local_addr(), v, &cid("run-pub", v)).await;
+        let mut buf = BytesMut::new();
+        let mut sent = Vec::new();
+        let add = |buf: &mut BytesMut, packet: Packet| {
+            packet.encode(v, buf).expect("packet encodes");
+        };
+        // Runs of one topic, broken by topic changes, then the publisher subscribes
+        // to the topic, publishes again, unsubscribes, publishes again.
+        let topics = ["run/a"; 20]
+            .into_iter()
+            .chain(["run/b", "run/a", "run/a", "run/b"])
+            .chain(["run/a"; 20]);
+        for (i, name) in topics.enumerate() {
+            let qos = if i % 3 == 0 {
+                QoS::AtLeastOnce
+            } else {
+                QoS::AtMostOnce
+            };
+            let mut p = publish(name, "", qos);
+            p.payload = format!("m{i}").into();
+            p.packet_id = (qos == QoS::AtLeastOnce).then(|| pid(i as u16 + 1));
+            sent.push(format!("m{i}"));
+            add(&mut buf, Packet::Publish(p));
+        }
+        add(
+            &mut buf,
+            Packet::Subscribe(Subscribe {
+                packet_id: pid(1000),
+                filters: vec![(filter("run/a"), SubscriptionOptions::new(QoS::AtMostOnce))],
+                properties: Default::default(),
+            }),
+        );
+        for i in 0..5 {
+            let mut p = publish("run/a", "", QoS::AtMostOnce);
+            p.payload = format!("own{i}").into();
+            sent.push(format!("own{i}"));
+            add(&mut buf, Packet::Publish(p));
+        }
+        add(
+            &mut buf,
+            Packet::Unsubscribe(Unsubscribe {
+                packet_id: pid(1001),
+                filters: vec![filter("run/a")],
+                properties: Default::default(),
+            }),
+        );
+        let mut p = publish("run/a", "", QoS::AtMostOnce);
+        p.payload = "last".into();
+        sent.push("last".into());
+        add(&mut buf, Packet::Publish(p));
+        publisher.send_raw(&buf).await;
+
+        let mut got = Vec::new();
+        for _ in 0..sent.len() {
+            got.push(watcher.recv_and_ack().await);
+        }
+        assert_eq!(payloads(&got), sent, "{v}");
+        // The publisher gets back exactly what it published while subscribed.
+        // (Its own messages come from its mailbox, after the acknowledgements written
+        // while its packets were handled.)
+        let (mut own, mut unsubscribed) = (Vec::new(), false);
+        while own.len() < 5 || !unsubscribed {
+            match publisher.recv().await {
+                Packet::Publish(p) => own.push(p),
+                Packet::UnsubAck(ack) => unsubscribed = ack.packet_id == pid(1001),
+                Packet::PubAck(_) | Packet::SubAck(_) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(
+            payloads(&own),
+            ["own0", "own1", "own2", "own3", "own4"],
+            "{v}"
+        );
+        // Nothing else reaches it: not the message after the UNSUBSCRIBE.
+        publisher.ping().await;
     }
 }
 

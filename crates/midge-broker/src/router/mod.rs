@@ -631,6 +631,54 @@ impl Router {
         (queued, routing.and_then(Routing::gate))
     }
 
+    /// Routes `run`, messages published one after another to the same topic, as
+    /// [`Router::publish_noting`] would route each in turn, when it can route them
+    /// together: persistence off, none of them retained, one filter matching the topic,
+    /// and no shared subscription. The topic is then matched once, and each session's
+    /// mailbox locked once for the whole run, its deliveries queued in order. Returns
+    /// the deliveries queued and the sessions they went to (congested ones added to
+    /// `congested`); `None`, having routed nothing, when it cannot.
+    pub fn publish_run(
+        &self,
+        run: &[Arc<Message>],
+        congested: &mut Vec<Arc<SessionEntry>>,
+    ) -> Option<(usize, usize)> {
+        let first = run.first()?;
+        if self.durable.is_some() || run.iter().any(|m| m.retain || m.topic != first.topic) {
+            return None;
+        }
+        let subs = self.active.load();
+        if !subs.shared.is_empty() {
+            let mut groups = false;
+            subs.shared.matches(&first.topic, |_| groups = true);
+            if groups {
+                return None;
+            }
+        }
+        let mut lists: SmallVec<[&[(u64, Route)]; 2]> = SmallVec::new();
+        subs.direct.matches(&first.topic, |list| lists.push(list));
+        let list = match lists.as_slice() {
+            [] => return Some((0, 0)),
+            [list] => *list,
+            _ => return None,
+        };
+        let (mut queued, mut sessions) = (0, 0);
+        for (_, route) in list.iter() {
+            let deliveries = run
+                .iter()
+                .filter_map(|message| self.direct_delivery(message, route));
+            let (n, congesting) = route.entry.push_many(deliveries);
+            if n > 0 {
+                queued += n;
+                sessions += 1;
+                if congesting {
+                    congested.push(route.entry.clone());
+                }
+            }
+        }
+        Some((queued, sessions))
+    }
+
     fn route(
         &self,
         message: &Arc<Message>,

@@ -398,3 +398,114 @@ fn retained_messages_over_all_shards() {
     topics.sort_unstable();
     assert_eq!(topics, (1..200).step_by(2).collect::<Vec<_>>());
 }
+
+fn numbered(topic: &str, n: u8, origin: Option<&str>) -> Arc<Message> {
+    let mut m = Arc::unwrap_or_clone(message(topic, QoS::AtLeastOnce, false, origin));
+    m.payload = Bytes::from(vec![n]);
+    Arc::new(m)
+}
+
+/// A run of messages to one topic is routed as its messages one by one would be: in
+/// order, No Local and subscription identifiers applied to each, one mailbox lock per
+/// session; the router declines (routing nothing) what it cannot route together.
+///
+/// conformance: v5 MQTT-4.6.0-5
+/// conformance: v3.1.1 MQTT-4.6.0-6
+/// conformance: v5 MQTT-3.8.3-3
+#[test]
+fn a_run_is_routed_as_its_messages_one_by_one() {
+    let s = sessions(3);
+    let router = Router::new(false);
+    subscribe(
+        &router,
+        &s[0],
+        "r/t",
+        options(QoS::AtLeastOnce, false, false),
+        Some(7),
+    );
+    // No Local: c1 publishes the run and does not get it back.
+    subscribe(
+        &router,
+        &s[1],
+        "r/t",
+        options(QoS::AtMostOnce, true, false),
+        None,
+    );
+    subscribe(
+        &router,
+        &s[2],
+        "r/other",
+        options(QoS::AtMostOnce, false, false),
+        None,
+    );
+    let run: Vec<_> = (0..5).map(|n| numbered("r/t", n, Some("c1"))).collect();
+    let mut congested = Vec::new();
+    assert_eq!(router.publish_run(&run, &mut congested), Some((5, 1)));
+    assert!(congested.is_empty());
+    let got = drain(&s[0]);
+    let order: Vec<u8> = got.iter().map(|d| d.message.payload[0]).collect();
+    assert_eq!(order, [0, 1, 2, 3, 4]);
+    assert!(
+        got.iter()
+            .all(|d| d.subscription_ids() == [7] && d.qos == QoS::AtLeastOnce)
+    );
+    assert!(drain(&s[1]).is_empty() && drain(&s[2]).is_empty());
+
+    // A topic nobody subscribed to: routed, to no one.
+    let nowhere = [numbered("r/none", 0, None)];
+    assert_eq!(router.publish_run(&nowhere, &mut congested), Some((0, 0)));
+
+    // Declined, nothing routed: a retained message, mixed topics, two matching
+    // filters, a shared subscription.
+    let retained = [message("r/t", QoS::AtMostOnce, true, None)];
+    let mixed = [numbered("r/t", 0, None), numbered("r/other", 1, None)];
+    assert_eq!(router.publish_run(&retained, &mut congested), None);
+    assert_eq!(router.publish_run(&mixed, &mut congested), None);
+    subscribe(
+        &router,
+        &s[2],
+        "r/+",
+        options(QoS::AtMostOnce, false, false),
+        None,
+    );
+    assert_eq!(router.publish_run(&run, &mut congested), None);
+    assert!(router.unsubscribe(&s[2], &TopicFilter::new("r/+").expect("valid")));
+    subscribe(
+        &router,
+        &s[2],
+        "$share/g/r/t",
+        options(QoS::AtMostOnce, false, false),
+        None,
+    );
+    assert_eq!(router.publish_run(&run, &mut congested), None);
+    assert!(s.iter().all(|e| drain(e).is_empty()));
+}
+
+/// A run that fills a connected session's mailbox to its limits reports it congested
+/// once, and queues the rest of the run (a congested mailbox takes up to twice its
+/// limits).
+#[test]
+fn a_run_reports_a_congested_mailbox() {
+    let registry = Registry::default();
+    let limits = MailboxLimits {
+        max_messages: 4,
+        max_bytes: 0,
+        queue_qos0_offline: true,
+    };
+    let (entry, _) = registry.connect("slow", limits);
+    entry.set_online(true);
+    let router = Router::new(false);
+    subscribe(
+        &router,
+        &entry,
+        "r/t",
+        options(QoS::AtLeastOnce, false, false),
+        None,
+    );
+    let run: Vec<_> = (0..6).map(|n| numbered("r/t", n, None)).collect();
+    let mut congested = Vec::new();
+    assert_eq!(router.publish_run(&run, &mut congested), Some((6, 1)));
+    assert_eq!(congested.len(), 1);
+    assert!(Arc::ptr_eq(&congested[0], &entry));
+    assert_eq!(drain(&entry).len(), 6);
+}
