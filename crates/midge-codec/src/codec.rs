@@ -6,6 +6,7 @@ use bytes::{Buf, BytesMut};
 use crate::error::DecodeError;
 use crate::packet::{Packet, PacketType, ProtocolVersion, parse_first_byte};
 use crate::wire::{Reader, peek_var_int};
+use crate::{Ack, PacketId};
 
 /// Which end of the connection the decoder sits at. A server decodes what clients send
 /// and rejects packets that only servers send, and the reverse.
@@ -133,6 +134,10 @@ impl Decoder {
             (_, Some(version)) => version,
             (_, None) => return Err(DecodeError::ExpectedConnect(kind)),
         };
+        if let Some(packet) = decode_small(kind, &src[1 + len_len..total])? {
+            src.advance(total);
+            return Ok(Some(packet));
+        }
         src.advance(1 + len_len);
         let body = src.split_to(body_len as usize).freeze();
         let packet = Packet::decode_body(kind, flags, version, Reader::new(body))?;
@@ -158,6 +163,92 @@ impl Decoder {
                 packet: kind,
                 sender,
             })
+        }
+    }
+}
+
+/// The commonest small packets, decoded straight from the read buffer: the QoS 1 and 2
+/// acknowledgements with nothing but a packet id (as 3.1 and 3.1.1 send them, and 5.0
+/// on success), PINGREQ and PINGRESP. Nothing is cut from the buffer for them (cutting
+/// shares the buffer: a reference count up and down per packet). `None`: anything
+/// else, decoded by [`Packet::decode_body`], which decodes these alike.
+fn decode_small(kind: PacketType, body: &[u8]) -> Result<Option<Packet>, DecodeError> {
+    Ok(Some(match (kind, body) {
+        (PacketType::PingReq, []) => Packet::PingReq,
+        (PacketType::PingResp, []) => Packet::PingResp,
+        (
+            PacketType::PubAck | PacketType::PubRec | PacketType::PubRel | PacketType::PubComp,
+            &[high, low],
+        ) => {
+            let id = PacketId::new(u16::from_be_bytes([high, low]))
+                .ok_or(DecodeError::ZeroPacketId(kind))?;
+            let ack = Ack::new(id);
+            match kind {
+                PacketType::PubAck => Packet::PubAck(ack),
+                PacketType::PubRec => Packet::PubRec(ack),
+                PacketType::PubRel => Packet::PubRel(ack),
+                _ => Packet::PubComp(ack),
+            }
+        }
+        _ => return Ok(None),
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::*;
+
+    /// The small packets decoded in place come out as the general decoder makes them,
+    /// with the packet id they carry (a zero id refused alike), and leave the next
+    /// packet in the buffer untouched.
+    ///
+    /// conformance: v3.1.1 MQTT-2.3.1-6
+    /// conformance: v5 MQTT-2.2.1-5
+    #[test]
+    fn small_packets_decode_as_the_general_decoder_does() {
+        let kinds = [
+            (0x40, PacketType::PubAck, Role::Server),
+            (0x50, PacketType::PubRec, Role::Server),
+            (0x62, PacketType::PubRel, Role::Server),
+            (0x70, PacketType::PubComp, Role::Server),
+            (0xc0, PacketType::PingReq, Role::Server),
+            (0xd0, PacketType::PingResp, Role::Client),
+        ];
+        let versions = [
+            ProtocolVersion::V31,
+            ProtocolVersion::V311,
+            ProtocolVersion::V5,
+        ];
+        for (first, kind, role) in kinds {
+            for version in versions {
+                let bodies: &[&[u8]] = match kind {
+                    PacketType::PingReq | PacketType::PingResp => &[&[]],
+                    _ => &[&[0, 1], &[0x12, 0x34], &[0xff, 0xff], &[0, 0]],
+                };
+                for body in bodies {
+                    let mut decoder = match role {
+                        Role::Server => Decoder::server(),
+                        Role::Client => Decoder::client(version),
+                    };
+                    decoder.set_version(version);
+                    let mut src = BytesMut::from(&[first, body.len() as u8][..]);
+                    src.extend_from_slice(body);
+                    src.extend_from_slice(&[0xc0, 0x00]);
+                    let general = Packet::decode_body(
+                        kind,
+                        first & 0x0f,
+                        version,
+                        Reader::new(Bytes::copy_from_slice(body)),
+                    );
+                    let got = decoder.decode(&mut src);
+                    assert_eq!(got, general.map(Some), "{kind:?} {version:?} {body:?}");
+                    if got.is_ok() {
+                        assert_eq!(&src[..], [0xc0, 0x00], "{kind:?} {version:?}");
+                    }
+                }
+            }
         }
     }
 }
