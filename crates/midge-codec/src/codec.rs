@@ -134,9 +134,9 @@ impl Decoder {
             (_, Some(version)) => version,
             (_, None) => return Err(DecodeError::ExpectedConnect(kind)),
         };
-        if let Some(packet) = decode_small(kind, &src[1 + len_len..total])? {
+        if let Some((kind, id)) = decode_small(kind, &src[1 + len_len..total])? {
             src.advance(total);
-            return Ok(Some(packet));
+            return Ok(Some(small_packet(kind, id)));
         }
         src.advance(1 + len_len);
         let body = src.split_to(body_len as usize).freeze();
@@ -172,26 +172,38 @@ impl Decoder {
 /// on success), PINGREQ and PINGRESP. Nothing is cut from the buffer for them (cutting
 /// shares the buffer: a reference count up and down per packet). `None`: anything
 /// else, decoded by [`Packet::decode_body`], which decodes these alike.
-fn decode_small(kind: PacketType, body: &[u8]) -> Result<Option<Packet>, DecodeError> {
-    Ok(Some(match (kind, body) {
-        (PacketType::PingReq, []) => Packet::PingReq,
-        (PacketType::PingResp, []) => Packet::PingResp,
+///
+/// Returns the packet's kind and id, not the packet: a 128-byte packet built here and
+/// moved to the caller would be copied with wide loads from the narrow stores that
+/// built it, which wait for those stores (a stall per packet).
+#[inline]
+fn decode_small(
+    kind: PacketType,
+    body: &[u8],
+) -> Result<Option<(PacketType, Option<PacketId>)>, DecodeError> {
+    match (kind, body) {
+        (PacketType::PingReq | PacketType::PingResp, []) => Ok(Some((kind, None))),
         (
             PacketType::PubAck | PacketType::PubRec | PacketType::PubRel | PacketType::PubComp,
             &[high, low],
-        ) => {
-            let id = PacketId::new(u16::from_be_bytes([high, low]))
-                .ok_or(DecodeError::ZeroPacketId(kind))?;
-            let ack = Ack::new(id);
-            match kind {
-                PacketType::PubAck => Packet::PubAck(ack),
-                PacketType::PubRec => Packet::PubRec(ack),
-                PacketType::PubRel => Packet::PubRel(ack),
-                _ => Packet::PubComp(ack),
-            }
-        }
-        _ => return Ok(None),
-    }))
+        ) => match PacketId::new(u16::from_be_bytes([high, low])) {
+            Some(id) => Ok(Some((kind, Some(id)))),
+            None => Err(DecodeError::ZeroPacketId(kind)),
+        },
+        _ => Ok(None),
+    }
+}
+
+/// The packet [`decode_small`] found.
+fn small_packet(kind: PacketType, id: Option<PacketId>) -> Packet {
+    match (kind, id) {
+        (PacketType::PubAck, Some(id)) => Packet::PubAck(Ack::new(id)),
+        (PacketType::PubRec, Some(id)) => Packet::PubRec(Ack::new(id)),
+        (PacketType::PubRel, Some(id)) => Packet::PubRel(Ack::new(id)),
+        (PacketType::PubComp, Some(id)) => Packet::PubComp(Ack::new(id)),
+        (PacketType::PingResp, _) => Packet::PingResp,
+        _ => Packet::PingReq,
+    }
 }
 
 #[cfg(test)]
