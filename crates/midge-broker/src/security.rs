@@ -175,6 +175,7 @@ struct AclClient {
 impl ClientAuthorizer {
     /// `$SYS` and `$share` rules first (with or without an ACL file, as Mosquitto), then
     /// the ACL file if there is one.
+    #[inline]
     pub(crate) fn check(&self, access: Access, topic: &str) -> bool {
         if !acl::check_dollar(access, topic) {
             return false;
@@ -205,6 +206,8 @@ impl Authorizer for ClientAuthorizer {
     }
 
     fn may_receive(&self, topic: &str) -> bool {
-        self.check(Access::Read, topic)
+        // Asked for every delivery. Without an ACL file only `$`-topics are checked
+        // (`check_dollar`).
+        (self.acl.is_none() && !topic.starts_with('$')) || self.check(Access::Read, topic)
     }
 }
