@@ -10,12 +10,12 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use midge_codec::ReasonCode;
+use midge_codec::{QoS, ReasonCode};
 use tokio::sync::{Notify, oneshot};
 use tokio::task::AbortHandle;
 
 use crate::mailbox::{Mailbox, MailboxLimits, Pushed};
-use crate::message::Message;
+use crate::message::{Delivery, Message};
 use crate::session::Session;
 
 /// A will message waiting for its delay to pass, its session to end, or a new
@@ -100,19 +100,33 @@ impl SessionEntry {
         pushed
     }
 
-    /// Pushes `deliveries` in order under one lock of the mailbox, and wakes the
-    /// connection as [`SessionEntry::push`] does. Returns how many were queued, and
-    /// whether the mailbox is congested (see [`Pushed::Congested`]). Persistence off
-    /// only: no delivery gets a store entry.
-    pub(crate) fn push_many(
+    /// Pushes a delivery of each message of `run` in order, under one lock of the
+    /// mailbox, and wakes the connection as [`SessionEntry::push`] does. `options`
+    /// gives a message's QoS and RETAIN flag for this session (`None`: not for it);
+    /// `id` is the subscription identifier. Returns how many were queued, and whether
+    /// the mailbox is congested (see [`Pushed::Congested`]). Persistence off only: no
+    /// delivery gets a store entry.
+    pub(crate) fn push_run(
         self: &Arc<Self>,
-        deliveries: impl Iterator<Item = crate::message::Delivery>,
+        run: &[Arc<Message>],
+        mut options: impl FnMut(&Message) -> Option<(QoS, bool)>,
+        id: Option<u32>,
     ) -> (usize, bool) {
         let (queued, congested, waker) = {
             let mut mailbox = self.mailbox.lock().expect("mailbox lock poisoned");
             let (mut queued, mut congested) = (0, false);
-            for delivery in deliveries {
-                match mailbox.push(delivery) {
+            for message in run {
+                let Some((qos, retain)) = options(message) else {
+                    continue;
+                };
+                let make = || {
+                    let delivery = Delivery::new(message.clone(), qos, retain);
+                    match id {
+                        Some(id) => delivery.via(vec![id], None),
+                        None => delivery,
+                    }
+                };
+                match mailbox.push_with(qos, message.payload.len(), make) {
                     Pushed::Queued => queued += 1,
                     Pushed::Congested => {
                         queued += 1;

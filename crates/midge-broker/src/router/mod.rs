@@ -664,10 +664,8 @@ impl Router {
         };
         let (mut queued, mut sessions) = (0, 0);
         for (_, route) in list.iter() {
-            let deliveries = run
-                .iter()
-                .filter_map(|message| self.direct_delivery(message, route));
-            let (n, congesting) = route.entry.push_many(deliveries);
+            let options = |message: &Message| self.direct_delivery_options(message, route);
+            let (n, congesting) = route.entry.push_run(run, options, route.id);
             if n > 0 {
                 queued += n;
                 sessions += 1;
