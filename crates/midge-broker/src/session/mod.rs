@@ -564,7 +564,7 @@ impl Session {
             (QoS::AtMostOnce, _) => out.push(Action::Publish(message)),
             (QoS::AtLeastOnce, Some(id)) => {
                 out.push(Action::Publish(message));
-                out.push(Action::Send(Packet::PubAck(Ack::new(id))));
+                send_ack(out, Packet::PubAck, id);
             }
             (QoS::ExactlyOnce, Some(id)) => {
                 // [MQTT-4.3.3-10] exactly once: a resent PUBLISH whose id awaits PUBREL is
@@ -583,7 +583,7 @@ impl Session {
                         out.push(Action::Persist(Change::IncomingAdded(id.get())));
                     }
                 }
-                out.push(Action::Send(Packet::PubRec(Ack::new(id))));
+                send_ack(out, Packet::PubRec, id);
             }
             // The decoder guarantees a packet id for QoS > 0.
             (_, None) => close(out, ReasonCode::ProtocolError),
@@ -668,7 +668,7 @@ impl Session {
             self.outgoing
                 .send_pending(self.version, self.client_max_packet_size, now, out);
         } else if self.outgoing.release(ack.packet_id, out) {
-            out.push(Action::Send(Packet::PubRel(Ack::new(ack.packet_id))));
+            send_ack(out, Packet::PubRel, ack.packet_id);
         } else {
             let mut rel = Ack::new(ack.packet_id);
             rel.reason_code = ReasonCode::PacketIdentifierNotFound;
@@ -687,23 +687,22 @@ impl Session {
     }
 
     fn handle_pubrel(&mut self, ack: Ack, out: &mut Vec<Action>) {
-        let mut comp = Ack::new(ack.packet_id);
-        let known = self.incoming_qos2.remove(&ack.packet_id.get());
-        if known && self.durable {
-            out.push(Action::Persist(Change::IncomingReleased(
-                ack.packet_id.get(),
-            )));
+        if self.incoming_qos2.remove(&ack.packet_id.get()) {
+            if self.durable {
+                out.push(Action::Persist(Change::IncomingReleased(
+                    ack.packet_id.get(),
+                )));
+            }
+            return send_ack(out, Packet::PubComp, ack.packet_id);
         }
-        if !known && self.version.is_v5() {
+        let mut comp = Ack::new(ack.packet_id);
+        if self.version.is_v5() {
             comp.reason_code = ReasonCode::PacketIdentifierNotFound;
         }
-        let mut comp = Packet::PubComp(comp);
-        if !known {
-            comp = self.explain(
-                comp,
-                "no QoS 2 message awaits PUBREL under this packet identifier",
-            );
-        }
+        let comp = self.explain(
+            Packet::PubComp(comp),
+            "no QoS 2 message awaits PUBREL under this packet identifier",
+        );
         out.push(Action::Send(comp));
     }
 
@@ -820,6 +819,13 @@ impl Session {
     pub fn take_subscriptions(&mut self) -> Vec<TopicFilter> {
         self.subscriptions.take_filters()
     }
+}
+
+/// Sends the acknowledgement `kind` with `id` and nothing else, built where it lands in
+/// `out` (pushed, the 128-byte action would be copied from the narrow stores that built
+/// it, a stall per acknowledgement; see `inflight::Sending::push`).
+fn send_ack(out: &mut Vec<Action>, kind: fn(Ack) -> Packet, id: PacketId) {
+    out.extend(std::iter::once_with(|| Action::Send(kind(Ack::new(id)))));
 }
 
 fn close(out: &mut Vec<Action>, reason: ReasonCode) {
