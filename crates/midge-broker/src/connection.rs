@@ -18,6 +18,7 @@ use midge_codec::{
     ConnAck, Connect, DecodeError, Decoder, Disconnect, Packet, ProtocolVersion, PublishProperties,
     ReasonCode, TopicFilter,
 };
+use smallvec::SmallVec;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
 use tokio::sync::{OwnedMutexGuard, oneshot, watch};
 
@@ -31,7 +32,6 @@ use crate::router::AckGate;
 use crate::security::{ClientAuthorizer, Security};
 use crate::session::{Action, Change, Session};
 use crate::store::{CommitError, Op, Ops, OutgoingState};
-use smallvec::SmallVec;
 
 /// Deliveries taken from the mailbox per wake-up, so one busy session cannot make its
 /// write buffer grow without bound.
