@@ -1332,9 +1332,13 @@ fn apply(
                 message,
                 form,
                 packet_id,
-            } => match message.encoded(form) {
+            } => match message.encoded_now(form) {
                 Some(encoded) => encoded.write(packet_id, outbox.buf()),
-                None => tracing::warn!(client_id = %entry.client_id, "shared encoding missing"),
+                None => {
+                    if !message.write_publish(form, packet_id, outbox.buf()) {
+                        tracing::warn!(client_id = %entry.client_id, "cannot write a PUBLISH");
+                    }
+                }
             },
             Action::Persist(change) => persist(shared, entry, session, change, outbox),
             Action::Publish(message) => {

@@ -9,12 +9,15 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 use midge_codec::{
     Packet, PacketId, ProtocolVersion, Publish, PublishProperties, QoS, Rare, TopicName,
 };
 
 use crate::store::MsgId;
+
+/// The largest Remaining Length MQTT can encode (four bytes of varint).
+const MAX_REMAINING_LENGTH: usize = 268_435_455;
 
 /// An application message as published, with the properties that travel with it.
 #[derive(Debug, Clone)]
@@ -192,6 +195,79 @@ impl Message {
             None => shared.encoded.get_or_init(|| self.encode(form)),
         };
         (encoded.form == form && !encoded.bytes.is_empty()).then_some(encoded)
+    }
+
+    /// The shared encoding in `form`, if a subscriber had it made: unlike
+    /// [`Message::encoded`], asking does not count.
+    pub fn encoded_now(&self, form: PublishForm) -> Option<&EncodedPublish> {
+        self.encoded
+            .encoded
+            .get()
+            .filter(|e| e.form == form && !e.bytes.is_empty())
+    }
+
+    /// The size of the PUBLISH that [`Message::write_publish`] writes in `form`; `None`
+    /// when it cannot write it: the message has properties or an expiry interval (they
+    /// go through the codec), or is too long for MQTT.
+    pub fn direct_len(&self, form: PublishForm) -> Option<usize> {
+        let body = self.direct_body_len(form)?;
+        let varint = match body {
+            0..=127 => 1,
+            128..=16_383 => 2,
+            16_384..=2_097_151 => 3,
+            _ => 4,
+        };
+        Some(1 + varint + body)
+    }
+
+    /// The Remaining Length of that PUBLISH.
+    fn direct_body_len(&self, form: PublishForm) -> Option<usize> {
+        if self.expires_at.is_some() || !self.properties.is_empty() {
+            return None;
+        }
+        let body = 2
+            + self.topic.as_str().len()
+            + if form.qos() == QoS::AtMostOnce { 0 } else { 2 }
+            + usize::from(form.v5())
+            + self.payload.len();
+        (body <= MAX_REMAINING_LENGTH).then_some(body)
+    }
+
+    /// Appends the message as a first-time PUBLISH in `form` with packet id `id`,
+    /// written straight from the message: for a delivery with nothing of its own whose
+    /// message has no shared encoding (most messages have one subscriber). The codec's
+    /// bytes, without building a packet; only when [`Message::direct_len`] says it can.
+    /// Returns false, having written nothing, when it cannot.
+    pub fn write_publish(
+        &self,
+        form: PublishForm,
+        id: Option<PacketId>,
+        buf: &mut BytesMut,
+    ) -> bool {
+        let Some(mut body) = self.direct_body_len(form) else {
+            return false;
+        };
+        let topic = self.topic.as_str().as_bytes();
+        buf.reserve(5 + body);
+        buf.put_u8(0x30 | (form.qos() as u8) << 1 | u8::from(form.retain()));
+        // The Remaining Length, seven bits at a time.
+        while body >= 0x80 {
+            buf.put_u8((body & 0x7f) as u8 | 0x80);
+            body >>= 7;
+        }
+        buf.put_u8(body as u8);
+        // The topic is at most 65,535 bytes long (a `TopicName`).
+        buf.put_u16(topic.len() as u16);
+        buf.extend_from_slice(topic);
+        if let Some(id) = id {
+            buf.put_u16(id.get());
+        }
+        if form.v5() {
+            // The property length: none.
+            buf.put_u8(0);
+        }
+        buf.extend_from_slice(&self.payload);
+        true
     }
 
     /// The message as a PUBLISH (not a duplicate) with this QoS, RETAIN flag and packet
@@ -468,6 +544,47 @@ mod tests {
             origin: None,
             encoded: Default::default(),
             store_id: Default::default(),
+        }
+    }
+
+    /// A PUBLISH written straight from the message is byte for byte the codec's, across
+    /// the Remaining Length's sizes; a message with properties or an expiry is left to
+    /// the codec.
+    #[test]
+    fn a_publish_written_straight_equals_the_codecs() {
+        for size in [0, 100, 107, 108, 16_000, 16_400, 2_100_000] {
+            for version in [ProtocolVersion::V311, ProtocolVersion::V5] {
+                for qos in [QoS::AtMostOnce, QoS::AtLeastOnce, QoS::ExactlyOnce] {
+                    for retain in [false, true] {
+                        let mut m = message(PublishProperties::default());
+                        m.payload = Bytes::from(vec![5u8; size]);
+                        let form = PublishForm::new(version.is_v5(), qos, retain);
+                        let id = (qos != QoS::AtMostOnce).then(|| PacketId::new(513).unwrap());
+                        let mut want = BytesMut::new();
+                        Packet::Publish(m.publish(qos, retain, id))
+                            .encode(version, &mut want)
+                            .unwrap();
+                        let mut got = BytesMut::from(&b"before"[..]);
+                        assert!(m.write_publish(form, id, &mut got));
+                        assert_eq!(&got[..6], b"before");
+                        assert_eq!(got.len() - 6, want.len(), "{size} {version:?} {qos:?}");
+                        assert_eq!(m.direct_len(form), Some(want.len()));
+                        assert!(got[6..] == want[..], "{size} {version:?} {qos:?} {retain}");
+                    }
+                }
+            }
+        }
+        let form = PublishForm::new(true, QoS::AtLeastOnce, false);
+        let with_properties = message(PublishProperties {
+            content_type: Some("text/plain".into()),
+            ..PublishProperties::default()
+        });
+        let mut expiring = message(PublishProperties::default());
+        expiring.expires_at = Some(epoch());
+        for m in [with_properties, expiring] {
+            let mut buf = BytesMut::new();
+            assert_eq!(m.direct_len(form), None);
+            assert!(!m.write_publish(form, PacketId::new(1), &mut buf) && buf.is_empty());
         }
     }
 

@@ -228,8 +228,13 @@ impl Outgoing {
         // The shared encoding, when nothing in this PUBLISH is particular to this
         // subscriber; otherwise a packet of its own.
         let form = PublishForm::new(version.is_v5(), delivery.qos, delivery.retain);
+        // Or, until a second subscriber has the shared encoding made, written straight
+        // from the message ([`Message::write_publish`]).
+        let message = &delivery.message;
         let shared = (delivery.subscription_ids().is_empty() && !self.aliases.active(version))
-            .then(|| delivery.message.encoded(form).map(|e| e.bytes.len()))
+            .then(|| {
+                (message.encoded(form).map(|e| e.bytes.len())).or_else(|| message.direct_len(form))
+            })
             .flatten();
         // A packet of its own, or `None` for the shared encoding.
         let own = match shared {

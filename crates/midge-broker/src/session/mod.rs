@@ -88,9 +88,10 @@ impl Default for SessionConfig {
 pub enum Action {
     /// Send this packet to the client.
     Send(Packet),
-    /// Send the message's shared encoding in `form` ([`Message::encoded`], known to
-    /// be there), with this packet id (QoS 1 and 2): encoded once for every
-    /// subscriber that gets it in the same form. The action holds the message, not a
+    /// Send the message's shared encoding in `form` ([`Message::encoded`]), with this
+    /// packet id (QoS 1 and 2): encoded once for every subscriber that gets it in the
+    /// same form. Until a second subscriber has it made, the PUBLISH is written
+    /// straight from the message ([`Message::write_publish`]). The action holds the message, not a
     /// copy of the encoding's handle: a QoS 0 delivery hands its own over.
     SendShared {
         /// The message.
