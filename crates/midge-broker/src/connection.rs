@@ -1160,6 +1160,9 @@ impl Run {
     /// Routes the run, and empties it; returns the deliveries queued, and adds to
     /// `congested` the congested sessions the publisher waits for.
     fn route(&mut self, shared: &Shared, congested: &mut Vec<Arc<SessionEntry>>) -> usize {
+        if self.messages.is_empty() {
+            return 0;
+        }
         let before = congested.len();
         let queued = match shared.router.publish_run(&self.messages, congested) {
             Some((queued, sessions)) => {
@@ -1315,9 +1318,9 @@ fn apply(
     for action in actions.drain(..) {
         if let Some(run) = run.as_deref_mut() {
             match action {
-                // Packets sent go out after everything routed here anyway.
-                Action::Send(_) | Action::SendShared { .. } => {}
-                Action::Publish(ref message) if run.takes(message) => {}
+                // Packets sent go out after everything routed here anyway; a message
+                // published is seen to below.
+                Action::Send(_) | Action::SendShared { .. } | Action::Publish(_) => {}
                 // Everything else comes after the messages published before it.
                 _ => queued += run.route(shared, &mut congested),
             }
@@ -1342,9 +1345,15 @@ fn apply(
             },
             Action::Persist(change) => persist(shared, entry, session, change, outbox),
             Action::Publish(message) => {
-                if let Some(run) = run.as_deref_mut().filter(|run| run.takes(&message)) {
-                    run.add(message);
-                    continue;
+                if let Some(run) = run.as_deref_mut() {
+                    if !run.takes(&message) {
+                        // Another topic, or a full run: the run goes first.
+                        queued += run.route(shared, &mut congested);
+                    }
+                    if run.takes(&message) {
+                        run.add(message);
+                        continue;
+                    }
                 }
                 let before = congested.len();
                 let acknowledged = message.qos != midge_codec::QoS::AtMostOnce;

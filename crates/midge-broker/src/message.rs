@@ -9,15 +9,13 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Instant;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use midge_codec::{
-    Packet, PacketId, ProtocolVersion, Publish, PublishProperties, QoS, Rare, TopicName,
+    Packet, PacketId, PlainPublish, ProtocolVersion, Publish, PublishProperties, QoS, Rare,
+    TopicName,
 };
 
 use crate::store::MsgId;
-
-/// The largest Remaining Length MQTT can encode (four bytes of varint).
-const MAX_REMAINING_LENGTH: usize = 268_435_455;
 
 /// An application message as published, with the properties that travel with it.
 #[derive(Debug, Clone)]
@@ -119,6 +117,15 @@ impl PublishForm {
     pub fn retain(self) -> bool {
         self.0 & 8 != 0
     }
+
+    /// The version to encode for (3.1 and 3.1.1 encode a PUBLISH alike).
+    pub fn version(self) -> ProtocolVersion {
+        if self.v5() {
+            ProtocolVersion::V5
+        } else {
+            ProtocolVersion::V311
+        }
+    }
 }
 
 impl std::fmt::Debug for PublishForm {
@@ -156,14 +163,9 @@ impl EncodedPublish {
     /// The packet as the client decodes it (for tests of the session).
     #[cfg(test)]
     pub(crate) fn decode(&self, id: Option<PacketId>) -> Packet {
-        let version = if self.form.v5() {
-            ProtocolVersion::V5
-        } else {
-            ProtocolVersion::V311
-        };
         let mut buf = BytesMut::new();
         self.write(id, &mut buf);
-        midge_codec::Decoder::client(version)
+        midge_codec::Decoder::client(self.form.version())
             .decode(&mut buf)
             .expect("decodes")
             .expect("whole packet")
@@ -210,27 +212,9 @@ impl Message {
     /// when it cannot write it: the message has properties or an expiry interval (they
     /// go through the codec), or is too long for MQTT.
     pub fn direct_len(&self, form: PublishForm) -> Option<usize> {
-        let body = self.direct_body_len(form)?;
-        let varint = match body {
-            0..=127 => 1,
-            128..=16_383 => 2,
-            16_384..=2_097_151 => 3,
-            _ => 4,
-        };
-        Some(1 + varint + body)
-    }
-
-    /// The Remaining Length of that PUBLISH.
-    fn direct_body_len(&self, form: PublishForm) -> Option<usize> {
-        if self.expires_at.is_some() || !self.properties.is_empty() {
-            return None;
-        }
-        let body = 2
-            + self.topic.as_str().len()
-            + if form.qos() == QoS::AtMostOnce { 0 } else { 2 }
-            + usize::from(form.v5())
-            + self.payload.len();
-        (body <= MAX_REMAINING_LENGTH).then_some(body)
+        // The packet id's value does not change the size.
+        let id = PacketId::new(1);
+        self.plain(form, id)?.encoded_len(form.version())
     }
 
     /// Appends the message as a first-time PUBLISH in `form` with packet id `id`,
@@ -244,30 +228,20 @@ impl Message {
         id: Option<PacketId>,
         buf: &mut BytesMut,
     ) -> bool {
-        let Some(mut body) = self.direct_body_len(form) else {
-            return false;
-        };
-        let topic = self.topic.as_str().as_bytes();
-        buf.reserve(5 + body);
-        buf.put_u8(0x30 | (form.qos() as u8) << 1 | u8::from(form.retain()));
-        // The Remaining Length, seven bits at a time.
-        while body >= 0x80 {
-            buf.put_u8((body & 0x7f) as u8 | 0x80);
-            body >>= 7;
-        }
-        buf.put_u8(body as u8);
-        // The topic is at most 65,535 bytes long (a `TopicName`).
-        buf.put_u16(topic.len() as u16);
-        buf.extend_from_slice(topic);
-        if let Some(id) = id {
-            buf.put_u16(id.get());
-        }
-        if form.v5() {
-            // The property length: none.
-            buf.put_u8(0);
-        }
-        buf.extend_from_slice(&self.payload);
-        true
+        self.plain(form, id)
+            .is_some_and(|plain| plain.encode(form.version(), buf))
+    }
+
+    /// The message as a [`PlainPublish`] in `form`: not with properties or an expiry
+    /// interval.
+    fn plain(&self, form: PublishForm, id: Option<PacketId>) -> Option<PlainPublish<'_>> {
+        (self.expires_at.is_none() && self.properties.is_empty()).then(|| PlainPublish {
+            qos: form.qos(),
+            retain: form.retain(),
+            topic: self.topic.as_str(),
+            packet_id: id.filter(|_| form.qos() != QoS::AtMostOnce),
+            payload: &self.payload,
+        })
     }
 
     /// The message as a PUBLISH (not a duplicate) with this QoS, RETAIN flag and packet
@@ -289,13 +263,11 @@ impl Message {
         let packet_id =
             (form.qos() != QoS::AtMostOnce).then(|| PacketId::new(1).expect("non-zero"));
         let publish = self.publish(form.qos(), form.retain(), packet_id);
-        let version = if form.v5() {
-            ProtocolVersion::V5
-        } else {
-            ProtocolVersion::V311
-        };
         let mut buf = BytesMut::new();
-        if Packet::Publish(publish).encode(version, &mut buf).is_err() {
+        if Packet::Publish(publish)
+            .encode(form.version(), &mut buf)
+            .is_err()
+        {
             buf.clear();
         }
         // Fixed header (type byte, then the Remaining Length varint), then the topic
@@ -361,6 +333,18 @@ impl Delivery {
             seq: None,
             settle: None,
             via: None,
+        }
+    }
+
+    /// `message` delivered at `qos` with this RETAIN flag through one subscription,
+    /// with its identifier if it has one. Without one, no call to `via`, which would
+    /// move the whole delivery.
+    #[inline]
+    pub fn through(message: Arc<Message>, qos: QoS, retain: bool, id: Option<u32>) -> Self {
+        let delivery = Delivery::new(message, qos, retain);
+        match id {
+            Some(id) => delivery.via(vec![id], None),
+            None => delivery,
         }
     }
 

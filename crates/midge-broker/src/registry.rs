@@ -81,23 +81,28 @@ impl SessionEntry {
         delivery: crate::message::Delivery,
         routing: Option<&mut crate::durable::Routing<'_>>,
     ) -> Pushed {
-        let (pushed, waker) = {
-            let mut mailbox = self.mailbox.lock().expect("mailbox lock poisoned");
+        self.pushing(|mailbox| {
             let pushed = match routing {
-                Some(routing) => routing.push(self, &mut mailbox, delivery),
+                Some(routing) => routing.push(self, mailbox, delivery),
                 None => mailbox.push(delivery),
             };
-            // A waiting connection registered when it found the mailbox empty.
-            let waker = match pushed {
-                Pushed::Dropped => None,
-                _ => mailbox.take_waker(),
-            };
-            (pushed, waker)
+            (pushed, pushed != Pushed::Dropped)
+        })
+    }
+
+    /// Runs `push` on the locked mailbox; once it is unlocked, wakes the connection if
+    /// `push` says it queued anything (a waiting connection registered when it found
+    /// the mailbox empty).
+    fn pushing<R>(&self, push: impl FnOnce(&mut Mailbox) -> (R, bool)) -> R {
+        let (result, waker) = {
+            let mut mailbox = self.mailbox.lock().expect("mailbox lock poisoned");
+            let (result, queued) = push(&mut mailbox);
+            (result, if queued { mailbox.take_waker() } else { None })
         };
         if let Some(waker) = waker {
             waker.wake();
         }
-        pushed
+        result
     }
 
     /// Pushes a delivery of each message of `run` in order, under one lock of the
@@ -112,20 +117,13 @@ impl SessionEntry {
         mut options: impl FnMut(&Message) -> Option<(QoS, bool)>,
         id: Option<u32>,
     ) -> (usize, bool) {
-        let (queued, congested, waker) = {
-            let mut mailbox = self.mailbox.lock().expect("mailbox lock poisoned");
+        self.pushing(|mailbox| {
             let (mut queued, mut congested) = (0, false);
             for message in run {
                 let Some((qos, retain)) = options(message) else {
                     continue;
                 };
-                let make = || {
-                    let delivery = Delivery::new(message.clone(), qos, retain);
-                    match id {
-                        Some(id) => delivery.via(vec![id], None),
-                        None => delivery,
-                    }
-                };
+                let make = || Delivery::through(message.clone(), qos, retain, id);
                 match mailbox.push_with(qos, message.payload.len(), make) {
                     Pushed::Queued => queued += 1,
                     Pushed::Congested => {
@@ -135,17 +133,8 @@ impl SessionEntry {
                     Pushed::Dropped => {}
                 }
             }
-            let waker = if queued > 0 {
-                mailbox.take_waker()
-            } else {
-                None
-            };
-            (queued, congested, waker)
-        };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
-        (queued, congested)
+            ((queued, congested), queued > 0)
+        })
     }
 
     /// Marks the session as served by a live connection, or not: the mailbox then

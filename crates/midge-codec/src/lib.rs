@@ -52,8 +52,9 @@ pub use bytestring::ByteString;
 pub use codec::{Decoder, MAX_PACKET_SIZE, Role};
 pub use error::{DecodeError, EncodeError};
 pub use packet::{
-    Ack, Auth, ConnAck, Connect, Disconnect, LastWill, Packet, PacketType, ProtocolVersion,
-    Publish, RetainHandling, SubAck, Subscribe, SubscriptionOptions, UnsubAck, Unsubscribe,
+    Ack, Auth, ConnAck, Connect, Disconnect, LastWill, Packet, PacketType, PlainPublish,
+    ProtocolVersion, Publish, RetainHandling, SubAck, Subscribe, SubscriptionOptions, UnsubAck,
+    Unsubscribe,
 };
 pub use properties::{
     AckProperties, AuthProperties, ConnAckProperties, ConnectProperties, DisconnectProperties,

@@ -585,11 +585,7 @@ impl Router {
     /// subscriptions; `None` under No Local ([MQTT-3.8.3-3]).
     fn direct_delivery(&self, message: &Arc<Message>, route: &Route) -> Option<Delivery> {
         let (qos, retain) = self.direct_delivery_options(message, route)?;
-        let delivery = Delivery::new(message.clone(), qos, retain);
-        Some(match route.id {
-            Some(id) => delivery.via(vec![id], None),
-            None => delivery,
-        })
+        Some(Delivery::through(message.clone(), qos, retain, route.id))
     }
 
     /// The QoS and RETAIN flag of `route`'s delivery of `message`; `None` under No

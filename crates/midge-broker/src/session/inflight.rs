@@ -233,7 +233,10 @@ impl Outgoing {
         let message = &delivery.message;
         let shared = (delivery.subscription_ids().is_empty() && !self.aliases.active(version))
             .then(|| {
-                (message.encoded(form).map(|e| e.bytes.len())).or_else(|| message.direct_len(form))
+                message
+                    .encoded(form)
+                    .map(|e| e.bytes.len())
+                    .or_else(|| message.direct_len(form))
             })
             .flatten();
         // A packet of its own, or `None` for the shared encoding.

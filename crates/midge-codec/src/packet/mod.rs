@@ -25,7 +25,7 @@ pub use auth::Auth;
 pub use connack::ConnAck;
 pub use connect::{Connect, LastWill};
 pub use disconnect::Disconnect;
-pub use publish::Publish;
+pub use publish::{PlainPublish, Publish};
 pub use suback::SubAck;
 pub use subscribe::{RetainHandling, Subscribe, SubscriptionOptions};
 pub use unsuback::UnsubAck;

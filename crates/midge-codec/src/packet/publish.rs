@@ -9,7 +9,7 @@ use super::{PacketType, ProtocolVersion, check_field, read_packet_id};
 use crate::error::{DecodeError, EncodeError};
 use crate::properties::{PublishProperties, Rare};
 use crate::topic::{PacketId, QoS, TopicName};
-use crate::wire::{Reader, put_bytes};
+use crate::wire::{MAX_VAR_INT, Reader, put_bytes, put_var_int, var_int_len};
 
 /// A PUBLISH packet.
 #[derive(Clone, PartialEq, Eq, Default)]
@@ -104,6 +104,70 @@ impl Publish {
             self.properties.write(dst);
         }
         dst.put_slice(&self.payload);
+    }
+}
+
+/// A first-time PUBLISH (DUP 0) without properties, from borrowed parts: encoded as
+/// [`Packet::Publish`](super::Packet::Publish) would encode the [`Publish`] with these
+/// fields, without building one (a broker forwarding a message it holds).
+#[derive(Debug, Clone, Copy)]
+pub struct PlainPublish<'a> {
+    /// Delivery guarantee.
+    pub qos: QoS,
+    /// Retain flag.
+    pub retain: bool,
+    /// Topic.
+    pub topic: &'a str,
+    /// Present exactly when QoS > 0 ([MQTT-2.2.1-2]).
+    pub packet_id: Option<PacketId>,
+    /// The application message.
+    pub payload: &'a [u8],
+}
+
+impl PlainPublish<'_> {
+    /// The Remaining Length; `None` when MQTT cannot carry the packet.
+    fn body_len(&self, version: ProtocolVersion) -> Option<usize> {
+        if self.packet_id.is_some() != (self.qos != QoS::AtMostOnce)
+            || self.topic.len() > usize::from(u16::MAX)
+        {
+            return None;
+        }
+        let body = 2
+            + self.topic.len()
+            + if self.packet_id.is_some() { 2 } else { 0 }
+            // 5.0: the property length, zero.
+            + usize::from(version.is_v5())
+            + self.payload.len();
+        (body <= MAX_VAR_INT as usize).then_some(body)
+    }
+
+    /// The size of the encoded packet, fixed header included; `None` when MQTT cannot
+    /// carry it.
+    pub fn encoded_len(&self, version: ProtocolVersion) -> Option<usize> {
+        let body = self.body_len(version)?;
+        Some(1 + var_int_len(body) + body)
+    }
+
+    /// Appends the packet, encoded for `version`, to `dst`. Returns false, having
+    /// written nothing, when MQTT cannot carry it (see [`PlainPublish::encoded_len`]).
+    pub fn encode(&self, version: ProtocolVersion, dst: &mut BytesMut) -> bool {
+        let Some(body) = self.body_len(version) else {
+            return false;
+        };
+        dst.reserve(1 + var_int_len(body) + body);
+        dst.put_u8(
+            (PacketType::Publish as u8) << 4 | (self.qos as u8) << 1 | u8::from(self.retain),
+        );
+        put_var_int(dst, body);
+        put_bytes(dst, self.topic.as_bytes());
+        if let Some(id) = self.packet_id {
+            dst.put_u16(id.get());
+        }
+        if version.is_v5() {
+            put_var_int(dst, 0);
+        }
+        dst.put_slice(self.payload);
+        true
     }
 }
 
