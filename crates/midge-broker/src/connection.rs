@@ -47,7 +47,7 @@ const FINAL_WRITE_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The one place the broker reads the clock (STYLE.md rule 2).
 #[allow(clippy::disallowed_methods)]
-fn now() -> Instant {
+pub(crate) fn now() -> Instant {
     tokio::time::Instant::now().into_std()
 }
 
@@ -441,6 +441,8 @@ async fn open(
             deadline,
         )))
     });
+    let active = shared.parking.epoch();
+    let parks = shared.parking.enabled();
     Some(Box::new(Conn {
         shared,
         entry,
@@ -463,14 +465,23 @@ async fn open(
         more_input: false,
         drained: None,
         ending,
+        lease: None,
+        active,
+        ticked: match parks {
+            true => active.wrapping_sub(1),
+            false => active,
+        },
+        park: false,
     }))
 }
 
-/// Serves an open connection until it ends, then closes it.
+/// Serves an open connection until it ends, then closes it; or until it parks (see
+/// `crate::parking`), after which the parker serves it again in a new task.
 pub(crate) async fn serve(conn: Box<Conn>) {
-    let (conn, ending) = Running(Some(conn)).await;
-    // Boxed: an open connection's task keeps no room for its closing.
-    Box::pin(close(conn, ending)).await;
+    if let Some((conn, ending)) = Running(Some(conn)).await {
+        // Boxed: an open connection's task keeps no room for its closing.
+        Box::pin(close(conn, ending)).await;
+    }
 }
 
 /// Says goodbye: the server's DISCONNECT if it closes the connection (5.0), then the
@@ -492,10 +503,13 @@ async fn close(mut conn: Box<Conn>, ending: Ending) {
         generation,
         session,
         will,
+        lease,
         ..
     } = *conn;
     let will = will.filter(|_| ending.publish_will);
     finish(&shared, &entry, slot, session, generation, will);
+    // Only now: a shutdown waits for every lease, and then for nothing else.
+    drop(lease);
 }
 
 /// An open connection: everything it keeps, in one allocation, and the hand-written
@@ -535,6 +549,25 @@ pub(crate) struct Conn {
     drained: Option<Waiting<()>>,
     /// Set once the connection is to close.
     ending: Option<Ending>,
+    /// What the listener keeps for as long as the connection lives (see
+    /// [`Conn::set_lease`]).
+    lease: Option<Lease>,
+    /// The parking epoch of the connection's last work (see `crate::parking`).
+    active: u32,
+    /// The epoch at whose end the connection last asked to be woken.
+    ticked: u32,
+    /// Set when a poll ends because the connection is to park.
+    park: bool,
+}
+
+/// Held by a connection until it has closed, parked or not: its listener's connection
+/// permit (`max_connections`), and the sender whose closing tells the accept loop that
+/// the connection has finished (see `listener::accept_loop`).
+#[derive(Debug)]
+#[allow(dead_code)] // Held, never read.
+pub(crate) struct Lease {
+    pub(crate) permit: Option<tokio::sync::OwnedSemaphorePermit>,
+    pub(crate) running: tokio::sync::mpsc::Sender<std::convert::Infallible>,
 }
 
 /// A wait that only some connections have, now and then: boxed, made when it begins.
@@ -590,15 +623,35 @@ impl Ending {
 /// The future of an open connection: polls its socket, its mailbox, its timer and its
 /// commits by hand, so that waiting costs no memory and no setting up per wake-up. Ends
 /// with the connection and the reason it ends.
+/// Ends with the connection and the reason it ends, or with `None` once the connection
+/// has parked.
 struct Running(Option<Box<Conn>>);
 
 impl Future for Running {
-    type Output = (Box<Conn>, Ending);
+    type Output = Option<(Box<Conn>, Ending)>;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let conn = self.0.as_mut().expect("polled after it ended");
-        let ending = std::task::ready!(conn.poll_run(cx));
-        Poll::Ready((self.0.take().expect("still there"), ending))
+        match conn.poll_run(cx) {
+            Poll::Ready(ending) => Poll::Ready(Some((self.0.take().expect("still there"), ending))),
+            Poll::Pending if conn.park => {
+                conn.park = false;
+                let conn = self.0.take().expect("still there");
+                let shared = conn.shared.clone();
+                match shared.parking.park(conn) {
+                    Ok(()) => Poll::Ready(None),
+                    Err(mut conn) => {
+                        // It has work after all, or cannot park now: another round, and
+                        // no new try before two more ticks.
+                        conn.active = conn.shared.parking.epoch();
+                        self.0 = Some(conn);
+                        cx.waker().wake_by_ref();
+                        Poll::Pending
+                    }
+                }
+            }
+            Poll::Pending => Poll::Pending,
+        }
     }
 }
 
@@ -606,6 +659,96 @@ impl Future for Running {
 const FAR: Duration = Duration::from_secs(86_400 * 365);
 
 impl Conn {
+    /// Keeps `lease` until the connection has closed, parked or not.
+    pub(crate) fn set_lease(&mut self, lease: Lease) {
+        self.lease = Some(lease);
+    }
+
+    /// Whether nothing is under way but waiting for input, a delivery, a kick or the
+    /// timer: the connection may park, as far as it is concerned.
+    fn may_park(&self) -> bool {
+        matches!(self.io.stream, Transport::Tcp(_))
+            && self.io.rbuf.is_empty()
+            && self.io.out.wbuf.is_empty()
+            && self.io.out.held.is_none()
+            && self.io.out.unsent.is_empty()
+            && self.paused.is_none()
+            && self.drained.is_none()
+            && !self.more_input
+            && !self.stalled
+            && self.kicked.is_none()
+            && self.ending.is_none()
+    }
+
+    /// For parking: has `waker` woken by the kick and by the next delivery, unless
+    /// either has come already (then false: the connection has work).
+    pub(crate) fn quiet_under(&mut self, waker: &std::task::Waker) -> bool {
+        if self.poll_kick(&mut Context::from_waker(waker)).is_some() {
+            return false;
+        }
+        let mut mailbox = self.entry.mailbox.lock().expect("mailbox lock poisoned");
+        if !mailbox.is_empty() {
+            return false;
+        }
+        mailbox.wait(waker);
+        true
+    }
+
+    /// For parking: the plain TCP socket, taken out (`None`: another transport).
+    pub(crate) fn take_socket(&mut self) -> Option<tokio::net::TcpStream> {
+        match std::mem::replace(&mut self.io.stream, Transport::Parked(Default::default())) {
+            Transport::Tcp(stream) => Some(stream),
+            other => {
+                self.io.stream = other;
+                None
+            }
+        }
+    }
+
+    /// For parking: drops the buffers and the timer, which a revived connection makes
+    /// again; returns the deadline at which it must be revived.
+    pub(crate) fn shed_for_parking(&mut self) -> Option<Instant> {
+        self.io.rbuf = BytesMut::new();
+        self.io.out.wbuf = BytesMut::new();
+        self.io.out.unsent = Vec::new();
+        self.timer = None;
+        self.session.poll_deadline()
+    }
+
+    /// The socket back, after parking (see [`Conn::take_socket`]); the timer, if it was
+    /// dropped, made again.
+    pub(crate) fn give_socket(&mut self, stream: tokio::net::TcpStream) {
+        self.io.stream = Transport::Tcp(stream);
+        if self.timer.is_none() {
+            self.timer = self
+                .session
+                .poll_deadline()
+                .map(|deadline| Box::pin(tokio::time::sleep_until(deadline_or(Some(deadline)))));
+        }
+        self.active = self.shared.parking.epoch();
+        // The waker it left for the next tick was its old task's.
+        self.ticked = self.active.wrapping_sub(1);
+    }
+
+    /// At the end of a poll that found nothing to do: whether the connection is to park
+    /// (see `crate::parking`); otherwise it may ask to be woken at the next tick. Cheap
+    /// when the connection worked, as it does on every poll when busy. (With parking
+    /// off, the epoch never moves and `ticked` starts equal to it: nothing happens.)
+    fn idle(&mut self, worked: bool, cx: &Context<'_>) -> bool {
+        let parking = &self.shared.parking;
+        let epoch = parking.epoch();
+        if worked {
+            self.active = epoch;
+        } else if epoch.wrapping_sub(self.active) >= 2 && self.may_park() {
+            return true;
+        }
+        if self.ticked != epoch && self.may_park() {
+            self.ticked = epoch;
+            parking.wake_at_tick(cx.waker());
+        }
+        false
+    }
+
     /// The reason of a take-over or a shutdown, once it has come. The channel is polled
     /// until it fires, never after (a tokio oneshot must not be).
     fn poll_kick(&mut self, cx: &mut Context<'_>) -> Option<ReasonCode> {
@@ -704,6 +847,7 @@ impl Conn {
                 self.ending = Some(Ending::kicked(reason, ""));
             }
         }
+        let mut worked = false;
         loop {
             if let Err(ending) = std::task::ready!(self.poll_flush(cx)) {
                 return Poll::Ready(ending);
@@ -844,8 +988,10 @@ impl Conn {
                 return Poll::Pending;
             }
             if !progress && io.out.wbuf.is_empty() && self.ending.is_none() {
+                self.park = self.idle(worked, cx);
                 return Poll::Pending;
             }
+            worked = true;
         }
     }
 }

@@ -32,6 +32,7 @@ mod durable;
 mod listener;
 pub mod mailbox;
 pub mod message;
+mod parking;
 pub mod registry;
 pub mod router;
 mod security;
@@ -62,6 +63,8 @@ pub(crate) struct Shared {
     pub(crate) connection_permits: Option<Arc<tokio::sync::Semaphore>>,
     /// The persistence store, with persistence on (see `durable.rs`).
     pub(crate) durable: Option<Arc<durable::Durable>>,
+    /// Idle connections, parked (see `parking.rs`).
+    pub(crate) parking: parking::Parking,
 }
 
 /// The clock of `Broker::start`: an instant and the Unix time, read together (the
@@ -116,6 +119,7 @@ impl Broker {
             max_messages: config.max_retained_messages,
             max_bytes: config.max_retained_bytes,
         };
+        let parking = parking::Parking::start(config.park_tick())?;
         let shared = Arc::new(Shared {
             securities: loaded.into_iter().map(|(_, s)| s).collect(),
             session_config: config.session_config(),
@@ -126,6 +130,7 @@ impl Broker {
             connection_permits: (config.max_connections > 0)
                 .then(|| Arc::new(tokio::sync::Semaphore::new(config.max_connections))),
             durable,
+            parking,
             config,
         });
         if let Some(restored) = restored {
@@ -189,6 +194,7 @@ impl BrokerHandle {
     /// shutdown channel: see `connection::Conn`).
     fn stop_connections(&self) {
         let _ = self.shutdown.send(true);
+        self.shared.parking.close();
         self.shared
             .registry
             .kick_all(midge_codec::ReasonCode::ServerShuttingDown);
@@ -212,6 +218,9 @@ pub struct Stats {
     /// Messages dropped since the start because a client's queue was full (see
     /// [`mailbox`]) or a QoS 0 message found its client offline.
     pub messages_dropped: u64,
+    /// Connections parked now: idle, they keep no task of their own (see
+    /// [`Config::park_idle_ms`]).
+    pub parked_connections: usize,
 }
 
 /// A running broker: its addresses, and the way to stop it.
@@ -243,6 +252,7 @@ impl BrokerHandle {
         Stats {
             sessions: self.shared.registry.len(),
             messages_dropped: self.shared.registry.dropped(),
+            parked_connections: self.shared.parking.parked(),
         }
     }
 

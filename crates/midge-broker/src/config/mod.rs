@@ -330,6 +330,12 @@ pub struct Config {
     pub max_topic_alias: u16,
     /// Seconds a new socket has to send CONNECT. Default: 10.
     pub connect_timeout: u64,
+    /// Milliseconds between the checks for idle connections. A plain TCP connection idle
+    /// for one to two of these periods is parked: it keeps its session, subscriptions
+    /// and socket, and gives up its task until a packet, a delivery or its keep-alive
+    /// deadline comes, which costs it a few hundred bytes less memory; clients see no
+    /// difference. 0: connections never park. Default: 1000.
+    pub park_idle_ms: u64,
     /// Keep persistent sessions and retained messages on disk, in
     /// `persistence_location`, so that a restart restores them; a QoS 1/2 message is
     /// then acknowledged only once it is durable (docs/persistence.md). Default: false
@@ -432,6 +438,7 @@ impl Default for Config {
             upgrade_outgoing_qos: false,
             max_topic_alias: 10,
             connect_timeout: 10,
+            park_idle_ms: 1000,
             persistence: false,
             persistence_location: None,
             max_retained_messages: 0,
@@ -660,6 +667,10 @@ impl Config {
         self.persistence_location
             .clone()
             .unwrap_or_else(|| PathBuf::from("."))
+    }
+
+    pub(crate) fn park_tick(&self) -> Duration {
+        Duration::from_millis(self.park_idle_ms)
     }
 
     pub(crate) fn connect_timeout(&self) -> Duration {

@@ -130,6 +130,46 @@ pub(crate) enum Transport {
     Unix(tokio::net::UnixStream),
     /// TLS, WebSocket, a PROXY header: the halves of a stack of layers.
     Split(Reader, Writer),
+    /// A plain TCP socket away while its connection is parked (`crate::parking`):
+    /// nothing can be read or written.
+    Parked(Detached),
+}
+
+/// The stand-in for a parked connection's socket: every read and write fails.
+#[derive(Debug, Default)]
+pub(crate) struct Detached;
+
+impl Detached {
+    fn error() -> io::Error {
+        io::Error::new(
+            io::ErrorKind::NotConnected,
+            "the connection's socket is parked",
+        )
+    }
+}
+
+impl AsyncRead for Detached {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+        _: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        Poll::Ready(Err(Detached::error()))
+    }
+}
+
+impl AsyncWrite for Detached {
+    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, _: &[u8]) -> Poll<io::Result<usize>> {
+        Poll::Ready(Err(Detached::error()))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Err(Detached::error()))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Poll::Ready(Err(Detached::error()))
+    }
 }
 
 impl AsyncRead for Transport {
@@ -143,6 +183,7 @@ impl AsyncRead for Transport {
             #[cfg(unix)]
             Transport::Unix(s) => Pin::new(s).poll_read(cx, buf),
             Transport::Split(rd, _) => Pin::new(rd).poll_read(cx, buf),
+            Transport::Parked(detached) => Pin::new(detached).poll_read(cx, buf),
         }
     }
 }
@@ -155,6 +196,7 @@ impl Transport {
             #[cfg(unix)]
             Transport::Unix(s) => Pin::new(s),
             Transport::Split(_, wr) => Pin::new(wr),
+            Transport::Parked(detached) => Pin::new(detached),
         }
     }
 }
@@ -390,11 +432,18 @@ async fn serve(incoming: Box<Incoming>) {
         permit,
         running,
     } = unbox(incoming);
-    if let Some(conn) = Box::pin(start(socket, peer, context, shared, shutdown)).await {
-        connection::serve(conn).await;
+    match Box::pin(start(socket, peer, context, shared, shutdown)).await {
+        Some(mut conn) => {
+            // Kept by the connection until it has closed, in whichever task that is (a
+            // parked connection's task ends: see `crate::parking`).
+            conn.set_lease(connection::Lease { permit, running });
+            connection::serve(conn).await;
+        }
+        None => {
+            drop(permit);
+            drop(running);
+        }
     }
-    drop(permit);
-    drop(running);
 }
 
 /// The value of `boxed`, its box freed now rather than at the end of the caller's scope

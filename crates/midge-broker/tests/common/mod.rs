@@ -42,10 +42,16 @@ pub fn now() -> Instant {
     Instant::now()
 }
 
-/// The tests' configuration: one listener on a free port, a 1 s connect timeout.
+/// How often the tests' brokers look for idle connections to park: often, so that
+/// every test also runs with its connections parked and revived between packets.
+pub const PARK_IDLE_MS: u64 = 20;
+
+/// The tests' configuration: one listener on a free port, a 1 s connect timeout, idle
+/// connections parked after 20 to 40 ms.
 pub fn test_config() -> Config {
     let mut config = Config::local_ephemeral();
     config.connect_timeout = 1;
+    config.park_idle_ms = PARK_IDLE_MS;
     config
 }
 

@@ -1,0 +1,334 @@
+//! Parking: an idle plain-TCP connection gives up its task and its tokio I/O
+//! registration, and keeps only its state and its socket, watched by one shared poll.
+//!
+//! An open connection is a task that polls its socket, mailbox, kick and timer
+//! (`connection::Conn`). Tokio keeps, for each, a task cell (about 256 bytes) and an I/O
+//! registration (256 bytes): half an idle connection's memory. Most connections of a
+//! big broker are idle most of the time (sensors that publish now and then, subscribers
+//! that wait), so after a while without work a connection is parked instead:
+//!
+//! - **When.** [`Parking`] counts epochs, one per tick (`Config::park_idle_ms`). A
+//!   connection that finds nothing to do asks to be woken at the next tick; woken by a
+//!   tick with nothing done since the epoch before last (so at least one whole tick
+//!   idle), it parks. A connection with anything under way (bytes to write or decode,
+//!   commits, a pause) does not park; nor do TLS, WebSocket and Unix socket connections.
+//! - **Parked.** Its task ends. Its socket leaves tokio for the shared `mio::Poll`, with
+//!   the connection's key as token; its `Conn` (session included) waits in a map under
+//!   that key, with its buffers and timer dropped. Its mailbox and its kick (take-over,
+//!   shutdown) get a waker that names the key ([`Revive`]); its keep-alive deadline goes
+//!   into a heap.
+//! - **Revived** by the socket becoming readable (a packet, or the client closing), a
+//!   delivery to its mailbox, its kick, or its deadline: one thread, the parker
+//!   ([`run`]), waits on the poll, takes the connection out of the map, gives its socket
+//!   back to tokio and spawns a task that serves it exactly as before. (A thread rather
+//!   than a task: tokio registers another poll only through `unsafe` code.)
+//!
+//! Nothing is lost on the way: the waker goes into the mailbox under the mailbox's lock,
+//! and only if it is empty; a socket with bytes already waiting is reported by the poll
+//! as soon as it is registered; and the map is locked from the first step of parking to
+//! the last, so a revival that comes meanwhile finds the connection there.
+
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, Weak};
+use std::task::{Wake, Waker};
+use std::time::{Duration, Instant};
+
+use crate::connection::{self, Conn};
+
+/// Events taken from the poll at once.
+const EVENTS: usize = 256;
+
+/// The poll token of [`Inner::waker`]; parked connections' keys count up from 0.
+const WAKER: mio::Token = mio::Token(usize::MAX);
+
+/// The broker's parked connections, and the way in for a connection that parks.
+#[derive(Debug)]
+pub(crate) struct Parking {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    /// Registers the sockets of parked connections with the shared poll.
+    registry: mio::Registry,
+    /// Wakes the parker: for `woken`, a new earliest deadline, or the close.
+    waker: mio::Waker,
+    state: Mutex<State>,
+    /// Keys of parked connections to revive: their mailbox got a delivery, or their
+    /// kick fired ([`Revive`]).
+    woken: Mutex<Vec<usize>>,
+    /// Ticks since the start (see the module's doc).
+    epoch: AtomicU32,
+    /// Connections to wake at the next tick.
+    idle: Mutex<Vec<Waker>>,
+    /// Zero: nothing ever parks.
+    tick: Duration,
+}
+
+impl std::fmt::Debug for Inner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Parking")
+            .field("tick", &self.tick)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Default)]
+struct State {
+    /// Parked connections by key, each with its socket.
+    parked: HashMap<usize, (Box<Conn>, mio::net::TcpStream)>,
+    next_key: usize,
+    /// Parked connections' deadlines (keep alive), earliest first. A connection revived
+    /// before its deadline leaves its entry behind; the entry then finds nothing.
+    deadlines: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// Set at shutdown: everything parked is revived, and nothing parks again.
+    closed: bool,
+}
+
+impl Parking {
+    /// The parking of a broker, and its parker: a thread that serves the parked
+    /// connections on the current runtime until [`Parking::close`]. With a zero `tick`,
+    /// connections never park.
+    pub(crate) fn start(tick: Duration) -> std::io::Result<Self> {
+        let poll = mio::Poll::new()?;
+        let inner = Arc::new(Inner {
+            registry: poll.registry().try_clone()?,
+            waker: mio::Waker::new(poll.registry(), WAKER)?,
+            state: Mutex::default(),
+            woken: Mutex::default(),
+            epoch: AtomicU32::new(0),
+            idle: Mutex::default(),
+            tick,
+        });
+        if tick.is_zero() {
+            inner.lock().closed = true;
+        } else {
+            let runtime = tokio::runtime::Handle::current();
+            let parker = inner.clone();
+            std::thread::Builder::new()
+                .name("midge-parker".into())
+                .spawn(move || run(&parker, poll, &runtime))?;
+        }
+        Ok(Parking { inner })
+    }
+
+    /// At shutdown: revives every parked connection (each then closes as any open
+    /// connection does), and parks nothing from now on. The parker then ends.
+    pub(crate) fn close(&self) {
+        self.inner.lock().closed = true;
+        let _ = self.inner.waker.wake();
+    }
+
+    /// The current epoch.
+    pub(crate) fn epoch(&self) -> u32 {
+        self.inner.epoch.load(Ordering::Relaxed)
+    }
+
+    /// Whether connections park at all.
+    pub(crate) fn enabled(&self) -> bool {
+        !self.inner.tick.is_zero()
+    }
+
+    /// Has `waker` woken at the next tick.
+    pub(crate) fn wake_at_tick(&self, waker: &Waker) {
+        self.inner
+            .idle
+            .lock()
+            .expect("parking lock poisoned")
+            .push(waker.clone());
+    }
+
+    /// How many connections are parked now.
+    pub(crate) fn parked(&self) -> usize {
+        self.inner.lock().parked.len()
+    }
+
+    /// Parks `conn`, whose task then ends. Gives it back if it has work after all (a
+    /// delivery, a kick), if the broker is shutting down, or if its socket could not
+    /// move: its task then goes on.
+    pub(crate) fn park(&self, mut conn: Box<Conn>) -> Result<(), Box<Conn>> {
+        let mut state = self.inner.lock();
+        if state.closed {
+            return Err(conn);
+        }
+        let key = state.next_key;
+        state.next_key += 1;
+        let waker = Waker::from(Arc::new(Revive {
+            key,
+            inner: Arc::downgrade(&self.inner),
+        }));
+        if !conn.quiet_under(&waker) {
+            return Err(conn);
+        }
+        let Some(stream) = conn.take_socket() else {
+            return Err(conn);
+        };
+        let std = match stream.into_std() {
+            Ok(std) => std,
+            Err(e) => {
+                // Not expected; the connection then ends as on a read error.
+                tracing::warn!(error = %e, "cannot park a connection's socket");
+                return Err(conn);
+            }
+        };
+        let mut socket = mio::net::TcpStream::from_std(std);
+        if let Err(e) =
+            self.inner
+                .registry
+                .register(&mut socket, mio::Token(key), mio::Interest::READABLE)
+        {
+            tracing::warn!(error = %e, "cannot park a connection's socket");
+            if let Ok(stream) = tokio::net::TcpStream::from_std(socket.into()) {
+                conn.give_socket(stream);
+            }
+            return Err(conn);
+        }
+        if let Some(deadline) = conn.shed_for_parking() {
+            let earliest = state
+                .deadlines
+                .peek()
+                .is_none_or(|Reverse((first, _))| deadline < *first);
+            state.deadlines.push(Reverse((deadline, key)));
+            if earliest {
+                let _ = self.inner.waker.wake();
+            }
+        }
+        state.parked.insert(key, (conn, socket));
+        Ok(())
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().expect("parking lock poisoned")
+    }
+
+    /// Takes the connections of `keys` that are still parked out of the map, and spawns
+    /// a task for each on `runtime` (whose context the caller has entered).
+    fn revive(&self, keys: &mut Vec<usize>, runtime: &tokio::runtime::Handle) {
+        if keys.is_empty() {
+            return;
+        }
+        let revived: Vec<_> = {
+            let mut state = self.lock();
+            keys.drain(..)
+                .filter_map(|key| state.parked.remove(&key))
+                .collect()
+        };
+        for (mut conn, mut socket) in revived {
+            let _ = self.registry.deregister(&mut socket);
+            match tokio::net::TcpStream::from_std(socket.into()) {
+                Ok(stream) => conn.give_socket(stream),
+                // Not expected: the connection then ends as on a read error.
+                Err(e) => tracing::warn!(error = %e, "cannot revive a parked connection's socket"),
+            }
+            runtime.spawn(connection::serve(conn));
+        }
+    }
+
+    /// Starts a new epoch and wakes the connections that asked for it.
+    fn tick(&self) {
+        self.epoch.fetch_add(1, Ordering::Relaxed);
+        let idle = std::mem::take(&mut *self.idle.lock().expect("parking lock poisoned"));
+        for waker in idle {
+            waker.wake();
+        }
+    }
+}
+
+/// The waker of a parked connection: queues its key for the parker.
+struct Revive {
+    key: usize,
+    /// Weak: a waker left in a mailbox does not keep the parking alive.
+    inner: Weak<Inner>,
+}
+
+impl Wake for Revive {
+    fn wake(self: Arc<Self>) {
+        self.wake_by_ref();
+    }
+
+    fn wake_by_ref(self: &Arc<Self>) {
+        if let Some(inner) = self.inner.upgrade() {
+            inner
+                .woken
+                .lock()
+                .expect("parking lock poisoned")
+                .push(self.key);
+            let _ = inner.waker.wake();
+        }
+    }
+}
+
+/// Drops whatever is still parked when the parker ends, even if it ends by a panic: a
+/// parked connection holds the broker's state, which holds the parking.
+struct Clear<'a>(&'a Inner);
+
+impl Drop for Clear<'_> {
+    fn drop(&mut self) {
+        let parked = {
+            let mut state = self.0.lock();
+            state.closed = true;
+            std::mem::take(&mut state.parked)
+        };
+        drop(parked);
+    }
+}
+
+/// The parker's thread: revives parked connections when their socket is readable,
+/// their waker fires or their deadline comes, and ticks the epochs. Once closed, it
+/// revives everything and ends.
+fn run(inner: &Inner, mut poll: mio::Poll, runtime: &tokio::runtime::Handle) {
+    let _clear = Clear(inner);
+    // For tokio's sockets and clock.
+    let _context = runtime.enter();
+    let mut events = mio::Events::with_capacity(EVENTS);
+    let mut keys = Vec::new();
+    let mut next_tick = connection::now() + inner.tick;
+    loop {
+        let now = connection::now();
+        if now >= next_tick {
+            inner.tick();
+            next_tick = now + inner.tick;
+        }
+        let wait = {
+            let mut state = inner.lock();
+            if state.closed {
+                keys.extend(state.parked.keys().copied());
+                drop(state);
+                inner.revive(&mut keys, runtime);
+                return;
+            }
+            while let Some(Reverse((at, key))) = state.deadlines.peek().copied() {
+                if at > now {
+                    break;
+                }
+                state.deadlines.pop();
+                keys.push(key);
+            }
+            let next = state
+                .deadlines
+                .peek()
+                .map_or(next_tick, |Reverse((at, _))| (*at).min(next_tick));
+            next.saturating_duration_since(now)
+        };
+        inner.revive(&mut keys, runtime);
+        if let Err(e) = poll.poll(&mut events, Some(wait)) {
+            if e.kind() != std::io::ErrorKind::Interrupted {
+                tracing::error!(error = %e, "polling the parked connections failed: reviving them all");
+                inner.lock().closed = true;
+            }
+            continue;
+        }
+        keys.extend(
+            events
+                .iter()
+                .map(|event| event.token())
+                .filter(|token| *token != WAKER)
+                .map(|token| token.0),
+        );
+        keys.append(&mut inner.woken.lock().expect("parking lock poisoned"));
+        inner.revive(&mut keys, runtime);
+    }
+}
