@@ -436,14 +436,7 @@ async fn open(
     if shutting_down {
         ending.get_or_insert_with(|| Ending::kicked(ReasonCode::ServerShuttingDown, ""));
     }
-    let timer = session.poll_deadline().map(|deadline| {
-        Box::pin(tokio::time::sleep_until(tokio::time::Instant::from_std(
-            deadline,
-        )))
-    });
-    let active = shared.parking.epoch();
-    let parks = shared.parking.enabled();
-    Some(Box::new(Conn {
+    let parked = Parked {
         shared,
         entry,
         slot,
@@ -451,28 +444,11 @@ async fn open(
         session,
         peer,
         will,
-        io: Io {
-            stream,
-            decoder,
-            rbuf,
-            out: outbox,
-        },
+        decoder,
         kick: Some(kick_rx),
-        kicked: None,
-        timer,
-        stalled: false,
-        paused: None,
-        more_input: false,
-        drained: None,
-        ending,
         lease: None,
-        active,
-        ticked: match parks {
-            true => active.wrapping_sub(1),
-            false => active,
-        },
-        park: false,
-    }))
+    };
+    Some(parked.open(stream, rbuf, outbox, ending))
 }
 
 /// Serves an open connection until it ends, then closes it; or until it parks (see
@@ -558,6 +534,96 @@ pub(crate) struct Conn {
     ticked: u32,
     /// Set when a poll ends because the connection is to park.
     park: bool,
+}
+
+/// What a parked connection keeps of its `Conn` (see `crate::parking`): its session and
+/// what it needs to take up its task again, without the socket (kept beside it), the
+/// buffers, the timer and the state of work under way, which it has none of.
+#[derive(Debug)]
+pub(crate) struct Parked {
+    shared: Arc<Shared>,
+    entry: Arc<SessionEntry>,
+    slot: OwnedMutexGuard<SessionSlot>,
+    generation: u64,
+    session: Session,
+    peer: Peer,
+    will: Option<(Arc<Message>, u32)>,
+    decoder: Decoder,
+    kick: Option<oneshot::Receiver<ReasonCode>>,
+    lease: Option<Lease>,
+}
+
+impl Parked {
+    /// The open connection again, on `stream`. Its timer is made anew; the epochs count
+    /// its idleness from now (see `crate::parking`).
+    fn open(
+        self,
+        stream: Transport,
+        rbuf: BytesMut,
+        out: Outbox,
+        ending: Option<Ending>,
+    ) -> Box<Conn> {
+        let Parked {
+            shared,
+            entry,
+            slot,
+            generation,
+            session,
+            peer,
+            will,
+            decoder,
+            kick,
+            lease,
+        } = self;
+        let timer = session
+            .poll_deadline()
+            .map(|deadline| Box::pin(tokio::time::sleep_until(deadline_or(Some(deadline)))));
+        let active = shared.parking.epoch();
+        // With parking off the epoch never moves: `ticked` equal to it asks for no tick.
+        let ticked = match shared.parking.enabled() {
+            true => active.wrapping_sub(1),
+            false => active,
+        };
+        Box::new(Conn {
+            shared,
+            entry,
+            slot,
+            generation,
+            session,
+            peer,
+            will,
+            io: Io {
+                stream,
+                decoder,
+                rbuf,
+                out,
+            },
+            kick,
+            kicked: None,
+            timer,
+            stalled: false,
+            paused: None,
+            more_input: false,
+            drained: None,
+            ending,
+            lease,
+            active,
+            ticked,
+            park: false,
+        })
+    }
+
+    /// A revived connection, on its socket (`None`: the socket could not be given back
+    /// to tokio; the connection then ends as on a read error).
+    pub(crate) fn revive(self: Box<Self>, stream: Option<tokio::net::TcpStream>) -> Box<Conn> {
+        let stream = stream.map_or(Transport::Parked(Default::default()), Transport::Tcp);
+        (*self).open(stream, BytesMut::new(), Outbox::default(), None)
+    }
+
+    /// When the parked connection must be revived whatever happens (keep alive).
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.session.poll_deadline()
+    }
 }
 
 /// Held by a connection until it has closed, parked or not: its listener's connection
@@ -705,29 +771,39 @@ impl Conn {
         }
     }
 
-    /// For parking: drops the buffers and the timer, which a revived connection makes
-    /// again; returns the deadline at which it must be revived.
-    pub(crate) fn shed_for_parking(&mut self) -> Option<Instant> {
-        self.io.rbuf = BytesMut::new();
-        self.io.out.wbuf = BytesMut::new();
-        self.io.out.unsent = Vec::new();
-        self.timer = None;
-        self.session.poll_deadline()
-    }
-
-    /// The socket back, after parking (see [`Conn::take_socket`]); the timer, if it was
-    /// dropped, made again.
+    /// The socket back, when parking fails after [`Conn::take_socket`].
     pub(crate) fn give_socket(&mut self, stream: tokio::net::TcpStream) {
         self.io.stream = Transport::Tcp(stream);
-        if self.timer.is_none() {
-            self.timer = self
-                .session
-                .poll_deadline()
-                .map(|deadline| Box::pin(tokio::time::sleep_until(deadline_or(Some(deadline)))));
-        }
-        self.active = self.shared.parking.epoch();
-        // The waker it left for the next tick was its old task's.
-        self.ticked = self.active.wrapping_sub(1);
+    }
+
+    /// For parking, once the socket is away: what the connection keeps. Its buffers
+    /// (empty: see [`Conn::may_park`]), timer and task go.
+    pub(crate) fn into_parked(self: Box<Self>) -> Box<Parked> {
+        let Conn {
+            shared,
+            entry,
+            slot,
+            generation,
+            session,
+            peer,
+            will,
+            io,
+            kick,
+            lease,
+            ..
+        } = *self;
+        Box::new(Parked {
+            shared,
+            entry,
+            slot,
+            generation,
+            session,
+            peer,
+            will,
+            decoder: io.decoder,
+            kick,
+            lease,
+        })
     }
 
     /// At the end of a poll that found nothing to do: whether the connection is to park

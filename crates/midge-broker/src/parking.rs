@@ -13,8 +13,9 @@
 //!   idle), it parks. A connection with anything under way (bytes to write or decode,
 //!   commits, a pause) does not park; nor do TLS, WebSocket and Unix socket connections.
 //! - **Parked.** Its task ends. Its socket leaves tokio for the shared `mio::Poll`, with
-//!   the connection's key as token; its `Conn` (session included) waits in a map under
-//!   that key, with its buffers and timer dropped. Its mailbox and its kick (take-over,
+//!   the connection's key as token; what it keeps (`connection::Parked`: its session and
+//!   what it needs to take up its task again, without buffers, timer or the state of
+//!   work under way) waits in a map under that key. Its mailbox and its kick (take-over,
 //!   shutdown) get a waker that names the key ([`Revive`]); its keep-alive deadline goes
 //!   into a heap.
 //! - **Revived** by the socket becoming readable (a packet, or the client closing), a
@@ -35,7 +36,7 @@ use std::sync::{Arc, Mutex, Weak};
 use std::task::{Wake, Waker};
 use std::time::{Duration, Instant};
 
-use crate::connection::{self, Conn};
+use crate::connection::{self, Conn, Parked};
 
 /// Events taken from the poll at once.
 const EVENTS: usize = 256;
@@ -77,7 +78,7 @@ impl std::fmt::Debug for Inner {
 #[derive(Default)]
 struct State {
     /// Parked connections by key, each with its socket.
-    parked: HashMap<usize, (Box<Conn>, mio::net::TcpStream)>,
+    parked: HashMap<usize, (Box<Parked>, mio::net::TcpStream)>,
     next_key: usize,
     /// Parked connections' deadlines (keep alive), earliest first. A connection revived
     /// before its deadline leaves its entry behind; the entry then finds nothing.
@@ -184,7 +185,8 @@ impl Parking {
             }
             return Err(conn);
         }
-        if let Some(deadline) = conn.shed_for_parking() {
+        let parked = conn.into_parked();
+        if let Some(deadline) = parked.deadline() {
             let earliest = state
                 .deadlines
                 .peek()
@@ -194,7 +196,7 @@ impl Parking {
                 let _ = self.inner.waker.wake();
             }
         }
-        state.parked.insert(key, (conn, socket));
+        state.parked.insert(key, (parked, socket));
         Ok(())
     }
 }
@@ -216,14 +218,15 @@ impl Inner {
                 .filter_map(|key| state.parked.remove(&key))
                 .collect()
         };
-        for (mut conn, mut socket) in revived {
+        for (parked, mut socket) in revived {
             let _ = self.registry.deregister(&mut socket);
-            match tokio::net::TcpStream::from_std(socket.into()) {
-                Ok(stream) => conn.give_socket(stream),
-                // Not expected: the connection then ends as on a read error.
-                Err(e) => tracing::warn!(error = %e, "cannot revive a parked connection's socket"),
-            }
-            runtime.spawn(connection::serve(conn));
+            let stream = tokio::net::TcpStream::from_std(socket.into())
+                .inspect_err(|e| {
+                    // Not expected: the connection then ends as on a read error.
+                    tracing::warn!(error = %e, "cannot revive a parked connection's socket");
+                })
+                .ok();
+            runtime.spawn(connection::serve(parked.revive(stream)));
         }
     }
 
