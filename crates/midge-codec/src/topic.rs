@@ -166,6 +166,12 @@ impl TopicFilter {
         &self.0
     }
 
+    /// The same filter in storage of its own. A decoded filter shares the buffer of the
+    /// packet it came in; one kept for long should not hold that whole buffer.
+    pub fn detached(&self) -> TopicFilter {
+        TopicFilter(ByteString::from(self.as_str().to_owned()))
+    }
+
     /// For `$share/NAME/FILTER`, the share name NAME.
     pub fn share_name(&self) -> Option<&str> {
         let rest = self.0.strip_prefix(SHARE_PREFIX)?;
@@ -274,6 +280,17 @@ impl TryFrom<String> for TopicFilter {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_detached_filter_is_the_same_filter_in_its_own_storage() {
+        let packet = bytes::Bytes::from_static(b"xx$share/g/a/+/#yy");
+        let shared = ByteString::try_from(packet.slice(2..16)).expect("utf-8");
+        let filter = TopicFilter::new(shared).expect("valid");
+        let own = filter.detached();
+        assert_eq!(own, filter);
+        assert_eq!(own.share_name(), Some("g"));
+        assert_ne!(own.as_str().as_ptr(), filter.as_str().as_ptr());
+    }
 
     /// conformance: v5 MQTT-4.7.1-1
     /// conformance: v5 MQTT-4.7.1-2

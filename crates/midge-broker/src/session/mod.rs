@@ -240,7 +240,7 @@ pub struct Session {
     /// Outgoing QoS 1/2 flows and the queue behind the client's Receive Maximum.
     outgoing: Outgoing,
     /// Packet ids of incoming QoS 2 messages that await PUBREL ([MQTT-4.3.3-10]).
-    incoming_qos2: HashSet<u16>,
+    incoming_qos2: IdSet,
     /// Topic aliases the client set on this connection ([MQTT-3.3.2-7]: not carried over).
     /// (Boxed: most connections never use aliases, and an empty map is six words.)
     #[allow(clippy::box_collection)]
@@ -250,6 +250,43 @@ pub struct Session {
     /// Whether the session is kept in the persistence store: it then reports its
     /// changes as [`Action::Persist`].
     durable: bool,
+}
+
+/// A set of packet ids, boxed while it has any: most sessions have none, and an empty
+/// `HashSet` is six words.
+#[derive(Debug, Default)]
+#[allow(clippy::box_collection)] // The point: one word while empty.
+struct IdSet(Option<Box<HashSet<u16>>>);
+
+impl IdSet {
+    fn contains(&self, id: &u16) -> bool {
+        self.0.as_ref().is_some_and(|set| set.contains(id))
+    }
+
+    fn len(&self) -> usize {
+        self.0.as_ref().map_or(0, |set| set.len())
+    }
+
+    fn insert(&mut self, id: u16) -> bool {
+        self.0.get_or_insert_with(Box::default).insert(id)
+    }
+
+    fn remove(&mut self, id: &u16) -> bool {
+        let Some(set) = &mut self.0 else {
+            return false;
+        };
+        let removed = set.remove(id);
+        if set.is_empty() {
+            self.0 = None;
+        }
+        removed
+    }
+}
+
+impl From<HashSet<u16>> for IdSet {
+    fn from(set: HashSet<u16>) -> Self {
+        IdSet((!set.is_empty()).then(|| Box::new(set)))
+    }
 }
 
 impl Session {
@@ -267,7 +304,7 @@ impl Session {
             request_problem_information: true,
             subscriptions: Subscriptions::default(),
             outgoing: Outgoing::default(),
-            incoming_qos2: HashSet::new(),
+            incoming_qos2: IdSet::default(),
             aliases_in: None,
             authorizer: None,
             durable: false,
@@ -283,7 +320,7 @@ impl Session {
         session.session_expiry = r.session_expiry;
         session.connect_expiry_zero = r.session_expiry == 0;
         session.subscriptions = r.subscriptions;
-        session.incoming_qos2 = r.incoming_qos2;
+        session.incoming_qos2 = IdSet::from(r.incoming_qos2);
         session.outgoing.restore(r.last_packet_id, r.outgoing);
         session.durable = true;
         session
@@ -720,7 +757,9 @@ impl Session {
                 }
             }
             let sub = SessionSubscription { options, id };
-            let existed = self.subscriptions.insert(filter.clone(), sub).is_some();
+            // The session keeps a copy of its own: the filter decoded from the packet
+            // shares (and would keep) the whole SUBSCRIBE's buffer.
+            let existed = self.subscriptions.insert(filter.detached(), sub).is_some();
             codes.push(match options.qos {
                 QoS::AtMostOnce => ReasonCode::Success,
                 QoS::AtLeastOnce => ReasonCode::GrantedQoS1,
