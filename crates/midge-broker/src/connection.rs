@@ -688,9 +688,8 @@ impl Ending {
 
 /// The future of an open connection: polls its socket, its mailbox, its timer and its
 /// commits by hand, so that waiting costs no memory and no setting up per wake-up. Ends
-/// with the connection and the reason it ends.
-/// Ends with the connection and the reason it ends, or with `None` once the connection
-/// has parked.
+/// with the connection and the reason it ends, or with `None` once the connection has
+/// parked (its task then ends, and the parker serves it in a new one).
 struct Running(Option<Box<Conn>>);
 
 impl Future for Running {
