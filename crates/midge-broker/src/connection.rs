@@ -620,6 +620,11 @@ impl Parked {
         (*self).open(stream, BytesMut::new(), Outbox::default(), None)
     }
 
+    /// The client id, for log lines.
+    pub(crate) fn client_id(&self) -> &str {
+        &self.entry.client_id
+    }
+
     /// When the parked connection must be revived whatever happens (keep alive).
     pub(crate) fn deadline(&self) -> Option<Instant> {
         self.session.poll_deadline()

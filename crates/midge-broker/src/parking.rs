@@ -196,6 +196,7 @@ impl Parking {
                 let _ = self.inner.waker.wake();
             }
         }
+        tracing::trace!(client_id = %parked.client_id(), key, "connection parked");
         state.parked.insert(key, (parked, socket));
         Ok(())
     }
@@ -226,6 +227,7 @@ impl Inner {
                     tracing::warn!(error = %e, "cannot revive a parked connection's socket");
                 })
                 .ok();
+            tracing::trace!(client_id = %parked.client_id(), "connection revived");
             runtime.spawn(connection::serve(parked.revive(stream)));
         }
     }

@@ -347,3 +347,30 @@ def test_v311_and_v5_clients_interoperate(connect):
     got = {m.topic: m for m in new.receive_n(2)}
     assert got["mix/from5"].properties.UserProperty == [("a", "b")]
     assert not hasattr(got["mix/from311"].properties, "UserProperty")
+
+
+# ---------------------------------------------------------------------------------------
+# Parked connections
+# ---------------------------------------------------------------------------------------
+
+
+def test_idle_paho_clients_park_and_get_their_messages(connect):
+    """paho clients (5.0 and 3.1.1) quiet for 3 s: their connections park
+    (``park_idle_ms``, 1 s by default: parked within 2 s of their last packet), and a
+    message at each QoS then wakes them: each publisher's flow completes, and each
+    subscriber gets the three messages in order, at their QoS.
+
+    conformance: v5 MQTT-4.6.0-5
+    conformance: v3.1.1 MQTT-4.6.0-6
+    """
+    subs = [connect("park-sub5"), connect("park-sub3", protocol=mqtt.MQTTv311)]
+    for sub in subs:
+        sub.subscribe("park/t", qos=2)
+    pub = connect("park-pub")
+    time.sleep(3)
+    sent = [(b"zero", 0), (b"one", 1), (b"two", 2)]
+    for payload, qos in sent:
+        pub.publish("park/t", payload, qos=qos)
+    for sub in subs:
+        assert [(m.payload, m.qos) for m in sub.receive_n(len(sent))] == sent
+    assert_no_more(*subs)
