@@ -252,8 +252,9 @@ pub struct Session {
     durable: bool,
 }
 
-/// A set of packet ids, boxed while it has any: most sessions have none, and an empty
-/// `HashSet` is six words.
+/// A set of packet ids, boxed from its first id on: most sessions never have one, and an
+/// empty `HashSet` is six words. (Kept once made: a QoS 2 publisher would otherwise
+/// allocate it again for each message.)
 #[derive(Debug, Default)]
 #[allow(clippy::box_collection)] // The point: one word while empty.
 struct IdSet(Option<Box<HashSet<u16>>>);
@@ -272,14 +273,7 @@ impl IdSet {
     }
 
     fn remove(&mut self, id: &u16) -> bool {
-        let Some(set) = &mut self.0 else {
-            return false;
-        };
-        let removed = set.remove(id);
-        if set.is_empty() {
-            self.0 = None;
-        }
-        removed
+        self.0.as_mut().is_some_and(|set| set.remove(id))
     }
 }
 
