@@ -7,6 +7,7 @@
 //! `anyhow` is used here, at the binary's edge, and nowhere in the libraries.
 
 mod bench;
+mod limits;
 mod passwd;
 mod serve;
 mod store;

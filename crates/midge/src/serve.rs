@@ -71,6 +71,13 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<()> {
     }
 
     init_logging(&loaded.config.log, args.verbose)?;
+    // Each connection is a file: the soft limit would cap them (as Mosquitto, up to the
+    // hard limit).
+    match crate::limits::raise_open_files() {
+        Ok(Some((from, to))) => tracing::info!(from, to, "open file limit raised"),
+        Ok(None) => {}
+        Err(error) => tracing::warn!(%error, "cannot raise the open file limit"),
+    }
     if let Some(path) = &args.config {
         tracing::info!(
             file = %path.display(),

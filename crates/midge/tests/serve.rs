@@ -211,3 +211,49 @@ fn port_option_is_ignored_when_the_file_defines_listeners() {
         assert!(TcpStream::connect((Ipv4Addr::LOCALHOST, other)).is_err());
     }
 }
+
+/// `midge serve` raises its soft limit on open files to the hard limit (each connection
+/// is a file; a soft limit of 256 would stop it at about 250 clients), and says so.
+#[cfg(target_os = "linux")]
+#[test]
+fn serve_raises_the_open_file_limit_to_the_hard_limit() {
+    let port = free_port();
+    let dir = TempDir::new();
+    let log = dir.path.join("midge.log");
+    let mut child = Command::new("bash")
+        .args([
+            "-c",
+            "ulimit -S -n 256 && exec \"$0\" serve -p \"$1\"",
+            MIDGE,
+        ])
+        .arg(port.to_string())
+        .env_remove("RUST_LOG")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .expect("bash runs midge");
+    let mut listening = false;
+    for _ in 0..200 {
+        if TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_ok() {
+            listening = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", child.id())).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(listening, "midge does not listen:\n{text}");
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .expect("a Max open files line");
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    let (soft, hard) = (fields[3], fields[4]);
+    assert_eq!(soft, hard, "{line}");
+    if hard != "256" {
+        assert!(text.contains("open file limit raised from=256"), "{text}");
+    }
+}

@@ -123,6 +123,10 @@ pub(crate) fn run(args: BenchArgs) -> anyhow::Result<()> {
     if !(args.duration > 0.0 && args.duration.is_finite()) {
         bail!("--duration must be a positive number of seconds");
     }
+    // Each connection is a file: thousands of them need more than the usual soft limit.
+    if let Err(error) = crate::limits::raise_open_files() {
+        eprintln!("midge bench: cannot raise the open file limit: {error}");
+    }
     let mut builder = tokio::runtime::Builder::new_multi_thread();
     if let Some(threads) = args.threads {
         builder.worker_threads(threads.max(1));
