@@ -116,7 +116,7 @@ pub(crate) async fn start(
         CertUsername::Name(name) => Some(name.as_str()),
         CertUsername::Missing => None,
     };
-    let authorizer = Arc::new(security.authorizer(client_id, username, peer.ip()));
+    let authorizer = security.authorizer(client_id, username, peer.ip());
     let checked = match check_connect(&connect, &shared) {
         Ok(()) => authorize_connect(&connect, &security, &cert_username, &authorizer).await,
         Err(reason) => Err(reason),
