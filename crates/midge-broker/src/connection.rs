@@ -1888,6 +1888,7 @@ where
         .timers
         .lock()
         .expect("timers lock poisoned")
+        .get_or_insert_with(Box::default)
         .push(task.abort_handle());
 }
 

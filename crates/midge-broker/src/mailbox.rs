@@ -89,7 +89,10 @@ pub struct Mailbox {
     waker: Option<Waker>,
     /// The store entries held back for deliveries of this session, in sequence order
     /// (see `crate::durable::Deferrals`).
-    held: VecDeque<HeldEntry>,
+    /// (Boxed, made on the first: only sessions kept in the store hold entries, and an
+    /// empty `VecDeque` is four words in every session's entry.)
+    #[allow(clippy::box_collection)]
+    held: Option<Box<VecDeque<HeldEntry>>>,
     /// Whether the mailbox is listed as holding entries back.
     listed: bool,
 }
@@ -112,7 +115,7 @@ impl Mailbox {
             dropped_total,
             next_seq: None,
             waker: None,
-            held: VecDeque::new(),
+            held: None,
             listed: false,
         }
     }
@@ -140,7 +143,7 @@ impl Mailbox {
         self.next_seq = next_seq.map(|n| n.max(self.next_seq.unwrap_or(1)).max(1));
         if next_seq.is_none() {
             // Their entries are not wanted any more.
-            self.held.clear();
+            self.held = None;
         }
     }
 
@@ -165,40 +168,45 @@ impl Mailbox {
     /// Holds a delivery's store entry back; returns whether the mailbox must now be
     /// listed as holding some.
     pub(crate) fn hold(&mut self, held: HeldEntry) -> bool {
-        self.held.push_back(held);
+        self.held.get_or_insert_with(Box::default).push_back(held);
         !std::mem::replace(&mut self.listed, true)
     }
 
     /// Takes out the held entry of delivery `seq`, if it is held, and drops it (it
     /// need not be stored: the delivery's flow ended). Returns whether it was held.
     pub(crate) fn release_held(&mut self, seq: u64) -> bool {
+        let Some(held) = self.held.as_deref_mut() else {
+            return false;
+        };
         // Deliveries mostly end in order: the oldest first.
-        let at = match self.held.front() {
+        let at = match held.front() {
             Some(first) if first.seq == seq => 0,
-            _ => match self.held.binary_search_by_key(&seq, |held| held.seq) {
+            _ => match held.binary_search_by_key(&seq, |held| held.seq) {
                 Ok(at) => at,
                 Err(_) => return false,
             },
         };
-        self.held.remove(at);
+        held.remove(at);
         true
     }
 
     /// Whether some store entry is held back.
     pub(crate) fn holds_entries(&self) -> bool {
-        !self.held.is_empty()
+        self.held.as_ref().is_some_and(|held| !held.is_empty())
     }
 
     /// Moves the entries held back since epochs up to `until` into `due`.
     pub(crate) fn take_held(&mut self, until: u64, due: &mut Vec<HeldEntry>) {
-        let n = self.held.partition_point(|held| held.epoch <= until);
-        due.extend(self.held.drain(..n));
+        if let Some(held) = self.held.as_deref_mut() {
+            let n = held.partition_point(|held| held.epoch <= until);
+            due.extend(held.drain(..n));
+        }
     }
 
     /// Whether the mailbox must stay listed: some store entry is still held back. If
     /// none is, it is no longer listed.
     pub(crate) fn keep_listed(&mut self) -> bool {
-        self.listed = !self.held.is_empty();
+        self.listed = self.holds_entries();
         self.listed
     }
 
@@ -350,7 +358,7 @@ impl Mailbox {
     pub fn clear(&mut self) {
         self.queue.clear();
         self.bytes = 0;
-        self.held.clear();
+        self.held = None;
     }
 }
 

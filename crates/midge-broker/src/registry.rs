@@ -60,7 +60,10 @@ pub struct SessionEntry {
     /// Asks the owning connection to close, with this reason.
     pub kick: Mutex<Option<oneshot::Sender<ReasonCode>>>,
     /// Timers of a disconnected session (expiry, will delay), cancelled on reconnect.
-    pub timers: Mutex<Vec<AbortHandle>>,
+    /// (Boxed, made on the first: a connected session has none, and an empty `Vec` is
+    /// three words in every entry.)
+    #[allow(clippy::box_collection)]
+    pub timers: Mutex<Option<Box<Vec<AbortHandle>>>>,
     /// Incremented by each new connection; a timer acts only if it still matches.
     pub generation: AtomicU64,
     /// Whether a connection owns the session now; read without the mailbox lock when
@@ -168,7 +171,8 @@ impl SessionEntry {
 
     /// Cancels the timers of a disconnected session.
     pub fn cancel_timers(&self) {
-        for timer in self.timers.lock().expect("timers lock poisoned").drain(..) {
+        let timers = self.timers.lock().expect("timers lock poisoned").take();
+        for timer in timers.into_iter().flat_map(|timers| *timers) {
             timer.abort();
         }
     }
@@ -202,7 +206,7 @@ impl Registry {
             room: Notify::new(),
             slot: Arc::new(tokio::sync::Mutex::new(SessionSlot::default())),
             kick: Mutex::new(None),
-            timers: Mutex::new(Vec::new()),
+            timers: Mutex::new(None),
             generation: AtomicU64::new(1),
             online: AtomicBool::new(false),
         });
