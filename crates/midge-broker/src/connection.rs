@@ -20,7 +20,7 @@ use midge_codec::{
 };
 use smallvec::SmallVec;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{OwnedMutexGuard, oneshot, watch};
+use tokio::sync::{OwnedMutexGuard, watch};
 
 use crate::Shared;
 use crate::auth::Access;
@@ -342,9 +342,7 @@ async fn open(
         .connect(client_id, shared.config.mailbox_limits());
     entry.cancel_timers();
     // [MQTT-3.1.4-3]: take the session over from a live connection.
-    if let Some(kick) = entry.kick.lock().expect("kick lock poisoned").take() {
-        let _ = kick.send(ReasonCode::SessionTakenOver);
-    }
+    entry.kick(ReasonCode::SessionTakenOver);
     let mut slot = entry.slot.clone().lock_owned().await;
     if entry.generation.load(Ordering::SeqCst) != generation {
         // A newer connection with this client id came while this one waited for the
@@ -352,8 +350,7 @@ async fn open(
         tracing::info!(%peer, client_id = %entry.client_id, "superseded before CONNACK");
         return None;
     }
-    let (kick_tx, kick_rx) = oneshot::channel();
-    *entry.kick.lock().expect("kick lock poisoned") = Some(kick_tx);
+    entry.own_kick(generation);
     // A shutdown kicks every connection that has its kick in place (see
     // `Registry::kick_all`); this one may have put it in place after.
     let shutting_down = *shutdown.borrow();
@@ -445,7 +442,6 @@ async fn open(
         peer,
         will,
         decoder,
-        kick: Some(kick_rx),
         lease: None,
     };
     Some(parked.open(stream, rbuf, outbox, ending))
@@ -504,10 +500,8 @@ pub(crate) struct Conn {
     /// The will, and its delay.
     will: Option<(Arc<Message>, u32)>,
     io: Io,
-    /// Fires when another connection takes the session over, or the server shuts down;
-    /// `None` once it has (see [`Conn::poll_kick`]).
-    kick: Option<oneshot::Receiver<ReasonCode>>,
-    /// The reason it fired with.
+    /// Set once another connection has taken the session over, or the server is shutting
+    /// down: the reason (see [`Conn::poll_kick`]).
     kicked: Option<ReasonCode>,
     /// The keep-alive deadline, or while a write is blocked, the stall deadline (see
     /// [`Conn::poll_flush`]); none without a keep alive.
@@ -549,7 +543,6 @@ pub(crate) struct Parked {
     peer: Peer,
     will: Option<(Arc<Message>, u32)>,
     decoder: Decoder,
-    kick: Option<oneshot::Receiver<ReasonCode>>,
     lease: Option<Lease>,
 }
 
@@ -572,7 +565,6 @@ impl Parked {
             peer,
             will,
             decoder,
-            kick,
             lease,
         } = self;
         let timer = session
@@ -598,7 +590,6 @@ impl Parked {
                 rbuf,
                 out,
             },
-            kick,
             kicked: None,
             timer,
             stalled: false,
@@ -792,7 +783,6 @@ impl Conn {
             peer,
             will,
             io,
-            kick,
             lease,
             ..
         } = *self;
@@ -805,7 +795,6 @@ impl Conn {
             peer,
             will,
             decoder: io.decoder,
-            kick,
             lease,
         })
     }
@@ -829,14 +818,11 @@ impl Conn {
         false
     }
 
-    /// The reason of a take-over or a shutdown, once it has come. The channel is polled
-    /// until it fires, never after (a tokio oneshot must not be).
+    /// The reason of a take-over or a shutdown, once it has come; until then the kick
+    /// wakes `cx`'s task (`SessionEntry::kick`).
     fn poll_kick(&mut self, cx: &mut Context<'_>) -> Option<ReasonCode> {
-        if let Some(kick) = &mut self.kick {
-            if let Poll::Ready(reason) = Pin::new(kick).poll(cx) {
-                self.kick = None;
-                self.kicked = Some(reason.unwrap_or(ReasonCode::SessionTakenOver));
-            }
+        if self.kicked.is_none() {
+            self.kicked = self.entry.poll_kick(self.generation, cx.waker());
         }
         self.kicked
     }
@@ -1770,6 +1756,9 @@ fn finish(
     will: Option<(Arc<Message>, u32)>,
 ) {
     entry.set_online(false);
+    // Nothing to kick any more (and the kick lets go of this task's waker). Still holding
+    // the slot: the next connection sets its own kick only once it has the slot.
+    entry.disown_kick(generation);
     let t = now();
     let taken_over = entry.generation.load(Ordering::SeqCst) != generation;
     let expiry = session.session_expiry();

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use midge_codec::{QoS, ReasonCode};
-use tokio::sync::{Notify, oneshot};
+use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
 use crate::mailbox::{Mailbox, MailboxLimits, Pushed};
@@ -40,6 +40,18 @@ pub struct SessionSlot {
     pub expires_at: Option<std::time::Instant>,
 }
 
+/// How the connection that owns a session is asked to close: a take-over or a shutdown.
+#[derive(Debug, Default)]
+struct Kick {
+    /// The generation of the connection that a kick closes; 0: none (not yet connected,
+    /// or kicked already).
+    owner: u64,
+    /// The last kick: the generation it closes, and why.
+    sent: Option<(u64, ReasonCode)>,
+    /// The owner's task, woken by a kick.
+    waker: Option<std::task::Waker>,
+}
+
 /// The shared part of one session.
 #[derive(Debug)]
 pub struct SessionEntry {
@@ -57,8 +69,8 @@ pub struct SessionEntry {
     /// life: a taking-over connection waits on it until the old one has finished. In an
     /// `Arc`, so that the connection holds its guard without borrowing the entry.
     pub slot: Arc<tokio::sync::Mutex<SessionSlot>>,
-    /// Asks the owning connection to close, with this reason.
-    pub kick: Mutex<Option<oneshot::Sender<ReasonCode>>>,
+    /// Asks the owning connection to close (see [`SessionEntry::kick`]).
+    kick: Mutex<Kick>,
     /// Timers of a disconnected session (expiry, will delay), cancelled on reconnect.
     /// (Boxed, made on the first: a connected session has none, and an empty `Vec` is
     /// three words in every entry.)
@@ -169,6 +181,64 @@ impl SessionEntry {
         self.online.load(Ordering::Acquire)
     }
 
+    /// Asks the connection that owns the session, if one does, to close with `reason`
+    /// (a take-over: [MQTT-3.1.4-3]; a shutdown). Each connection is kicked once.
+    pub fn kick(&self, reason: ReasonCode) {
+        let waker = {
+            let mut kick = self.kick.lock().expect("kick lock poisoned");
+            if kick.owner == 0 {
+                return;
+            }
+            kick.sent = Some((std::mem::take(&mut kick.owner), reason));
+            kick.waker.take()
+        };
+        if let Some(waker) = waker {
+            waker.wake();
+        }
+    }
+
+    /// Makes the connection of `generation` the one that a kick closes. The connection
+    /// before it is gone: it held the session's slot until it ended.
+    pub(crate) fn own_kick(&self, generation: u64) {
+        *self.kick.lock().expect("kick lock poisoned") = Kick {
+            owner: generation,
+            sent: None,
+            waker: None,
+        };
+    }
+
+    /// The connection of `generation` has ended: nothing is kicked until the next one
+    /// owns the session.
+    pub(crate) fn disown_kick(&self, generation: u64) {
+        let mut kick = self.kick.lock().expect("kick lock poisoned");
+        if kick.owner == generation || kick.sent.is_some_and(|(kicked, _)| kicked == generation) {
+            *kick = Kick::default();
+        }
+    }
+
+    /// The reason the connection of `generation` was kicked with, if it was; otherwise
+    /// `waker` is woken by the kick.
+    pub(crate) fn poll_kick(
+        &self,
+        generation: u64,
+        waker: &std::task::Waker,
+    ) -> Option<ReasonCode> {
+        let mut kick = self.kick.lock().expect("kick lock poisoned");
+        match kick.sent {
+            Some((kicked, reason)) if kicked == generation => Some(reason),
+            _ => {
+                if !kick
+                    .waker
+                    .as_ref()
+                    .is_some_and(|known| known.will_wake(waker))
+                {
+                    kick.waker = Some(waker.clone());
+                }
+                None
+            }
+        }
+    }
+
     /// Cancels the timers of a disconnected session.
     pub fn cancel_timers(&self) {
         let timers = self.timers.lock().expect("timers lock poisoned").take();
@@ -205,7 +275,7 @@ impl Registry {
             mailbox: Mutex::new(Mailbox::counted(limits, self.dropped.clone())),
             room: Notify::new(),
             slot: Arc::new(tokio::sync::Mutex::new(SessionSlot::default())),
-            kick: Mutex::new(None),
+            kick: Mutex::default(),
             timers: Mutex::new(None),
             generation: AtomicU64::new(1),
             online: AtomicBool::new(false),
@@ -232,9 +302,7 @@ impl Registry {
     pub fn kick_all(&self, reason: ReasonCode) {
         let sessions = self.sessions.lock().expect("registry lock poisoned");
         for entry in sessions.values() {
-            if let Some(kick) = entry.kick.lock().expect("kick lock poisoned").take() {
-                let _ = kick.send(reason);
-            }
+            entry.kick(reason);
         }
     }
 
