@@ -433,7 +433,7 @@ async fn open(
     if shutting_down {
         ending.get_or_insert_with(|| Ending::kicked(ReasonCode::ServerShuttingDown, ""));
     }
-    let parked = Parked {
+    let core = Core {
         shared,
         entry,
         slot,
@@ -441,10 +441,9 @@ async fn open(
         session,
         peer,
         will,
-        decoder,
         lease: None,
     };
-    Some(parked.open(stream, rbuf, outbox, ending))
+    Some(Parked { core, decoder }.open(stream, rbuf, outbox, ending))
 }
 
 /// Serves an open connection until it ends, then closes it; or until it parks (see
@@ -460,15 +459,16 @@ pub(crate) async fn serve(conn: Box<Conn>) {
 /// will and the session's fate.
 async fn close(mut conn: Box<Conn>, ending: Ending) {
     let c = &mut *conn;
-    c.io.out.send_unsent(c.shared.durable.as_deref(), &c.entry);
-    if let (Some(reason), true) = (ending.send, c.session.version().is_v5()) {
+    c.io.out
+        .send_unsent(c.core.shared.durable.as_deref(), &c.core.entry);
+    if let (Some(reason), true) = (ending.send, c.core.session.version().is_v5()) {
         let mut wbuf = BytesMut::new();
         let _ = Packet::Disconnect(Disconnect::new(reason)).encode(ProtocolVersion::V5, &mut wbuf);
         let _ = tokio::time::timeout(FINAL_WRITE_TIMEOUT, c.io.stream.write_all(&wbuf)).await;
     }
     let _ = tokio::time::timeout(FINAL_WRITE_TIMEOUT, c.io.stream.shutdown()).await;
-    tracing::info!(peer = %c.peer, client_id = %c.entry.client_id, reason = %ending.why, "client disconnected");
-    let Conn {
+    tracing::info!(peer = %c.core.peer, client_id = %c.core.entry.client_id, reason = %ending.why, "client disconnected");
+    let Core {
         shared,
         entry,
         slot,
@@ -477,7 +477,7 @@ async fn close(mut conn: Box<Conn>, ending: Ending) {
         will,
         lease,
         ..
-    } = *conn;
+    } = conn.core;
     let will = will.filter(|_| ending.publish_will);
     finish(&shared, &entry, slot, session, generation, will);
     // Only now: a shutdown waits for every lease, and then for nothing else.
@@ -488,17 +488,7 @@ async fn close(mut conn: Box<Conn>, ending: Ending) {
 /// future that serves it ([`Running`]). An idle connection is this, its session, and
 /// its socket: no future of its own waits on anything, so nothing else is kept.
 pub(crate) struct Conn {
-    shared: Arc<Shared>,
-    entry: Arc<SessionEntry>,
-    /// The session's slot, held while the connection lives: a taking-over connection
-    /// waits for it ([MQTT-3.1.4-3]).
-    slot: OwnedMutexGuard<SessionSlot>,
-    /// This connection's generation of the entry (see `SessionEntry::generation`).
-    generation: u64,
-    session: Session,
-    peer: Peer,
-    /// The will, and its delay.
-    will: Option<(Arc<Message>, u32)>,
+    core: Core,
     io: Io,
     /// Set once another connection has taken the session over, or the server is shutting
     /// down: the reason (see [`Conn::poll_kick`]).
@@ -519,9 +509,6 @@ pub(crate) struct Conn {
     drained: Option<Waiting<()>>,
     /// Set once the connection is to close.
     ending: Option<Ending>,
-    /// What the listener keeps for as long as the connection lives (see
-    /// [`Conn::set_lease`]).
-    lease: Option<Lease>,
     /// The parking epoch of the connection's last work (see `crate::parking`).
     active: u32,
     /// The epoch at whose end the connection last asked to be woken.
@@ -530,20 +517,33 @@ pub(crate) struct Conn {
     park: bool,
 }
 
-/// What a parked connection keeps of its `Conn` (see `crate::parking`): its session and
-/// what it needs to take up its task again, without the socket (kept beside it), the
-/// buffers, the timer and the state of work under way, which it has none of.
+/// What a connection keeps whether it runs or is parked (see `crate::parking`): its
+/// session and what it needs to take up its task again.
 #[derive(Debug)]
-pub(crate) struct Parked {
+struct Core {
     shared: Arc<Shared>,
     entry: Arc<SessionEntry>,
+    /// The session's slot, held while the connection lives: a taking-over connection
+    /// waits for it ([MQTT-3.1.4-3]).
     slot: OwnedMutexGuard<SessionSlot>,
+    /// This connection's generation of the entry (see `SessionEntry::generation`).
     generation: u64,
     session: Session,
     peer: Peer,
+    /// The will, and its delay.
     will: Option<(Arc<Message>, u32)>,
-    decoder: Decoder,
+    /// What the listener keeps for as long as the connection lives (see
+    /// [`Conn::set_lease`]).
     lease: Option<Lease>,
+}
+
+/// What a parked connection keeps of its `Conn`: its `Core` and its decoder's state,
+/// without the socket (kept beside it), the buffers, the timer and the state of work
+/// under way, which it has none of.
+#[derive(Debug)]
+pub(crate) struct Parked {
+    core: Core,
+    decoder: Decoder,
 }
 
 impl Parked {
@@ -556,34 +556,19 @@ impl Parked {
         out: Outbox,
         ending: Option<Ending>,
     ) -> Box<Conn> {
-        let Parked {
-            shared,
-            entry,
-            slot,
-            generation,
-            session,
-            peer,
-            will,
-            decoder,
-            lease,
-        } = self;
-        let timer = session
+        let Parked { core, decoder } = self;
+        let timer = core
+            .session
             .poll_deadline()
             .map(|deadline| Box::pin(tokio::time::sleep_until(deadline_or(Some(deadline)))));
-        let active = shared.parking.epoch();
+        let active = core.shared.parking.epoch();
         // With parking off the epoch never moves: `ticked` equal to it asks for no tick.
-        let ticked = match shared.parking.enabled() {
+        let ticked = match core.shared.parking.enabled() {
             true => active.wrapping_sub(1),
             false => active,
         };
         Box::new(Conn {
-            shared,
-            entry,
-            slot,
-            generation,
-            session,
-            peer,
-            will,
+            core,
             io: Io {
                 stream,
                 decoder,
@@ -597,7 +582,6 @@ impl Parked {
             more_input: false,
             drained: None,
             ending,
-            lease,
             active,
             ticked,
             park: false,
@@ -613,12 +597,12 @@ impl Parked {
 
     /// The client id, for log lines.
     pub(crate) fn client_id(&self) -> &str {
-        &self.entry.client_id
+        &self.core.entry.client_id
     }
 
     /// When the parked connection must be revived whatever happens (keep alive).
     pub(crate) fn deadline(&self) -> Option<Instant> {
-        self.session.poll_deadline()
+        self.core.session.poll_deadline()
     }
 }
 
@@ -638,8 +622,8 @@ type Waiting<T> = Pin<Box<dyn Future<Output = T> + Send>>;
 impl std::fmt::Debug for Conn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Conn")
-            .field("client_id", &self.entry.client_id)
-            .field("peer", &self.peer)
+            .field("client_id", &self.core.entry.client_id)
+            .field("peer", &self.core.peer)
             .finish_non_exhaustive()
     }
 }
@@ -698,13 +682,13 @@ impl Future for Running {
             Poll::Pending if conn.park => {
                 conn.park = false;
                 let conn = self.0.take().expect("still there");
-                let shared = conn.shared.clone();
+                let shared = conn.core.shared.clone();
                 match shared.parking.park(conn) {
                     Ok(()) => Poll::Ready(None),
                     Err(mut conn) => {
                         // It has work after all, or cannot park now: another round, and
                         // no new try before two more ticks.
-                        conn.active = conn.shared.parking.epoch();
+                        conn.active = conn.core.shared.parking.epoch();
                         self.0 = Some(conn);
                         cx.waker().wake_by_ref();
                         Poll::Pending
@@ -722,7 +706,7 @@ const FAR: Duration = Duration::from_secs(86_400 * 365);
 impl Conn {
     /// Keeps `lease` until the connection has closed, parked or not.
     pub(crate) fn set_lease(&mut self, lease: Lease) {
-        self.lease = Some(lease);
+        self.core.lease = Some(lease);
     }
 
     /// Whether nothing is under way but waiting for input, a delivery, a kick or the
@@ -747,7 +731,12 @@ impl Conn {
         if self.poll_kick(&mut Context::from_waker(waker)).is_some() {
             return false;
         }
-        let mut mailbox = self.entry.mailbox.lock().expect("mailbox lock poisoned");
+        let mut mailbox = self
+            .core
+            .entry
+            .mailbox
+            .lock()
+            .expect("mailbox lock poisoned");
         if !mailbox.is_empty() {
             return false;
         }
@@ -774,28 +763,10 @@ impl Conn {
     /// For parking, once the socket is away: what the connection keeps. Its buffers
     /// (empty: see [`Conn::may_park`]), timer and task go.
     pub(crate) fn into_parked(self: Box<Self>) -> Box<Parked> {
-        let Conn {
-            shared,
-            entry,
-            slot,
-            generation,
-            session,
-            peer,
-            will,
-            io,
-            lease,
-            ..
-        } = *self;
+        let Conn { core, io, .. } = *self;
         Box::new(Parked {
-            shared,
-            entry,
-            slot,
-            generation,
-            session,
-            peer,
-            will,
+            core,
             decoder: io.decoder,
-            lease,
         })
     }
 
@@ -804,7 +775,7 @@ impl Conn {
     /// when the connection worked, as it does on every poll when busy. (With parking
     /// off, the epoch never moves and `ticked` starts equal to it: nothing happens.)
     fn idle(&mut self, worked: bool, cx: &Context<'_>) -> bool {
-        let parking = &self.shared.parking;
+        let parking = &self.core.shared.parking;
         let epoch = parking.epoch();
         if worked {
             self.active = epoch;
@@ -822,7 +793,7 @@ impl Conn {
     /// wakes `cx`'s task (`SessionEntry::kick`).
     fn poll_kick(&mut self, cx: &mut Context<'_>) -> Option<ReasonCode> {
         if self.kicked.is_none() {
-            self.kicked = self.entry.poll_kick(self.generation, cx.waker());
+            self.kicked = self.core.entry.poll_kick(self.core.generation, cx.waker());
         }
         self.kicked
     }
@@ -867,7 +838,7 @@ impl Conn {
                     if let Some(timer) = &mut self.timer {
                         if !self.stalled {
                             self.stalled = true;
-                            let limit = self.session.keep_alive() * 3 / 2;
+                            let limit = self.core.session.keep_alive() * 3 / 2;
                             timer
                                 .as_mut()
                                 .reset(tokio::time::Instant::from_std(now() + limit));
@@ -894,7 +865,7 @@ impl Conn {
             if let Some(timer) = &mut self.timer {
                 timer
                     .as_mut()
-                    .reset(deadline_or(self.session.poll_deadline()));
+                    .reset(deadline_or(self.core.session.poll_deadline()));
             }
         }
         Poll::Ready(Ok(()))
@@ -928,7 +899,7 @@ impl Conn {
             if self.io.out.held.is_some() {
                 match self.io.out.poll_released(cx) {
                     Poll::Ready(Err(e)) => {
-                        tracing::error!(client_id = %self.entry.client_id, error = %e, "persistence failed: closing the connection without acknowledging");
+                        tracing::error!(client_id = %self.core.entry.client_id, error = %e, "persistence failed: closing the connection without acknowledging");
                         return Poll::Ready(Ending {
                             why: format!("persistence failed: {e}"),
                             send: Some(ReasonCode::UnspecifiedError),
@@ -943,12 +914,13 @@ impl Conn {
             // reading until it has caught up: its queue, and the broker's memory, stay
             // bounded.
             let backlogged = self
+                .core
                 .shared
                 .durable
                 .as_ref()
                 .is_some_and(|d| d.is_backlogged());
             if backlogged {
-                let shared = &self.shared;
+                let shared = &self.core.shared;
                 let drained = self.drained.get_or_insert_with(|| {
                     let shared = shared.clone();
                     Box::pin(async move { store_drained(&shared).await })
@@ -981,7 +953,7 @@ impl Conn {
             if let Some(waiting) = &mut self.paused {
                 if let Poll::Ready((pause, relieved)) = waiting.as_mut().poll(cx) {
                     if !relieved {
-                        shed(&self.entry, &pause);
+                        shed(&self.core.entry, &pause);
                     }
                     self.paused = None;
                     // What was read before the pause is decoded now.
@@ -992,14 +964,18 @@ impl Conn {
                 if timer.as_mut().poll(cx).is_ready() {
                     timer
                         .as_mut()
-                        .reset(deadline_or(self.session.poll_deadline()));
+                        .reset(deadline_or(self.core.session.poll_deadline()));
                     timed_out = true;
                     progress = true;
                 }
             }
             let t = now();
-            let (shared, entry, session, io) =
-                (&*self.shared, &self.entry, &mut self.session, &mut self.io);
+            let (shared, entry, session, io) = (
+                &*self.core.shared,
+                &self.core.entry,
+                &mut self.core.session,
+                &mut self.io,
+            );
             if timed_out {
                 let mut out = Vec::new();
                 session.handle_timeout(t, &mut out);
