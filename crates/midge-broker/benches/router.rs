@@ -43,7 +43,7 @@ fn limits() -> MailboxLimits {
 
 fn sessions(registry: &Registry, n: usize) -> Vec<Arc<SessionEntry>> {
     (0..n)
-        .map(|i| registry.connect(&format!("client-{i}"), limits()).0)
+        .map(|i| registry.connect(&format!("client-{i}")).0)
         .collect()
 }
 
@@ -77,7 +77,7 @@ fn device_topic(i: usize) -> String {
 
 /// `n` literal subscriptions, one per device, spread over sessions.
 fn literal_router(n: usize) -> (Router, Vec<Arc<SessionEntry>>) {
-    let registry = Registry::default();
+    let registry = Registry::new(limits());
     let entries = sessions(&registry, n / FILTERS_PER_SESSION);
     let router = Router::new(false);
     for i in 0..n {
@@ -91,7 +91,7 @@ fn literal_router(n: usize) -> (Router, Vec<Arc<SessionEntry>>) {
 /// (same session as the literal one: an overlap folded into one delivery), `#` at the
 /// end and `+` at the start. A device's topic matches its four filters, three sessions.
 fn wildcard_router(n: usize) -> (Router, Vec<Arc<SessionEntry>>) {
-    let registry = Registry::default();
+    let registry = Registry::new(limits());
     let entries = sessions(&registry, n / FILTERS_PER_SESSION);
     let router = Router::new(false);
     for g in 0..n / 4 {
@@ -179,7 +179,7 @@ fn publish_matching(c: &mut Criterion) {
 
 fn fan_out(c: &mut Criterion) {
     let mut g = c.benchmark_group("fan_out");
-    let registry = Registry::default();
+    let registry = Registry::new(limits());
     let entries = sessions(&registry, 64);
     let router = Router::new(false);
     for entry in &entries {
@@ -194,7 +194,7 @@ fn fan_out(c: &mut Criterion) {
 fn subscribe_retained(c: &mut Criterion) {
     let mut g = c.benchmark_group("subscribe_retained");
     g.throughput(Throughput::Elements(1));
-    let registry = Registry::default();
+    let registry = Registry::new(limits());
     let entry = sessions(&registry, 1).remove(0);
     for (n, name) in [(10_000, "10k"), (100_000, "100k")] {
         let router = Router::new(false);

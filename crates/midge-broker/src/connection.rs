@@ -337,9 +337,7 @@ async fn open(
 ) -> Option<Box<Conn>> {
     let assigned = client.assigned;
     let client_id: &str = assigned.as_deref().unwrap_or(&connect.client_id);
-    let (entry, generation) = shared
-        .registry
-        .connect(client_id, shared.config.mailbox_limits());
+    let (entry, generation) = shared.registry.connect(client_id);
     entry.cancel_timers();
     // [MQTT-3.1.4-3]: take the session over from a live connection.
     entry.kick(ReasonCode::SessionTakenOver);
@@ -590,9 +588,9 @@ impl Parked {
 
     /// A revived connection, on its socket (`None`: the socket could not be given back
     /// to tokio; the connection then ends as on a read error).
-    pub(crate) fn revive(self: Box<Self>, stream: Option<tokio::net::TcpStream>) -> Box<Conn> {
+    pub(crate) fn revive(self, stream: Option<tokio::net::TcpStream>) -> Box<Conn> {
         let stream = stream.map_or(Transport::Parked(Default::default()), Transport::Tcp);
-        (*self).open(stream, BytesMut::new(), Outbox::default(), None)
+        self.open(stream, BytesMut::new(), Outbox::default(), None)
     }
 
     /// The client id, for log lines.
@@ -741,6 +739,8 @@ impl Conn {
             return false;
         }
         mailbox.wait(waker);
+        // Parking: the room kept for deliveries goes back until they come again.
+        mailbox.shrink();
         true
     }
 
@@ -762,12 +762,13 @@ impl Conn {
 
     /// For parking, once the socket is away: what the connection keeps. Its buffers
     /// (empty: see [`Conn::may_park`]), timer and task go.
-    pub(crate) fn into_parked(self: Box<Self>) -> Box<Parked> {
-        let Conn { core, io, .. } = *self;
-        Box::new(Parked {
+    pub(crate) fn into_parked(self: Box<Self>) -> Parked {
+        let Conn { mut core, io, .. } = *self;
+        core.session.shrink();
+        Parked {
             core,
             decoder: io.decoder,
-        })
+        }
     }
 
     /// At the end of a poll that found nothing to do: whether the connection is to park

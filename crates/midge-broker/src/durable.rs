@@ -573,9 +573,7 @@ pub(crate) async fn restore(shared: &Arc<Shared>, restored: Restored, now: Insta
     let mut messages: HashMap<MsgId, Arc<Message>> = HashMap::new();
     for stored in restored.sessions {
         let record = stored.record;
-        let (entry, generation) = shared
-            .registry
-            .connect(&record.client_id, shared.config.mailbox_limits());
+        let (entry, generation) = shared.registry.connect(&record.client_id);
         let mut subscriptions = crate::session::Subscriptions::default();
         for sub in &record.subscriptions {
             let (Ok(filter), Ok(options)) = (
@@ -686,7 +684,7 @@ mod tests {
     use midge_codec::QoS;
 
     use super::{Durable, Routing};
-    use crate::mailbox::{MailboxLimits, Pushed};
+    use crate::mailbox::Pushed;
     use crate::message::test_delivery;
     use crate::registry::{Registry, SessionEntry};
     use crate::router::AckGate;
@@ -716,7 +714,7 @@ mod tests {
         let dir = TempDir::new(name);
         let durable = open(&dir);
         let registry = Registry::default();
-        let (entry, _) = registry.connect("c1", MailboxLimits::default());
+        let (entry, _) = registry.connect("c1");
         entry.set_persistent(Some(1));
         entry.set_online(online);
         Fixture {

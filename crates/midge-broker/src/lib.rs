@@ -53,7 +53,7 @@ pub use security::SecurityError;
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) config: Config,
-    pub(crate) session_config: session::SessionConfig,
+    pub(crate) session_config: Arc<session::SessionConfig>,
     pub(crate) router: router::Router,
     pub(crate) registry: registry::Registry,
     /// The password files and ACLs in force, one per distinct listener setting
@@ -122,11 +122,11 @@ impl Broker {
         let parking = parking::Parking::start(config.park_tick())?;
         let shared = Arc::new(Shared {
             securities: loaded.into_iter().map(|(_, s)| s).collect(),
-            session_config: config.session_config(),
+            session_config: Arc::new(config.session_config()),
             router: router::Router::new(config.upgrade_outgoing_qos)
                 .with_retained_limits(retained_limits)
                 .with_durable(durable.clone()),
-            registry: registry::Registry::default(),
+            registry: registry::Registry::new(config.mailbox_limits()),
             connection_permits: (config.max_connections > 0)
                 .then(|| Arc::new(tokio::sync::Semaphore::new(config.max_connections))),
             durable,

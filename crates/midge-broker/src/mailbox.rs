@@ -48,6 +48,25 @@ impl Default for MailboxLimits {
     }
 }
 
+/// What the mailboxes of a broker share: their limits, and the count of the messages
+/// they dropped. (One pointer in each mailbox, where a copy of each took four words.)
+#[derive(Debug, Default)]
+pub struct MailboxCommon {
+    pub limits: MailboxLimits,
+    /// Messages dropped by all the mailboxes, ever.
+    pub dropped: AtomicU64,
+}
+
+impl MailboxCommon {
+    /// Shared settings with `limits`, and no drop yet.
+    pub fn new(limits: MailboxLimits) -> Arc<Self> {
+        Arc::new(MailboxCommon {
+            limits,
+            dropped: AtomicU64::new(0),
+        })
+    }
+}
+
 /// Payload bytes queued in a connected client's mailbox at which its publishers are
 /// asked to wait, whatever the configured limits: large messages are handed on a few
 /// at a time instead of a thousand of them piling up in memory.
@@ -71,7 +90,8 @@ pub struct Mailbox {
     queue: VecDeque<Delivery>,
     /// Payload bytes queued.
     bytes: usize,
-    limits: MailboxLimits,
+    /// The limits, and the broker-wide count of drops that this mailbox adds to.
+    common: Arc<MailboxCommon>,
     /// Whether a connection is draining the mailbox.
     online: bool,
     /// Held to its limits by dropping, without making publishers wait (see the module
@@ -79,8 +99,6 @@ pub struct Mailbox {
     shedding: bool,
     /// Messages dropped because the mailbox was full or the client offline.
     dropped: u64,
-    /// The broker-wide count of dropped messages, which this mailbox adds to.
-    dropped_total: Arc<AtomicU64>,
     /// For a session kept in the persistence store: the sequence number of the next
     /// QoS 1/2 delivery (see `crate::durable`).
     next_seq: Option<u64>,
@@ -100,19 +118,19 @@ pub struct Mailbox {
 impl Mailbox {
     /// An empty, offline mailbox.
     pub fn new(limits: MailboxLimits) -> Self {
-        Self::counted(limits, Arc::default())
+        Self::with(MailboxCommon::new(limits))
     }
 
-    /// An empty, offline mailbox whose drops are also added to `dropped_total`.
-    pub fn counted(limits: MailboxLimits, dropped_total: Arc<AtomicU64>) -> Self {
+    /// An empty, offline mailbox with `common`'s limits, whose drops are also counted
+    /// there.
+    pub fn with(common: Arc<MailboxCommon>) -> Self {
         Mailbox {
             queue: VecDeque::new(),
             bytes: 0,
-            limits,
+            common,
             online: false,
             shedding: false,
             dropped: 0,
-            dropped_total,
             next_seq: None,
             waker: None,
             held: None,
@@ -127,6 +145,13 @@ impl Mailbox {
         match &self.waker {
             Some(known) if known.will_wake(waker) => {}
             _ => self.waker = Some(waker.clone()),
+        }
+    }
+
+    /// Gives back the queue's room if it is empty (a connection that parks).
+    pub fn shrink(&mut self) {
+        if self.queue.is_empty() {
+            self.queue = VecDeque::new();
         }
     }
 
@@ -236,12 +261,12 @@ impl Mailbox {
 
     fn count_drop(&mut self) {
         self.dropped += 1;
-        self.dropped_total.fetch_add(1, Ordering::Relaxed);
+        self.common.dropped.fetch_add(1, Ordering::Relaxed);
     }
 
     /// Whether adding `size` bytes would pass the limits multiplied by `factor`.
     fn full_for(&self, size: usize, factor: usize) -> bool {
-        let l = &self.limits;
+        let l = &self.common.limits;
         (l.max_messages > 0 && self.queue.len() >= l.max_messages * factor)
             || (l.max_bytes > 0 && self.bytes + size > l.max_bytes * factor)
     }
@@ -249,7 +274,7 @@ impl Mailbox {
     /// Whether publishers are asked to wait for this mailbox: it is drained by a
     /// connection, not shedding, and at its limits or at [`FLOW_BYTES`].
     fn congested(&self) -> bool {
-        let l = &self.limits;
+        let l = &self.common.limits;
         self.online
             && !self.shedding
             && ((l.max_messages > 0 && self.queue.len() >= l.max_messages)
@@ -260,7 +285,7 @@ impl Mailbox {
     /// Whether the mailbox has drained to half its limits (and of [`FLOW_BYTES`]):
     /// publishers waiting for it go on, and it stops shedding.
     pub fn is_relieved(&self) -> bool {
-        let l = &self.limits;
+        let l = &self.common.limits;
         let over_messages = l.max_messages > 0 && self.queue.len() > l.max_messages / 2;
         let over_bytes = l.max_bytes > 0 && self.bytes > l.max_bytes / 2;
         !(over_messages || over_bytes || self.bytes > FLOW_BYTES / 2)
@@ -295,7 +320,7 @@ impl Mailbox {
     #[inline]
     pub fn push_with(&mut self, qos: QoS, size: usize, make: impl FnOnce() -> Delivery) -> Pushed {
         let qos0 = qos == QoS::AtMostOnce;
-        if qos0 && !self.online && !self.limits.queue_qos0_offline {
+        if qos0 && !self.online && !self.common.limits.queue_qos0_offline {
             self.count_drop();
             return Pushed::Dropped;
         }
@@ -369,7 +394,7 @@ mod tests {
     use bytes::Bytes;
     use midge_codec::QoS;
 
-    use super::{Mailbox, MailboxLimits, Pushed};
+    use super::{Mailbox, MailboxCommon, MailboxLimits, Pushed};
     use crate::message::Delivery;
 
     fn delivery(qos: QoS) -> Delivery {
@@ -461,11 +486,11 @@ mod tests {
     /// Drops add to the broker-wide counter.
     #[test]
     fn drops_are_counted_broker_wide() {
-        let total = Arc::default();
-        let mut a = Mailbox::counted(MailboxLimits::default(), Arc::clone(&total));
-        let mut b = Mailbox::counted(MailboxLimits::default(), Arc::clone(&total));
+        let common = MailboxCommon::new(MailboxLimits::default());
+        let mut a = Mailbox::with(Arc::clone(&common));
+        let mut b = Mailbox::with(Arc::clone(&common));
         a.push(delivery(QoS::AtMostOnce));
         b.push(delivery(QoS::AtMostOnce));
-        assert_eq!(total.load(std::sync::atomic::Ordering::Relaxed), 2);
+        assert_eq!(common.dropped.load(std::sync::atomic::Ordering::Relaxed), 2);
     }
 }

@@ -13,24 +13,24 @@
 //!   idle), it parks. A connection with anything under way (bytes to write or decode,
 //!   commits, a pause) does not park; nor do TLS, WebSocket and Unix socket connections.
 //! - **Parked.** Its task ends. Its socket leaves tokio for the shared `mio::Poll`, with
-//!   the connection's key as token; what it keeps (`connection::Parked`: its session and
-//!   what it needs to take up its task again, without buffers, timer or the state of
-//!   work under way) waits in a map under that key. Its mailbox and its kick (take-over,
+//!   the connection's place as token; what it keeps (`connection::Parked`: its session
+//!   and what it needs to take up its task again, without buffers, timer or the state
+//!   of work under way) waits in a slab at that place. Its mailbox and its kick (take-over,
 //!   shutdown) get a waker that names the key ([`Revive`]); its keep-alive deadline goes
 //!   into a heap.
 //! - **Revived** by the socket becoming readable (a packet, or the client closing), a
 //!   delivery to its mailbox, its kick, or its deadline: one thread, the parker
-//!   ([`run`]), waits on the poll, takes the connection out of the map, gives its socket
+//!   ([`run`]), waits on the poll, takes the connection out of the slab, gives its socket
 //!   back to tokio and spawns a task that serves it exactly as before. (A thread rather
 //!   than a task: tokio registers another poll only through `unsafe` code.)
 //!
 //! Nothing is lost on the way: the waker goes into the mailbox under the mailbox's lock,
 //! and only if it is empty; a socket with bytes already waiting is reported by the poll
-//! as soon as it is registered; and the map is locked from the first step of parking to
+//! as soon as it is registered; and the slab is locked from the first step of parking to
 //! the last, so a revival that comes meanwhile finds the connection there.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap};
+use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Weak};
 use std::task::{Wake, Waker};
@@ -41,7 +41,8 @@ use crate::connection::{self, Conn, Parked};
 /// Events taken from the poll at once.
 const EVENTS: usize = 256;
 
-/// The poll token of [`Inner::waker`]; parked connections' keys count up from 0.
+/// The poll token of [`Inner::waker`]; parked connections' tokens are their places in
+/// the slab.
 const WAKER: mio::Token = mio::Token(usize::MAX);
 
 /// The broker's parked connections, and the way in for a connection that parks.
@@ -56,9 +57,11 @@ struct Inner {
     /// Wakes the parker: for `woken`, a new earliest deadline, or the close.
     waker: mio::Waker,
     state: Mutex<State>,
-    /// Keys of parked connections to revive: their mailbox got a delivery, or their
-    /// kick fired ([`Revive`]).
-    woken: Mutex<Vec<usize>>,
+    /// Parked connections to revive: their mailbox got a delivery, or their kick fired
+    /// ([`Revive`]).
+    woken: Mutex<Vec<Key>>,
+    /// Deadlines count milliseconds from here.
+    start: Instant,
     /// Ticks since the start (see the module's doc).
     epoch: AtomicU32,
     /// Connections to wake at the next tick.
@@ -77,14 +80,55 @@ impl std::fmt::Debug for Inner {
 
 #[derive(Default)]
 struct State {
-    /// Parked connections by key, each with its socket.
-    parked: HashMap<usize, (Box<Parked>, mio::net::TcpStream)>,
-    next_key: usize,
+    /// Parked connections, each with its socket, at the place their poll token names.
+    /// (A slab: a word or two per connection, where a map by key took five.)
+    parked: slab::Slab<Box<Spot>>,
+    /// The generation of the next connection that parks.
+    next_generation: u32,
     /// Parked connections' deadlines (keep alive), earliest first. A connection revived
-    /// before its deadline leaves its entry behind; the entry then finds nothing.
-    deadlines: BinaryHeap<Reverse<(Instant, usize)>>,
+    /// before its deadline leaves its entry behind; the entry then finds nothing (or
+    /// another generation). With more left behind than parked, the heap is made anew.
+    deadlines: BinaryHeap<Reverse<Deadline>>,
     /// Set at shutdown: everything parked is revived, and nothing parks again.
     closed: bool,
+}
+
+impl State {
+    /// Takes out the connection parked at `index` if it is of `generation`; with no
+    /// generation, whichever is parked there (a poll event: its socket is registered
+    /// there).
+    fn take(&mut self, index: u32, generation: Option<u32>) -> Option<Box<Spot>> {
+        let index = index as usize;
+        let spot = self.parked.get(index)?;
+        if generation.is_some_and(|g| g != spot.generation) {
+            return None;
+        }
+        Some(self.parked.remove(index))
+    }
+}
+
+/// A parked connection and its socket.
+struct Spot {
+    parked: Parked,
+    socket: mio::net::TcpStream,
+    /// Tells this connection from earlier ones at the same place, whose wakers and
+    /// deadlines may still come.
+    generation: u32,
+}
+
+/// Names a parked connection: its place in the slab, and its generation there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Key {
+    index: u32,
+    generation: u32,
+}
+
+/// A parked connection's keep-alive deadline, in milliseconds since [`Inner::start`]
+/// (sixteen bytes an entry, where an `Instant` alone takes as many).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct Deadline {
+    at: u64,
+    key: Key,
 }
 
 impl Parking {
@@ -98,6 +142,7 @@ impl Parking {
             waker: mio::Waker::new(poll.registry(), WAKER)?,
             state: Mutex::default(),
             woken: Mutex::default(),
+            start: connection::now(),
             epoch: AtomicU32::new(0),
             idle: Mutex::default(),
             tick,
@@ -153,8 +198,17 @@ impl Parking {
         if state.closed {
             return Err(conn);
         }
-        let key = state.next_key;
-        state.next_key += 1;
+        // (The last place's token would be the waker's.)
+        let Some(index) = u32::try_from(state.parked.vacant_key())
+            .ok()
+            .filter(|&index| index != u32::MAX)
+        else {
+            return Err(conn);
+        };
+        let key = Key {
+            index,
+            generation: state.next_generation,
+        };
         let waker = Waker::from(Arc::new(Revive {
             key,
             inner: Arc::downgrade(&self.inner),
@@ -174,11 +228,11 @@ impl Parking {
             }
         };
         let mut socket = mio::net::TcpStream::from_std(std);
-        if let Err(e) =
-            self.inner
-                .registry
-                .register(&mut socket, mio::Token(key), mio::Interest::READABLE)
-        {
+        if let Err(e) = self.inner.registry.register(
+            &mut socket,
+            mio::Token(index as usize),
+            mio::Interest::READABLE,
+        ) {
             tracing::warn!(error = %e, "cannot park a connection's socket");
             if let Ok(stream) = tokio::net::TcpStream::from_std(socket.into()) {
                 conn.give_socket(stream);
@@ -187,17 +241,39 @@ impl Parking {
         }
         let parked = conn.into_parked();
         if let Some(deadline) = parked.deadline() {
+            let at = self.inner.millis(deadline);
             let earliest = state
                 .deadlines
                 .peek()
-                .is_none_or(|Reverse((first, _))| deadline < *first);
-            state.deadlines.push(Reverse((deadline, key)));
+                .is_none_or(|Reverse(first)| at < first.at);
+            state.deadlines.push(Reverse(Deadline { at, key }));
             if earliest {
                 let _ = self.inner.waker.wake();
             }
         }
-        tracing::trace!(client_id = %parked.client_id(), key, "connection parked");
-        state.parked.insert(key, (parked, socket));
+        tracing::trace!(client_id = %parked.client_id(), index, "connection parked");
+        state.next_generation = state.next_generation.wrapping_add(1);
+        state.parked.insert(Box::new(Spot {
+            parked,
+            socket,
+            generation: key.generation,
+        }));
+        if state.deadlines.len() > 2 * state.parked.len() + 1024 {
+            // Mostly entries of connections revived since: only the parked ones' stay.
+            let deadlines = state
+                .parked
+                .iter()
+                .filter_map(|(index, spot)| {
+                    let at = self.inner.millis(spot.parked.deadline()?);
+                    let key = Key {
+                        index: index as u32,
+                        generation: spot.generation,
+                    };
+                    Some(Reverse(Deadline { at, key }))
+                })
+                .collect();
+            state.deadlines = deadlines;
+        }
         Ok(())
     }
 }
@@ -207,19 +283,39 @@ impl Inner {
         self.state.lock().expect("parking lock poisoned")
     }
 
-    /// Takes the connections of `keys` that are still parked out of the map, and spawns
-    /// a task for each on `runtime` (whose context the caller has entered).
-    fn revive(&self, keys: &mut Vec<usize>, runtime: &tokio::runtime::Handle) {
+    /// `at` in milliseconds since the start, rounded up (a deadline).
+    fn millis(&self, at: Instant) -> u64 {
+        self.millis_passed(at).saturating_add(1)
+    }
+
+    /// `now` in milliseconds since the start, rounded down.
+    fn millis_passed(&self, now: Instant) -> u64 {
+        let since = now.saturating_duration_since(self.start);
+        u64::try_from(since.as_millis()).unwrap_or(u64::MAX)
+    }
+
+    /// The instant `millis` after the start.
+    fn instant(&self, millis: u64) -> Instant {
+        self.start + Duration::from_millis(millis)
+    }
+
+    /// Takes the connections of `keys` that are still parked out of the slab (see
+    /// [`State::take`]), and spawns a task for each on `runtime` (whose context the
+    /// caller has entered).
+    fn revive(&self, keys: &mut Vec<(u32, Option<u32>)>, runtime: &tokio::runtime::Handle) {
         if keys.is_empty() {
             return;
         }
         let revived: Vec<_> = {
             let mut state = self.lock();
             keys.drain(..)
-                .filter_map(|key| state.parked.remove(&key))
+                .filter_map(|(index, generation)| state.take(index, generation))
                 .collect()
         };
-        for (parked, mut socket) in revived {
+        for spot in revived {
+            let Spot {
+                parked, mut socket, ..
+            } = *spot;
             let _ = self.registry.deregister(&mut socket);
             let stream = tokio::net::TcpStream::from_std(socket.into())
                 .inspect_err(|e| {
@@ -244,7 +340,7 @@ impl Inner {
 
 /// The waker of a parked connection: queues its key for the parker.
 struct Revive {
-    key: usize,
+    key: Key,
     /// Weak: a waker left in a mailbox does not keep the parking alive.
     inner: Weak<Inner>,
 }
@@ -289,7 +385,7 @@ fn run(inner: &Inner, mut poll: mio::Poll, runtime: &tokio::runtime::Handle) {
     // For tokio's sockets and clock.
     let _context = runtime.enter();
     let mut events = mio::Events::with_capacity(EVENTS);
-    let mut keys = Vec::new();
+    let mut keys: Vec<(u32, Option<u32>)> = Vec::new();
     let mut next_tick = connection::now() + inner.tick;
     loop {
         let now = connection::now();
@@ -300,22 +396,22 @@ fn run(inner: &Inner, mut poll: mio::Poll, runtime: &tokio::runtime::Handle) {
         let wait = {
             let mut state = inner.lock();
             if state.closed {
-                keys.extend(state.parked.keys().copied());
+                keys.extend(state.parked.iter().map(|(index, _)| (index as u32, None)));
                 drop(state);
                 inner.revive(&mut keys, runtime);
                 return;
             }
-            while let Some(Reverse((at, key))) = state.deadlines.peek().copied() {
-                if at > now {
+            let now_millis = inner.millis_passed(now);
+            while let Some(Reverse(Deadline { at, key })) = state.deadlines.peek().copied() {
+                if at > now_millis {
                     break;
                 }
                 state.deadlines.pop();
-                keys.push(key);
+                keys.push((key.index, Some(key.generation)));
             }
-            let next = state
-                .deadlines
-                .peek()
-                .map_or(next_tick, |Reverse((at, _))| (*at).min(next_tick));
+            let next = state.deadlines.peek().map_or(next_tick, |Reverse(first)| {
+                inner.instant(first.at).min(next_tick)
+            });
             next.saturating_duration_since(now)
         };
         inner.revive(&mut keys, runtime);
@@ -331,9 +427,16 @@ fn run(inner: &Inner, mut poll: mio::Poll, runtime: &tokio::runtime::Handle) {
                 .iter()
                 .map(|event| event.token())
                 .filter(|token| *token != WAKER)
-                .map(|token| token.0),
+                .filter_map(|token| Some((u32::try_from(token.0).ok()?, None))),
         );
-        keys.append(&mut inner.woken.lock().expect("parking lock poisoned"));
+        keys.extend(
+            inner
+                .woken
+                .lock()
+                .expect("parking lock poisoned")
+                .drain(..)
+                .map(|key| (key.index, Some(key.generation))),
+        );
         inner.revive(&mut keys, runtime);
     }
 }

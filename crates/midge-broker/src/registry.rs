@@ -6,7 +6,9 @@
 //! take-over, [MQTT-3.1.4-3]). The registry is touched only on connect and disconnect,
 //! never on the per-message path.
 
-use std::collections::HashMap;
+use std::borrow::Borrow;
+use std::collections::HashSet;
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
@@ -14,7 +16,7 @@ use midge_codec::{QoS, ReasonCode};
 use tokio::sync::Notify;
 use tokio::task::AbortHandle;
 
-use crate::mailbox::{Mailbox, MailboxLimits, Pushed};
+use crate::mailbox::{Mailbox, MailboxCommon, MailboxLimits, Pushed};
 use crate::message::{Delivery, Message};
 use crate::session::Session;
 
@@ -249,30 +251,70 @@ impl SessionEntry {
 }
 
 /// All sessions, by client id.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Registry {
     /// A std mutex: touched on connect and disconnect only, never held across an await.
-    sessions: Mutex<HashMap<Arc<str>, Arc<SessionEntry>>>,
+    sessions: Mutex<HashSet<ByClientId>>,
     next_id: AtomicU64,
-    /// Messages dropped by every mailbox, ever.
-    dropped: Arc<AtomicU64>,
+    /// The mailboxes' limits, and the count of the messages they dropped.
+    mailboxes: Arc<MailboxCommon>,
+}
+
+impl Default for Registry {
+    fn default() -> Self {
+        Registry::new(MailboxLimits::default())
+    }
+}
+
+/// A session's entry in the registry's set, found by its client id (the entry's own:
+/// a set of one word per slot, where a map by a separate key took three).
+#[derive(Debug)]
+struct ByClientId(Arc<SessionEntry>);
+
+impl Borrow<str> for ByClientId {
+    fn borrow(&self) -> &str {
+        &self.0.client_id
+    }
+}
+
+impl PartialEq for ByClientId {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.client_id == other.0.client_id
+    }
+}
+
+impl Eq for ByClientId {}
+
+impl Hash for ByClientId {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        // As the `str` it borrows as.
+        self.0.client_id.hash(state);
+    }
 }
 
 impl Registry {
+    /// No session yet; their mailboxes will have `limits`.
+    pub fn new(limits: MailboxLimits) -> Self {
+        Registry {
+            sessions: Mutex::default(),
+            next_id: AtomicU64::new(0),
+            mailboxes: MailboxCommon::new(limits),
+        }
+    }
+
     /// The entry for `client_id`, created if there is none, for a new connection: its
     /// generation is bumped (under the registry lock, so that a session-expiry timer
     /// racing with this connection sees it) and returned.
-    pub fn connect(&self, client_id: &str, limits: MailboxLimits) -> (Arc<SessionEntry>, u64) {
+    pub fn connect(&self, client_id: &str) -> (Arc<SessionEntry>, u64) {
         let mut sessions = self.sessions.lock().expect("registry lock poisoned");
-        if let Some(entry) = sessions.get(client_id) {
+        if let Some(ByClientId(entry)) = sessions.get(client_id) {
             let generation = entry.generation.fetch_add(1, Ordering::SeqCst) + 1;
             return (entry.clone(), generation);
         }
-        let client_id: Arc<str> = Arc::from(client_id);
         let entry = Arc::new(SessionEntry {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
-            client_id: client_id.clone(),
-            mailbox: Mutex::new(Mailbox::counted(limits, self.dropped.clone())),
+            client_id: Arc::from(client_id),
+            mailbox: Mutex::new(Mailbox::with(self.mailboxes.clone())),
             room: Notify::new(),
             slot: Arc::new(tokio::sync::Mutex::new(SessionSlot::default())),
             kick: Mutex::default(),
@@ -280,7 +322,7 @@ impl Registry {
             generation: AtomicU64::new(1),
             online: AtomicBool::new(false),
         });
-        sessions.insert(client_id, entry.clone());
+        sessions.insert(ByClientId(entry.clone()));
         (entry, 1)
     }
 
@@ -289,11 +331,11 @@ impl Registry {
     pub fn remove_if_current(&self, entry: &Arc<SessionEntry>, generation: u64) -> bool {
         let mut sessions = self.sessions.lock().expect("registry lock poisoned");
         let current = sessions
-            .get(&entry.client_id)
-            .is_some_and(|e| Arc::ptr_eq(e, entry))
+            .get(&*entry.client_id)
+            .is_some_and(|e| Arc::ptr_eq(&e.0, entry))
             && entry.generation.load(Ordering::SeqCst) == generation;
         if current {
-            sessions.remove(&entry.client_id);
+            sessions.remove(&*entry.client_id);
         }
         current
     }
@@ -301,7 +343,7 @@ impl Registry {
     /// Asks every connection to close with `reason` (a shutdown).
     pub fn kick_all(&self, reason: ReasonCode) {
         let sessions = self.sessions.lock().expect("registry lock poisoned");
-        for entry in sessions.values() {
+        for ByClientId(entry) in sessions.iter() {
             entry.kick(reason);
         }
     }
@@ -319,6 +361,6 @@ impl Registry {
     /// Messages dropped by the mailboxes since the start (full queues, QoS 0 for
     /// offline clients).
     pub fn dropped(&self) -> u64 {
-        self.dropped.load(Ordering::Relaxed)
+        self.mailboxes.dropped.load(Ordering::Relaxed)
     }
 }

@@ -30,6 +30,7 @@
 //! locks one shard, so retained publishers on several cores seldom meet; a SUBSCRIBE's
 //! filter walks every shard (each walk visits only what the filter can match).
 
+mod levels;
 pub mod retained;
 pub mod trie;
 

@@ -21,15 +21,14 @@ fn epoch() -> Instant {
 }
 
 fn sessions(n: usize) -> Vec<Arc<SessionEntry>> {
-    let registry = Registry::default();
-    let limits = MailboxLimits {
+    let registry = Registry::new(MailboxLimits {
         max_messages: 0,
         max_bytes: 0,
         queue_qos0_offline: true,
-    };
+    });
     (0..n)
         .map(|i| {
-            let (entry, _) = registry.connect(&format!("c{i}"), limits);
+            let (entry, _) = registry.connect(&format!("c{i}"));
             entry.set_online(true);
             entry
         })
@@ -486,13 +485,12 @@ fn a_run_is_routed_as_its_messages_one_by_one() {
 /// limits).
 #[test]
 fn a_run_reports_a_congested_mailbox() {
-    let registry = Registry::default();
-    let limits = MailboxLimits {
+    let registry = Registry::new(MailboxLimits {
         max_messages: 4,
         max_bytes: 0,
         queue_qos0_offline: true,
-    };
-    let (entry, _) = registry.connect("slow", limits);
+    });
+    let (entry, _) = registry.connect("slow");
     entry.set_online(true);
     let router = Router::new(false);
     subscribe(

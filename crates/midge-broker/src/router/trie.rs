@@ -54,7 +54,7 @@ impl<K, V> Default for Node<K, V> {
 struct Children<K, V>(Option<Box<ChildMap<K, V>>>);
 
 /// The literal next levels of a node that has some.
-type ChildMap<K, V> = FastMap<Box<str>, Node<K, V>>;
+type ChildMap<K, V> = super::levels::Levels<Node<K, V>>;
 
 impl<K, V> Children<K, V> {
     fn is_empty(&self) -> bool {
@@ -71,11 +71,9 @@ impl<K, V> Children<K, V> {
 
     /// The child at `level`, created empty if there is none.
     fn get_or_insert(&mut self, level: &str) -> &mut Node<K, V> {
-        let map = self.0.get_or_insert_with(Box::default);
-        if !map.contains_key(level) {
-            map.insert(level.into(), Node::default());
-        }
-        map.get_mut(level).expect("just ensured")
+        self.0
+            .get_or_insert_with(Box::default)
+            .get_or_insert_with(level, Node::default)
     }
 
     fn remove(&mut self, level: &str) {

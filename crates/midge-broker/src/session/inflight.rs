@@ -44,14 +44,39 @@ pub struct Outgoing {
     last_id: u16,
     /// Next sequence number.
     next_seq: u64,
+    /// The flows under way and the queue behind them. Boxed, made by the first QoS 1/2
+    /// delivery and kept while the connection lives (an empty map and queue are nine
+    /// words); a parked connection drops it if it is empty ([`Outgoing::shrink`]).
+    window: Option<Box<Window>>,
+    /// Topic aliases this connection has taught the client.
+    aliases: OutAliases,
+}
+
+/// The flows under way of an [`Outgoing`].
+#[derive(Debug, Default)]
+struct Window {
     /// Unacknowledged flows by packet id (ids this session hands out: a fast hash will do).
     inflight: FastMap<u16, Flight>,
     /// Deliveries waiting for room in the window, in order.
     pending: VecDeque<Delivery>,
     /// How many flights are `due`.
     due: usize,
-    /// Topic aliases this connection has taught the client.
-    aliases: OutAliases,
+}
+
+impl Window {
+    /// The window counts the flights sent on this connection and not yet completed.
+    fn full(&self, receive_maximum: u16) -> bool {
+        self.inflight.len() - self.due >= usize::from(receive_maximum)
+    }
+
+    /// Removes a flight, keeping the count of due ones.
+    fn remove(&mut self, id: u16) -> Option<Flight> {
+        let flight = self.inflight.remove(&id)?;
+        if flight.due {
+            self.due -= 1;
+        }
+        Some(flight)
+    }
 }
 
 /// Outgoing topic aliases ([MQTT-3.3.2-11], [MQTT-3.1.2-26], [MQTT-3.1.2-27]): the first
@@ -114,9 +139,7 @@ impl Default for Outgoing {
             receive_maximum: u16::MAX,
             last_id: 0,
             next_seq: 0,
-            inflight: FastMap::default(),
-            pending: VecDeque::new(),
-            due: 0,
+            window: None,
             aliases: OutAliases::default(),
         }
     }
@@ -136,14 +159,34 @@ impl Outgoing {
         self.last_id
     }
 
+    /// The window, made if there is none.
+    fn window(&mut self) -> &mut Window {
+        self.window.get_or_insert_with(Box::default)
+    }
+
+    /// Drops the window if nothing is under way (a connection that parks).
+    pub(super) fn shrink(&mut self) {
+        if self
+            .window
+            .as_ref()
+            .is_some_and(|w| w.inflight.is_empty() && w.pending.is_empty())
+        {
+            self.window = None;
+        }
+    }
+
     /// Puts back what the persistence store kept: flights under their packet ids (to be
     /// resent on the next connection), queued deliveries behind them, in order.
     pub(super) fn restore(&mut self, last_id: u16, deliveries: Vec<(Delivery, OutgoingState)>) {
         self.last_id = last_id;
+        if deliveries.is_empty() {
+            return;
+        }
+        let w = self.window.get_or_insert_with(Box::default);
         for (delivery, state) in deliveries {
             let (id, state) = match state {
                 OutgoingState::Queued => {
-                    self.pending.push_back(delivery);
+                    w.pending.push_back(delivery);
                     continue;
                 }
                 OutgoingState::Sent(id) if delivery.qos == QoS::AtLeastOnce => {
@@ -152,13 +195,13 @@ impl Outgoing {
                 OutgoingState::Sent(id) => (id, State::Qos2Sent),
                 OutgoingState::Released(id) => (id, State::Released),
             };
-            if id == 0 || self.inflight.contains_key(&id) {
-                self.pending.push_back(delivery);
+            if id == 0 || w.inflight.contains_key(&id) {
+                w.pending.push_back(delivery);
                 continue;
             }
             let seq = self.next_seq;
             self.next_seq += 1;
-            self.inflight.insert(
+            w.inflight.insert(
                 id,
                 Flight {
                     seq,
@@ -171,13 +214,16 @@ impl Outgoing {
     }
 
     pub(super) fn inflight_len(&self) -> usize {
-        self.inflight.len()
+        self.window.as_ref().map_or(0, |w| w.inflight.len())
     }
 
     /// (store sequence number, packet id) of each QoS 1 message sent and not yet
     /// acknowledged that the store keeps.
     pub(super) fn qos1_sent(&self) -> Vec<(u64, u16)> {
-        self.inflight
+        let Some(w) = &self.window else {
+            return Vec::new();
+        };
+        w.inflight
             .iter()
             .filter(|(_, f)| f.state == State::Qos1Sent)
             .filter_map(|(&id, f)| f.delivery.seq.map(|seq| (seq, id)))
@@ -185,12 +231,7 @@ impl Outgoing {
     }
 
     pub(super) fn pending_len(&self) -> usize {
-        self.pending.len()
-    }
-
-    /// The window counts the flights sent on this connection and not yet completed.
-    fn window_full(&self) -> bool {
-        self.inflight.len() - self.due >= usize::from(self.receive_maximum)
+        self.window.as_ref().map_or(0, |w| w.pending.len())
     }
 
     /// Sends `delivery` now if the window allows, else queues it.
@@ -202,9 +243,13 @@ impl Outgoing {
         now: Instant,
         out: &mut Vec<Action>,
     ) {
-        if !self.pending.is_empty() || (delivery.qos != QoS::AtMostOnce && self.window_full()) {
-            self.pending.push_back(delivery);
-            return;
+        if let Some(w) = &mut self.window {
+            if !w.pending.is_empty()
+                || (delivery.qos != QoS::AtMostOnce && w.full(self.receive_maximum))
+            {
+                w.pending.push_back(delivery);
+                return;
+            }
         }
         self.send_now(delivery, version, max_size, now, out);
     }
@@ -278,7 +323,7 @@ impl Outgoing {
         }
         let seq = self.next_seq;
         self.next_seq += 1;
-        self.inflight.insert(
+        self.window().inflight.insert(
             id.get(),
             Flight {
                 seq,
@@ -300,14 +345,20 @@ impl Outgoing {
         out: &mut Vec<Action>,
     ) {
         self.send_due(version, now, out);
-        if self.due > 0 {
-            return;
-        }
-        while let Some(front) = self.pending.front() {
-            if front.qos != QoS::AtMostOnce && self.window_full() {
-                break;
+        loop {
+            let Some(w) = &mut self.window else {
+                return;
+            };
+            if w.due > 0 {
+                return;
             }
-            let delivery = self.pending.pop_front().expect("front exists");
+            let Some(front) = w.pending.front() else {
+                return;
+            };
+            if front.qos != QoS::AtMostOnce && w.full(self.receive_maximum) {
+                return;
+            }
+            let delivery = w.pending.pop_front().expect("front exists");
             self.send_now(delivery, version, max_size, now, out);
         }
     }
@@ -318,7 +369,11 @@ impl Outgoing {
         loop {
             self.last_id = self.last_id.wrapping_add(1);
             if let Some(id) = PacketId::new(self.last_id) {
-                if !self.inflight.contains_key(&id.get()) {
+                if !self
+                    .window
+                    .as_ref()
+                    .is_some_and(|w| w.inflight.contains_key(&id.get()))
+                {
                     return id;
                 }
             }
@@ -332,12 +387,14 @@ impl Outgoing {
         } else {
             State::Qos2Sent
         };
-        if self
-            .inflight
+        let Some(w) = &mut self.window else {
+            return;
+        };
+        if w.inflight
             .get(&id.get())
             .is_some_and(|f| f.state == expected)
         {
-            if let Some(flight) = self.remove(id.get()) {
+            if let Some(flight) = w.remove(id.get()) {
                 done(&flight.delivery, out);
             }
         }
@@ -345,7 +402,10 @@ impl Outgoing {
 
     /// PUBREC: the QoS 2 flow moves to PUBREL. False if no such flow exists.
     pub(super) fn release(&mut self, id: PacketId, out: &mut Vec<Action>) -> bool {
-        match self.inflight.get_mut(&id.get()) {
+        let Some(w) = &mut self.window else {
+            return false;
+        };
+        match w.inflight.get_mut(&id.get()) {
             Some(flight) if matches!(flight.state, State::Qos2Sent | State::Released) => {
                 if let (State::Qos2Sent, Some(seq)) = (flight.state, flight.delivery.seq) {
                     out.push(Action::Persist(Change::OutgoingReleased {
@@ -356,7 +416,7 @@ impl Outgoing {
                 flight.state = State::Released;
                 // Answered with PUBREL now: no longer waiting to be resent.
                 if std::mem::take(&mut flight.due) {
-                    self.due -= 1;
+                    w.due -= 1;
                 }
                 true
             }
@@ -366,12 +426,14 @@ impl Outgoing {
 
     /// PUBCOMP: the QoS 2 flow ends.
     pub(super) fn complete(&mut self, id: PacketId, out: &mut Vec<Action>) {
-        if self
-            .inflight
+        let Some(w) = &mut self.window else {
+            return;
+        };
+        if w.inflight
             .get(&id.get())
             .is_some_and(|f| f.state == State::Released)
         {
-            if let Some(flight) = self.remove(id.get()) {
+            if let Some(flight) = w.remove(id.get()) {
                 done(&flight.delivery, out);
             }
         }
@@ -393,8 +455,11 @@ impl Outgoing {
             (None, _) => false,
         };
         let mut taken = Vec::new();
+        let Some(w) = &mut self.window else {
+            return taken;
+        };
         if unacknowledged {
-            let mut ids: Vec<(u64, u16)> = self
+            let mut ids: Vec<(u64, u16)> = w
                 .inflight
                 .iter()
                 .filter(|(_, f)| f.state == State::Qos1Sent && matches(&f.delivery))
@@ -402,23 +467,14 @@ impl Outgoing {
                 .collect();
             ids.sort_unstable();
             for (_, id) in ids {
-                taken.extend(self.remove(id).map(|f| f.delivery));
+                taken.extend(w.remove(id).map(|f| f.delivery));
             }
         }
         let (shared, kept): (VecDeque<Delivery>, VecDeque<Delivery>) =
-            self.pending.drain(..).partition(|d| matches(d));
-        self.pending = kept;
+            w.pending.drain(..).partition(|d| matches(d));
+        w.pending = kept;
         taken.extend(shared);
         taken
-    }
-
-    /// Removes a flight, keeping the count of due ones.
-    fn remove(&mut self, id: u16) -> Option<Flight> {
-        let flight = self.inflight.remove(&id)?;
-        if flight.due {
-            self.due -= 1;
-        }
-        Some(flight)
     }
 
     /// On a new connection: resend every unacknowledged PUBLISH with DUP set and every
@@ -432,19 +488,24 @@ impl Outgoing {
         now: Instant,
         out: &mut Vec<Action>,
     ) {
-        for flight in self.inflight.values_mut() {
-            flight.due = true;
+        if let Some(w) = &mut self.window {
+            for flight in w.inflight.values_mut() {
+                flight.due = true;
+            }
+            w.due = w.inflight.len();
         }
-        self.due = self.inflight.len();
         self.send_pending(version, max_size, now, out);
     }
 
     /// Resends due flights, oldest first, while the window has room.
     fn send_due(&mut self, version: ProtocolVersion, now: Instant, out: &mut Vec<Action>) {
-        if self.due == 0 || self.window_full() {
+        let Some(w) = &mut self.window else {
+            return;
+        };
+        if w.due == 0 || w.full(self.receive_maximum) {
             return;
         }
-        let mut flights: Vec<(u64, u16)> = self
+        let mut flights: Vec<(u64, u16)> = w
             .inflight
             .iter()
             .filter(|(_, f)| f.due)
@@ -452,12 +513,12 @@ impl Outgoing {
             .collect();
         flights.sort_unstable();
         for (_, id) in flights {
-            if self.window_full() {
+            if w.full(self.receive_maximum) {
                 break;
             }
-            let flight = self.inflight.get_mut(&id).expect("listed above");
+            let flight = w.inflight.get_mut(&id).expect("listed above");
             flight.due = false;
-            self.due -= 1;
+            w.due -= 1;
             let id = PacketId::new(id).expect("stored ids are non-zero");
             let packet = match flight.state {
                 State::Released => Packet::PubRel(Ack::new(id)),

@@ -219,12 +219,12 @@ pub struct SessionSubscription {
 pub struct Session {
     /// The client identifier, shared with routed messages as their origin.
     client_id: Arc<str>,
-    /// Broker-wide settings.
-    config: SessionConfig,
+    /// Broker-wide settings, shared by all sessions.
+    config: Arc<SessionConfig>,
     /// Protocol version of the current (or last) connection.
     version: ProtocolVersion,
-    /// Keep alive of the current connection; zero: none.
-    keep_alive: Duration,
+    /// Keep alive of the current connection in seconds; zero: none.
+    keep_alive: u16,
     /// When the last packet arrived (for the keep-alive deadline).
     last_received: Instant,
     /// Session expiry interval in seconds; `u32::MAX` never expires.
@@ -232,7 +232,7 @@ pub struct Session {
     /// Whether the CONNECT set a session expiry of 0 (checked on DISCONNECT, §3.14.2.2.2).
     connect_expiry_zero: bool,
     /// The client's Maximum Packet Size.
-    client_max_packet_size: usize,
+    client_max_packet_size: u32,
     /// Whether reason strings may be sent on packets other than CONNACK/DISCONNECT.
     request_problem_information: bool,
     /// Subscriptions by filter (`$share/…` included).
@@ -285,16 +285,16 @@ impl From<HashSet<u16>> for IdSet {
 
 impl Session {
     /// A new, empty session.
-    pub fn new(client_id: Arc<str>, config: SessionConfig, now: Instant) -> Self {
+    pub fn new(client_id: Arc<str>, config: impl Into<Arc<SessionConfig>>, now: Instant) -> Self {
         Session {
             client_id,
-            config,
+            config: config.into(),
             version: ProtocolVersion::V311,
-            keep_alive: Duration::ZERO,
+            keep_alive: 0,
             last_received: now,
             session_expiry: 0,
             connect_expiry_zero: true,
-            client_max_packet_size: midge_codec::MAX_PACKET_SIZE,
+            client_max_packet_size: midge_codec::MAX_PACKET_SIZE as u32,
             request_problem_information: true,
             subscriptions: Subscriptions::default(),
             outgoing: Outgoing::default(),
@@ -308,7 +308,12 @@ impl Session {
     /// A persistent session as the store kept it: disconnected, with its subscriptions,
     /// its incoming QoS 2 ids, and its deliveries (inflight ones under their packet ids,
     /// to be resent on the next connection; queued ones behind them).
-    pub fn restore(client_id: Arc<str>, config: SessionConfig, now: Instant, r: Resumed) -> Self {
+    pub fn restore(
+        client_id: Arc<str>,
+        config: impl Into<Arc<SessionConfig>>,
+        now: Instant,
+        r: Resumed,
+    ) -> Self {
         let mut session = Session::new(client_id, config, now);
         session.version = r.version;
         session.session_expiry = r.session_expiry;
@@ -395,7 +400,7 @@ impl Session {
             keep_alive = self.config.max_keepalive;
             server_keep_alive = Some(keep_alive);
         }
-        self.keep_alive = Duration::from_secs(u64::from(keep_alive));
+        self.keep_alive = keep_alive;
         let props = &connect.properties;
         self.session_expiry = if v5 {
             props.session_expiry_interval.unwrap_or(0)
@@ -407,7 +412,7 @@ impl Session {
         self.connect_expiry_zero = self.session_expiry == 0;
         self.client_max_packet_size = props
             .maximum_packet_size
-            .map_or(midge_codec::MAX_PACKET_SIZE, |m| m as usize);
+            .map_or(midge_codec::MAX_PACKET_SIZE as u32, |m| m);
         self.request_problem_information = props.request_problem_information.unwrap_or(true);
         // [MQTT-3.3.4-9]: never more than the client's Receive Maximum in flight, and
         // never more than `max_inflight_messages` either (a 3.1.1 client has no Receive
@@ -452,22 +457,31 @@ impl Session {
         }
         out.push(Action::Send(Packet::ConnAck(Box::new(ack))));
         self.outgoing
-            .resend(self.version, self.client_max_packet_size, now, out);
+            .resend(self.version, self.client_max_packet_size as usize, now, out);
+    }
+
+    /// Gives back the room kept for work under way when there is none: the outgoing
+    /// window, the incoming QoS 2 ids (a connection that parks).
+    pub fn shrink(&mut self) {
+        self.outgoing.shrink();
+        if self.incoming_qos2.len() == 0 {
+            self.incoming_qos2 = IdSet::default();
+        }
     }
 
     /// When [`Session::handle_timeout`] must be called next: the keep-alive deadline,
     /// one and a half keep-alive periods after the last packet ([MQTT-3.1.2-22]).
     pub fn poll_deadline(&self) -> Option<Instant> {
-        if self.keep_alive.is_zero() {
+        if self.keep_alive == 0 {
             None
         } else {
-            Some(self.last_received + self.keep_alive * 3 / 2)
+            Some(self.last_received + self.keep_alive() * 3 / 2)
         }
     }
 
     /// The keep alive in force on this connection; zero: none.
     pub fn keep_alive(&self) -> Duration {
-        self.keep_alive
+        Duration::from_secs(u64::from(self.keep_alive))
     }
 
     /// Closes the connection if its keep alive has run out.
@@ -507,7 +521,7 @@ impl Session {
         self.outgoing.deliver(
             delivery,
             self.version,
-            self.client_max_packet_size,
+            self.client_max_packet_size as usize,
             now,
             out,
         );
@@ -689,7 +703,7 @@ impl Session {
         self.outgoing
             .acknowledge(ack.packet_id, QoS::AtLeastOnce, out);
         self.outgoing
-            .send_pending(self.version, self.client_max_packet_size, now, out);
+            .send_pending(self.version, self.client_max_packet_size as usize, now, out);
     }
 
     fn handle_pubrec(&mut self, ack: Ack, now: Instant, out: &mut Vec<Action>) {
@@ -697,8 +711,12 @@ impl Session {
             // [MQTT-4.4.0-2] the flow ends here; the message is discarded.
             self.outgoing
                 .acknowledge(ack.packet_id, QoS::ExactlyOnce, out);
-            self.outgoing
-                .send_pending(self.version, self.client_max_packet_size, now, out);
+            self.outgoing.send_pending(
+                self.version,
+                self.client_max_packet_size as usize,
+                now,
+                out,
+            );
         } else if self.outgoing.release(ack.packet_id, out) {
             send_ack(out, Packet::PubRel, ack.packet_id);
         } else {
@@ -715,7 +733,7 @@ impl Session {
     fn handle_pubcomp(&mut self, ack: Ack, now: Instant, out: &mut Vec<Action>) {
         self.outgoing.complete(ack.packet_id, out);
         self.outgoing
-            .send_pending(self.version, self.client_max_packet_size, now, out);
+            .send_pending(self.version, self.client_max_packet_size as usize, now, out);
     }
 
     fn handle_pubrel(&mut self, ack: Ack, out: &mut Vec<Action>) {
@@ -844,7 +862,7 @@ impl Session {
             _ => return packet,
         }
         match explained.encoded_len(self.version) {
-            Ok(len) if len <= self.client_max_packet_size => explained,
+            Ok(len) if len <= self.client_max_packet_size as usize => explained,
             _ => packet,
         }
     }

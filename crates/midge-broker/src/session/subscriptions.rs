@@ -16,8 +16,9 @@ const LISTED: usize = 16;
 pub enum Subscriptions {
     /// Few: searched in order.
     Listed(Vec<(TopicFilter, SessionSubscription)>),
-    /// Many.
-    Mapped(HashMap<TopicFilter, SessionSubscription>),
+    /// Many. (Boxed: the list is three words, a map six.)
+    #[allow(clippy::box_collection)]
+    Mapped(Box<HashMap<TopicFilter, SessionSubscription>>),
 }
 
 impl Default for Subscriptions {
@@ -47,7 +48,7 @@ impl Subscriptions {
                 }
                 let mut map: HashMap<_, _> = std::mem::take(list).into_iter().collect();
                 map.insert(filter, sub);
-                *self = Subscriptions::Mapped(map);
+                *self = Subscriptions::Mapped(Box::new(map));
                 None
             }
             Subscriptions::Mapped(map) => map.insert(filter, sub),
@@ -90,7 +91,7 @@ impl Subscriptions {
     pub fn iter(&self) -> impl Iterator<Item = (&TopicFilter, &SessionSubscription)> {
         let (list, map) = match self {
             Subscriptions::Listed(list) => (Some(list), None),
-            Subscriptions::Mapped(map) => (None, Some(map)),
+            Subscriptions::Mapped(map) => (None, Some(&**map)),
         };
         let listed = list.into_iter().flatten().map(|(f, s)| (f, s));
         listed.chain(map.into_iter().flatten())
