@@ -1207,6 +1207,8 @@ const CONGESTION_WAIT: Duration = Duration::from_millis(100);
 struct Pause {
     congested: Vec<Arc<SessionEntry>>,
     until: tokio::time::Instant,
+    /// The registry's rooms (see `registry::room`).
+    rooms: Arc<[tokio::sync::Notify]>,
 }
 
 /// Most deliveries that the packets handled in one round may queue; what is left waits
@@ -1281,6 +1283,7 @@ fn handle_input(
     let pause = Pause {
         congested,
         until: tokio::time::Instant::from_std(t) + CONGESTION_WAIT,
+        rooms: shared.registry.rooms().clone(),
     };
     (Some(pause), false)
 }
@@ -1395,7 +1398,7 @@ async fn relieve(pause: Pause) -> (Pause, bool) {
 async fn wait_relieved(pause: &Pause) -> bool {
     for entry in &pause.congested {
         loop {
-            let room = entry.room.notified();
+            let room = crate::registry::room(&pause.rooms, entry.id).notified();
             tokio::pin!(room);
             // Registered before the check, so that a drain in between is not missed.
             room.as_mut().enable();
@@ -1467,7 +1470,7 @@ fn drain_mailbox(
         }
         if !relieved && mailbox.is_relieved() {
             // Publishers waiting for this mailbox go on.
-            entry.room.notify_waiters();
+            crate::registry::room(shared.registry.rooms(), entry.id).notify_waiters();
         }
         if mailbox.is_empty() {
             mailbox.wait(waker);

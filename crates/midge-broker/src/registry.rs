@@ -64,9 +64,6 @@ pub struct SessionEntry {
     /// Deliveries routed to the session. A std mutex: held only to push or pop, never
     /// across an await.
     pub mailbox: Mutex<Mailbox>,
-    /// Wakes the publishers waiting for the congested mailbox to drain (see
-    /// [`crate::mailbox`]).
-    pub room: Notify,
     /// The session state. A tokio mutex, held by the owning connection for its whole
     /// life: a taking-over connection waits on it until the old one has finished. In an
     /// `Arc`, so that the connection holds its guard without borrowing the entry.
@@ -258,6 +255,19 @@ pub struct Registry {
     next_id: AtomicU64,
     /// The mailboxes' limits, and the count of the messages they dropped.
     mailboxes: Arc<MailboxCommon>,
+    /// Wake the publishers waiting for congested mailboxes to drain (see [`room`]).
+    rooms: Arc<[Notify]>,
+}
+
+/// How many [`Registry::rooms`] there are.
+const ROOMS: usize = 64;
+
+/// What wakes the publishers waiting for the congested mailbox of session `id` to drain
+/// (see [`crate::mailbox`]): one of [`ROOMS`], shared by the sessions whose id falls on
+/// it, rather than one in each session's entry. A publisher woken for another session's
+/// mailbox finds its own still congested and waits again.
+pub(crate) fn room(rooms: &[Notify], id: u64) -> &Notify {
+    &rooms[(id % rooms.len() as u64) as usize]
 }
 
 impl Default for Registry {
@@ -299,7 +309,13 @@ impl Registry {
             sessions: Mutex::default(),
             next_id: AtomicU64::new(0),
             mailboxes: MailboxCommon::new(limits),
+            rooms: (0..ROOMS).map(|_| Notify::new()).collect(),
         }
+    }
+
+    /// The rooms of [`room`].
+    pub(crate) fn rooms(&self) -> &Arc<[Notify]> {
+        &self.rooms
     }
 
     /// The entry for `client_id`, created if there is none, for a new connection: its
@@ -315,7 +331,6 @@ impl Registry {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             client_id: Arc::from(client_id),
             mailbox: Mutex::new(Mailbox::with(self.mailboxes.clone())),
-            room: Notify::new(),
             slot: Arc::new(tokio::sync::Mutex::new(SessionSlot::default())),
             kick: Mutex::default(),
             timers: Mutex::new(None),
