@@ -18,6 +18,7 @@
 //! long.
 
 use std::collections::VecDeque;
+use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::Waker;
@@ -97,11 +98,9 @@ pub struct Mailbox {
     /// Held to its limits by dropping, without making publishers wait (see the module
     /// documentation).
     shedding: bool,
-    /// Messages dropped because the mailbox was full or the client offline.
-    dropped: u64,
     /// For a session kept in the persistence store: the sequence number of the next
     /// QoS 1/2 delivery (see `crate::durable`).
-    next_seq: Option<u64>,
+    next_seq: Option<NonZeroU64>,
     /// The connection to wake when a delivery comes into the empty mailbox: it
     /// registers while it has found the mailbox empty (see [`Mailbox::wait`]).
     waker: Option<Waker>,
@@ -130,7 +129,6 @@ impl Mailbox {
             common,
             online: false,
             shedding: false,
-            dropped: 0,
             next_seq: None,
             waker: None,
             held: None,
@@ -165,7 +163,8 @@ impl Mailbox {
     /// starting at `next_seq` (at least the number it reached); `None`: the session is
     /// not kept.
     pub fn set_persistent(&mut self, next_seq: Option<u64>) {
-        self.next_seq = next_seq.map(|n| n.max(self.next_seq.unwrap_or(1)).max(1));
+        let reached = self.next_seq.map_or(1, NonZeroU64::get);
+        self.next_seq = next_seq.and_then(|n| NonZeroU64::new(n.max(reached)));
         if next_seq.is_none() {
             // Their entries are not wanted any more.
             self.held = None;
@@ -181,8 +180,9 @@ impl Mailbox {
     /// kept in the store.
     pub fn next_seq(&mut self, qos: QoS) -> Option<u64> {
         let seq = self.next_seq.as_mut().filter(|_| qos != QoS::AtMostOnce)?;
-        *seq += 1;
-        Some(*seq - 1)
+        let this = seq.get();
+        *seq = seq.saturating_add(1);
+        Some(this)
     }
 
     /// Whether a live connection drains the mailbox.
@@ -254,13 +254,7 @@ impl Mailbox {
         self.queue.is_empty()
     }
 
-    /// Messages dropped so far.
-    pub fn dropped(&self) -> u64 {
-        self.dropped
-    }
-
     fn count_drop(&mut self) {
-        self.dropped += 1;
         self.common.dropped.fetch_add(1, Ordering::Relaxed);
     }
 
@@ -422,7 +416,13 @@ mod tests {
             assert_eq!(mailbox.push(delivery(QoS::AtLeastOnce)), Pushed::Congested);
         }
         assert_eq!(mailbox.push(delivery(QoS::AtLeastOnce)), Pushed::Dropped);
-        assert_eq!(mailbox.dropped(), 1);
+        assert_eq!(
+            mailbox
+                .common
+                .dropped
+                .load(std::sync::atomic::Ordering::Relaxed),
+            1
+        );
         while mailbox.len() > 2 {
             assert!(!mailbox.is_relieved());
             mailbox.pop();
