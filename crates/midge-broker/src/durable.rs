@@ -18,6 +18,7 @@
 //! (instant, Unix time) read at start converts between the two.
 
 use std::collections::{HashMap, HashSet};
+use std::num::NonZeroU32;
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -248,7 +249,7 @@ impl Durable {
             .map(|(filter, sub)| SubscriptionRecord {
                 filter: filter.as_str().to_string(),
                 options: format::options_byte(&sub.options),
-                id: sub.id,
+                id: sub.id.map(NonZeroU32::get),
             })
             .collect();
         subscriptions.sort_by(|a, b| a.filter.cmp(&b.filter));
@@ -590,7 +591,7 @@ pub(crate) async fn restore(shared: &Arc<Shared>, restored: Restored, now: Insta
                 filter,
                 SessionSubscription {
                     options,
-                    id: sub.id,
+                    id: sub.id.and_then(NonZeroU32::new),
                 },
             );
         }

@@ -125,7 +125,7 @@ mod tests {
     fn sub(id: u32) -> SessionSubscription {
         SessionSubscription {
             options: SubscriptionOptions::default(),
-            id: Some(id),
+            id: std::num::NonZeroU32::new(id),
         }
     }
 
