@@ -441,7 +441,7 @@ async fn open(
         will,
         lease: None,
     };
-    Some(Parked { core, decoder }.open(stream, rbuf, outbox, ending))
+    Some(Parked { core, decoder }.open(stream, rbuf, outbox, ending, true))
 }
 
 /// Serves an open connection until it ends, then closes it; or until it parks (see
@@ -511,6 +511,9 @@ pub(crate) struct Conn {
     active: u32,
     /// The epoch at whose end the connection last asked to be woken.
     ticked: u32,
+    /// While the connection is young, the quick epoch it opened in: `active` and
+    /// `ticked` then count quick epochs (see `crate::parking`).
+    young: Option<u32>,
     /// Set when a poll ends because the connection is to park.
     park: bool,
 }
@@ -553,15 +556,18 @@ impl Parked {
         rbuf: BytesMut,
         out: Outbox,
         ending: Option<Ending>,
+        young: bool,
     ) -> Box<Conn> {
         let Parked { core, decoder } = self;
         let timer = core
             .session
             .poll_deadline()
             .map(|deadline| Box::pin(tokio::time::sleep_until(deadline_or(Some(deadline)))));
-        let active = core.shared.parking.epoch();
+        let parking = &core.shared.parking;
+        let young = (young && parking.enabled()).then(|| parking.quick_epoch());
+        let active = young.unwrap_or_else(|| parking.epoch());
         // With parking off the epoch never moves: `ticked` equal to it asks for no tick.
-        let ticked = match core.shared.parking.enabled() {
+        let ticked = match parking.enabled() {
             true => active.wrapping_sub(1),
             false => active,
         };
@@ -582,6 +588,7 @@ impl Parked {
             ending,
             active,
             ticked,
+            young,
             park: false,
         })
     }
@@ -590,7 +597,7 @@ impl Parked {
     /// to tokio; the connection then ends as on a read error).
     pub(crate) fn revive(self, stream: Option<tokio::net::TcpStream>) -> Box<Conn> {
         let stream = stream.map_or(Transport::Parked(Default::default()), Transport::Tcp);
-        self.open(stream, BytesMut::new(), Outbox::default(), None)
+        self.open(stream, BytesMut::new(), Outbox::default(), None, false)
     }
 
     /// The client id, for log lines.
@@ -777,7 +784,21 @@ impl Conn {
     /// off, the epoch never moves and `ticked` starts equal to it: nothing happens.)
     fn idle(&mut self, worked: bool, cx: &Context<'_>) -> bool {
         let parking = &self.core.shared.parking;
-        let epoch = parking.epoch();
+        let (epoch, quick) = match self.young {
+            Some(born) => {
+                let quick = parking.quick_epoch();
+                if quick.wrapping_sub(born) < YOUTH {
+                    (quick, true)
+                } else {
+                    // Grown up: whole ticks from now on.
+                    self.young = None;
+                    let epoch = parking.epoch();
+                    (self.active, self.ticked) = (epoch, epoch.wrapping_sub(1));
+                    (epoch, false)
+                }
+            }
+            None => (parking.epoch(), false),
+        };
         if worked {
             self.active = epoch;
         } else if epoch.wrapping_sub(self.active) >= 2 && self.may_park() {
@@ -785,7 +806,10 @@ impl Conn {
         }
         if self.ticked != epoch && self.may_park() {
             self.ticked = epoch;
-            parking.wake_at_tick(cx.waker());
+            match quick {
+                true => parking.wake_at_quick_tick(cx.waker()),
+                false => parking.wake_at_tick(cx.waker()),
+            }
         }
         false
     }
@@ -1038,6 +1062,9 @@ impl Conn {
         }
     }
 }
+
+/// How long a connection is young, in quick epochs: two ticks (see `crate::parking`).
+const YOUTH: u32 = 2 * crate::parking::QUICK;
 
 /// Most groups of packets waiting for commits before the connection stops reading
 /// (a client that publishes faster than the store writes).

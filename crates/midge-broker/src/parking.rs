@@ -12,6 +12,12 @@
 //!   tick with nothing done since the epoch before last (so at least one whole tick
 //!   idle), it parks. A connection with anything under way (bytes to write or decode,
 //!   commits, a pause) does not park; nor do TLS, WebSocket and Unix socket connections.
+//! - **Young connections park sooner.** For its first two ticks a new connection counts
+//!   its idleness in quick epochs, [`QUICK`] to a tick: a client that connects,
+//!   subscribes and waits parks an eighth of a tick after its last packet, not one to
+//!   two ticks. Many clients that connect at once (a gateway restarting) then do not all
+//!   hold a task and its buffers at once: the room of those parked goes to the next
+//!   ones. A client that keeps talking pays one revival for it, once.
 //! - **Parked.** Its task ends. Its socket leaves tokio for the shared `mio::Poll`, with
 //!   the connection's place as token; what it keeps (`connection::Parked`: its session
 //!   and what it needs to take up its task again, without buffers, timer or the state
@@ -41,6 +47,9 @@ use crate::connection::{self, Conn, Parked};
 /// Events taken from the poll at once.
 const EVENTS: usize = 256;
 
+/// Quick epochs to a tick (see the module's doc).
+pub(crate) const QUICK: u32 = 8;
+
 /// The poll token of [`Inner::waker`]; parked connections' tokens are their places in
 /// the slab.
 const WAKER: mio::Token = mio::Token(usize::MAX);
@@ -66,6 +75,10 @@ struct Inner {
     epoch: AtomicU32,
     /// Connections to wake at the next tick.
     idle: Mutex<Vec<Waker>>,
+    /// Quick ticks since the start, [`QUICK`] to a tick (young connections).
+    quick_epoch: AtomicU32,
+    /// Connections to wake at the next quick tick.
+    quick_idle: Mutex<Vec<Waker>>,
     /// Zero: nothing ever parks.
     tick: Duration,
 }
@@ -145,6 +158,8 @@ impl Parking {
             start: connection::now(),
             epoch: AtomicU32::new(0),
             idle: Mutex::default(),
+            quick_epoch: AtomicU32::new(0),
+            quick_idle: Mutex::default(),
             tick,
         });
         if tick.is_zero() {
@@ -180,6 +195,20 @@ impl Parking {
     pub(crate) fn wake_at_tick(&self, waker: &Waker) {
         self.inner
             .idle
+            .lock()
+            .expect("parking lock poisoned")
+            .push(waker.clone());
+    }
+
+    /// The current quick epoch.
+    pub(crate) fn quick_epoch(&self) -> u32 {
+        self.inner.quick_epoch.load(Ordering::Relaxed)
+    }
+
+    /// Has `waker` woken at the next quick tick.
+    pub(crate) fn wake_at_quick_tick(&self, waker: &Waker) {
+        self.inner
+            .quick_idle
             .lock()
             .expect("parking lock poisoned")
             .push(waker.clone());
@@ -336,6 +365,15 @@ impl Inner {
             waker.wake();
         }
     }
+
+    /// Starts a new quick epoch and wakes the young connections that asked for it.
+    fn quick_tick(&self) {
+        self.quick_epoch.fetch_add(1, Ordering::Relaxed);
+        let idle = std::mem::take(&mut *self.quick_idle.lock().expect("parking lock poisoned"));
+        for waker in idle {
+            waker.wake();
+        }
+    }
 }
 
 /// The waker of a parked connection: queues its key for the parker.
@@ -386,9 +424,15 @@ fn run(inner: &Inner, mut poll: mio::Poll, runtime: &tokio::runtime::Handle) {
     let _context = runtime.enter();
     let mut events = mio::Events::with_capacity(EVENTS);
     let mut keys: Vec<(u32, Option<u32>)> = Vec::new();
+    let quick = inner.tick / QUICK;
     let mut next_tick = connection::now() + inner.tick;
+    let mut next_quick = connection::now() + quick;
     loop {
         let now = connection::now();
+        if now >= next_quick {
+            inner.quick_tick();
+            next_quick = now + quick;
+        }
         if now >= next_tick {
             inner.tick();
             next_tick = now + inner.tick;
@@ -409,6 +453,7 @@ fn run(inner: &Inner, mut poll: mio::Poll, runtime: &tokio::runtime::Handle) {
                 state.deadlines.pop();
                 keys.push((key.index, Some(key.generation)));
             }
+            let next_tick = next_tick.min(next_quick);
             let next = state.deadlines.peek().map_or(next_tick, |Reverse(first)| {
                 inner.instant(first.at).min(next_tick)
             });
