@@ -31,8 +31,7 @@ struct Node<K, V> {
     /// Entries of filters that end at this node.
     here: Entries<K, V>,
     /// The `+` next level and the `#` entries, boxed together: most nodes have neither,
-    /// and a node is most of a subscription's memory (40 bytes, where the two boxes of
-    /// their own and the list's index made 56).
+    /// and a node is most of a subscription's memory.
     wild: Option<Box<Wild<K, V>>>,
 }
 
@@ -132,12 +131,14 @@ impl<K, V> Node<K, V> {
 /// that inserting and removing stay O(1) (everyone subscribed to one topic).
 const INDEX_FROM: usize = 32;
 
-/// The entries of one filter: a contiguous list (matching iterates a slice), and past
-/// [`INDEX_FROM`] entries a key index beside it.
+/// The entries of one filter: matching iterates them as a slice. One is kept in place
+/// (most filters have one subscriber: no list to allocate), a few in a list, and past
+/// [`INDEX_FROM`] a key index beside the list.
 #[derive(Debug, Clone)]
 enum Entries<K, V> {
+    One((K, V)),
     Listed(Vec<(K, V)>),
-    /// Boxed: most filters never have an index, and every node has a list.
+    /// Boxed: most filters never have an index.
     Indexed(Box<Indexed<K, V>>),
 }
 
@@ -157,8 +158,17 @@ impl<K, V> Default for Entries<K, V> {
 impl<K, V> Entries<K, V> {
     fn items(&self) -> &[(K, V)] {
         match self {
+            Entries::One(item) => std::slice::from_ref(item),
             Entries::Listed(items) => items,
             Entries::Indexed(indexed) => &indexed.items,
+        }
+    }
+
+    fn item_mut(&mut self, i: usize) -> &mut (K, V) {
+        match self {
+            Entries::One(item) => item,
+            Entries::Listed(items) => &mut items[i],
+            Entries::Indexed(indexed) => &mut indexed.items[i],
         }
     }
 }
@@ -166,41 +176,38 @@ impl<K, V> Entries<K, V> {
 impl<K: Hash + Eq + Clone, V> Entries<K, V> {
     fn position(&self, key: &K) -> Option<usize> {
         match self {
+            Entries::One((k, _)) => (k == key).then_some(0),
             Entries::Listed(items) => items.iter().position(|(k, _)| k == key),
             Entries::Indexed(indexed) => indexed.index.get(key).copied(),
         }
     }
 
-    fn items_mut(&mut self) -> &mut Vec<(K, V)> {
-        match self {
-            Entries::Listed(items) => items,
-            Entries::Indexed(indexed) => &mut indexed.items,
-        }
-    }
-
     fn get_mut(&mut self, key: &K) -> Option<&mut V> {
         let i = self.position(key)?;
-        Some(&mut self.items_mut()[i].1)
+        Some(&mut self.item_mut(i).1)
     }
 
     /// The entry of `key`, inserted with `value()` if there is none; true if inserted.
     fn get_or_insert_with(&mut self, key: K, value: impl FnOnce() -> V) -> (&mut V, bool) {
         if let Some(i) = self.position(&key) {
-            return (&mut self.items_mut()[i].1, false);
+            return (&mut self.item_mut(i).1, false);
         }
         let last = match self {
-            Entries::Indexed(indexed) => {
-                indexed.index.insert(key.clone(), indexed.items.len());
-                indexed.items.push((key, value()));
-                indexed.items.len() - 1
+            Entries::Listed(items) if items.is_empty() => {
+                *self = Entries::One((key, value()));
+                0
+            }
+            Entries::One(_) => {
+                let mut items = Vec::with_capacity(2);
+                if let Entries::One(first) = std::mem::take(self) {
+                    items.push(first);
+                }
+                items.push((key, value()));
+                let last = items.len() - 1;
+                *self = Entries::Listed(items);
+                last
             }
             Entries::Listed(items) if items.len() < INDEX_FROM => {
-                if items.capacity() == 0 {
-                    // Most filters have one subscriber: room for one, not the four a
-                    // first push makes (the subscriptions' memory is most of an idle
-                    // client's).
-                    items.reserve_exact(1);
-                }
                 items.push((key, value()));
                 items.len() - 1
             }
@@ -216,8 +223,13 @@ impl<K: Hash + Eq + Clone, V> Entries<K, V> {
                 *self = Entries::Indexed(Box::new(Indexed { items, index }));
                 last
             }
+            Entries::Indexed(indexed) => {
+                indexed.index.insert(key.clone(), indexed.items.len());
+                indexed.items.push((key, value()));
+                indexed.items.len() - 1
+            }
         };
-        (&mut self.items_mut()[last].1, true)
+        (&mut self.item_mut(last).1, true)
     }
 
     fn insert(&mut self, key: K, value: V) -> Option<V> {
@@ -231,14 +243,30 @@ impl<K: Hash + Eq + Clone, V> Entries<K, V> {
 
     fn remove(&mut self, key: &K) -> Option<V> {
         let i = self.position(key)?;
-        let (_, value) = self.items_mut().swap_remove(i);
-        if let Entries::Indexed(indexed) = self {
-            indexed.index.remove(key);
-            if let Some((moved, _)) = indexed.items.get(i) {
-                indexed.index.insert(moved.clone(), i);
+        match self {
+            Entries::One(_) => match std::mem::take(self) {
+                Entries::One((_, value)) => Some(value),
+                _ => None,
+            },
+            Entries::Listed(items) => {
+                let (_, value) = items.swap_remove(i);
+                if items.len() == 1 {
+                    // Back in place: the list goes.
+                    if let Some(last) = items.pop() {
+                        *self = Entries::One(last);
+                    }
+                }
+                Some(value)
+            }
+            Entries::Indexed(indexed) => {
+                let (_, value) = indexed.items.swap_remove(i);
+                indexed.index.remove(key);
+                if let Some((moved, _)) = indexed.items.get(i) {
+                    indexed.index.insert(moved.clone(), i);
+                }
+                Some(value)
             }
         }
-        Some(value)
     }
 }
 
@@ -593,6 +621,30 @@ mod tests {
     }
 
     proptest! {
+        /// The entries under one filter, as they go from one in place to a list and to
+        /// an indexed list and back, are what a map would hold.
+        #[test]
+        fn entries_of_a_filter_behave_as_a_map(
+            ops in prop::collection::vec((0u32..48, any::<bool>()), 0..300),
+        ) {
+            let mut t: Trie<u32, u32> = Trie::new();
+            let mut model = std::collections::HashMap::new();
+            for (k, insert) in ops {
+                if insert {
+                    prop_assert_eq!(t.insert("a/b", k, k + 1), model.insert(k, k + 1));
+                } else {
+                    prop_assert_eq!(t.remove("a/b", &k), model.remove(&k));
+                }
+                let mut listed: Vec<(u32, u32)> = t.entries("a/b").to_vec();
+                listed.sort_unstable();
+                let mut expected: Vec<(u32, u32)> = model.iter().map(|(&k, &v)| (k, v)).collect();
+                expected.sort_unstable();
+                prop_assert_eq!(listed, expected);
+                prop_assert_eq!(t.len(), model.len());
+            }
+            prop_assert_eq!(t.root.is_empty(), model.is_empty());
+        }
+
         /// The trie agrees with the one-filter matcher on every filter and topic.
         #[test]
         fn trie_agrees_with_topic_matches(
