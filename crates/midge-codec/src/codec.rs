@@ -55,8 +55,9 @@ pub struct Decoder {
     /// The protocol version in use; `None` on a server until CONNECT arrives.
     version: Option<ProtocolVersion>,
     /// Largest whole packet (fixed header included) accepted; checked from the fixed
-    /// header, before the body is buffered.
-    max_packet_size: usize,
+    /// header, before the body is buffered. (A `u32`, as on the wire: every parked
+    /// connection keeps a decoder.)
+    max_packet_size: u32,
 }
 
 impl Decoder {
@@ -65,7 +66,7 @@ impl Decoder {
         Decoder {
             role: Role::Server,
             version: None,
-            max_packet_size: MAX_PACKET_SIZE,
+            max_packet_size: MAX_PACKET_SIZE as u32,
         }
     }
 
@@ -74,19 +75,20 @@ impl Decoder {
         Decoder {
             role: Role::Client,
             version: Some(version),
-            max_packet_size: MAX_PACKET_SIZE,
+            max_packet_size: MAX_PACKET_SIZE as u32,
         }
     }
 
     /// Sets the largest packet accepted, fixed header included.
     pub fn with_max_packet_size(mut self, max: usize) -> Self {
-        self.max_packet_size = max;
+        self.set_max_packet_size(max);
         self
     }
 
-    /// Changes the largest packet accepted.
+    /// Changes the largest packet accepted (no packet is larger than
+    /// [`MAX_PACKET_SIZE`], which fits a `u32`).
     pub fn set_max_packet_size(&mut self, max: usize) {
-        self.max_packet_size = max;
+        self.max_packet_size = u32::try_from(max.min(MAX_PACKET_SIZE)).unwrap_or(u32::MAX);
     }
 
     /// The protocol version in use, once known.
@@ -117,11 +119,9 @@ impl Decoder {
             return Ok(None);
         };
         let total = 1 + len_len + body_len as usize;
-        if total > self.max_packet_size {
-            return Err(DecodeError::PacketTooLarge {
-                size: total,
-                max: self.max_packet_size,
-            });
+        let max = self.max_packet_size as usize;
+        if total > max {
+            return Err(DecodeError::PacketTooLarge { size: total, max });
         }
         if src.len() < total {
             // Room for the rest, but never more than RESERVE_CAP at once: a peer that

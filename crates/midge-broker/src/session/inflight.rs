@@ -48,6 +48,9 @@ pub struct Outgoing {
     /// delivery and kept while the connection lives (an empty map and queue are nine
     /// words); a parked connection drops it if it is empty ([`Outgoing::shrink`]).
     window: Option<Box<Window>>,
+    /// The client's Topic Alias Maximum; 0: no aliases. (Here, not in `aliases`: beside
+    /// the other two `u16`s it takes no word of its own.)
+    alias_maximum: u16,
     /// Topic aliases this connection has taught the client.
     aliases: OutAliases,
 }
@@ -80,33 +83,32 @@ impl Window {
 }
 
 /// Outgoing topic aliases ([MQTT-3.3.2-11], [MQTT-3.1.2-26], [MQTT-3.1.2-27]): the first
-/// `maximum` distinct topics sent on a connection get an alias; later messages on those
-/// topics carry the alias and an empty topic name. They are forgotten with the
-/// connection ([MQTT-3.3.2-7]).
+/// `maximum` (the client's Topic Alias Maximum, `Outgoing::alias_maximum`) distinct
+/// topics sent on a connection get an alias; later messages on those topics carry the
+/// alias and an empty topic name. They are forgotten with the connection
+/// ([MQTT-3.3.2-7]).
 #[derive(Debug, Default)]
 struct OutAliases {
-    /// The client's Topic Alias Maximum; 0: no aliases.
-    maximum: u16,
     /// Boxed: most connections never use aliases, and an empty map is six words.
     #[allow(clippy::box_collection)]
     by_topic: Option<Box<HashMap<TopicName, u16>>>,
 }
 
+/// Whether outgoing PUBLISHes get aliases on a connection with `maximum`.
+fn aliases_active(maximum: u16, version: ProtocolVersion) -> bool {
+    version.is_v5() && maximum > 0
+}
+
 impl OutAliases {
-    /// Whether outgoing PUBLISHes get aliases on this connection.
-    fn active(&self, version: ProtocolVersion) -> bool {
-        version.is_v5() && self.maximum > 0
-    }
-
-    fn reset(&mut self, maximum: u16) {
-        self.maximum = maximum;
-        self.by_topic = None;
-    }
-
     /// Uses a known alias, or proposes a new one (returned, to be committed once the
     /// packet is really sent).
-    fn apply(&self, publish: &mut Publish, version: ProtocolVersion) -> Option<(TopicName, u16)> {
-        if !version.is_v5() || self.maximum == 0 {
+    fn apply(
+        &self,
+        maximum: u16,
+        publish: &mut Publish,
+        version: ProtocolVersion,
+    ) -> Option<(TopicName, u16)> {
+        if !aliases_active(maximum, version) {
             return None;
         }
         let known = self.by_topic.as_deref();
@@ -116,7 +118,7 @@ impl OutAliases {
             return None;
         }
         let used = known.map_or(0, HashMap::len);
-        if used >= usize::from(self.maximum) {
+        if used >= usize::from(maximum) {
             return None;
         }
         let alias = used as u16 + 1;
@@ -140,6 +142,7 @@ impl Default for Outgoing {
             last_id: 0,
             next_seq: 0,
             window: None,
+            alias_maximum: 0,
             aliases: OutAliases::default(),
         }
     }
@@ -148,7 +151,8 @@ impl Default for Outgoing {
 impl Outgoing {
     /// A new connection: the client's Topic Alias Maximum, and no alias known yet.
     pub(super) fn reset_topic_aliases(&mut self, maximum: u16) {
-        self.aliases.reset(maximum);
+        self.alias_maximum = maximum;
+        self.aliases.by_topic = None;
     }
 
     pub(super) fn set_receive_maximum(&mut self, max: u16) {
@@ -276,14 +280,15 @@ impl Outgoing {
         // Or, until a second subscriber has the shared encoding made, written straight
         // from the message ([`Message::write_publish`]).
         let message = &delivery.message;
-        let shared = (delivery.subscription_ids().is_empty() && !self.aliases.active(version))
-            .then(|| {
-                message
-                    .encoded(form)
-                    .map(|e| e.bytes.len())
-                    .or_else(|| message.direct_len(form))
-            })
-            .flatten();
+        let shared = (delivery.subscription_ids().is_empty()
+            && !aliases_active(self.alias_maximum, version))
+        .then(|| {
+            message
+                .encoded(form)
+                .map(|e| e.bytes.len())
+                .or_else(|| message.direct_len(form))
+        })
+        .flatten();
         // A packet of its own, or `None` for the shared encoding.
         let own = match shared {
             // [MQTT-3.1.2-24] [MQTT-3.1.2-25]: too big for the client: dropped, as if
@@ -292,7 +297,9 @@ impl Outgoing {
             Some(_) => None,
             None => {
                 let mut publish = publish_packet(&delivery, packet_id, false, now);
-                let new_alias = self.aliases.apply(&mut publish, version);
+                let new_alias = self
+                    .aliases
+                    .apply(self.alias_maximum, &mut publish, version);
                 let packet = Packet::Publish(publish);
                 if packet
                     .encoded_len(version)
@@ -524,7 +531,9 @@ impl Outgoing {
                 State::Released => Packet::PubRel(Ack::new(id)),
                 _ => {
                     let mut publish = publish_packet(&flight.delivery, Some(id), true, now);
-                    let new_alias = self.aliases.apply(&mut publish, version);
+                    let new_alias = self
+                        .aliases
+                        .apply(self.alias_maximum, &mut publish, version);
                     self.aliases.commit(new_alias);
                     Packet::Publish(publish)
                 }
