@@ -20,14 +20,14 @@ use midge_codec::{
 };
 use smallvec::SmallVec;
 use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt};
-use tokio::sync::{OwnedMutexGuard, watch};
+use tokio::sync::watch;
 
 use crate::Shared;
 use crate::auth::Access;
 use crate::listener::{Accepted, CertUsername, Peer, Transport};
 use crate::mailbox::FLOW_BYTES;
 use crate::message::Message;
-use crate::registry::{PendingWill, SessionEntry, SessionSlot};
+use crate::registry::{PendingWill, SessionEntry, SlotHold};
 use crate::router::AckGate;
 use crate::security::{ClientAuthorizer, Security};
 use crate::session::{Action, Change, Session};
@@ -341,7 +341,7 @@ async fn open(
     entry.cancel_timers();
     // [MQTT-3.1.4-3]: take the session over from a live connection.
     entry.kick(ReasonCode::SessionTakenOver);
-    let mut slot = entry.slot.clone().lock_owned().await;
+    let slot = entry.hold_slot().await;
     if entry.generation.load(Ordering::SeqCst) != generation {
         // A newer connection with this client id came while this one waited for the
         // slot: that one gets the session; this one closes without CONNACK.
@@ -357,12 +357,16 @@ async fn open(
     // A will still waiting from the last connection: a clean start ends the old session,
     // which publishes it ([MQTT-3.1.2-8]); resuming the session cancels it
     // ([MQTT-3.1.3-9]).
-    if let Some(will) = slot.will.take() {
+    let (will, session) = {
+        let mut state = slot.get();
+        (state.will.take(), state.session.take())
+    };
+    if let Some(will) = will {
         if connect.clean_start {
             publish_will(&shared, will.message, t0);
         }
     }
-    let resumed = match slot.session.take().map(|boxed| *boxed) {
+    let resumed = match session.map(|boxed| *boxed) {
         Some(old) if !connect.clean_start => Some(old),
         Some(mut old) => {
             end_session(&shared, &entry, &mut old, t0);
@@ -526,7 +530,7 @@ struct Core {
     entry: Arc<SessionEntry>,
     /// The session's slot, held while the connection lives: a taking-over connection
     /// waits for it ([MQTT-3.1.4-3]).
-    slot: OwnedMutexGuard<SessionSlot>,
+    slot: SlotHold,
     /// This connection's generation of the entry (see `SessionEntry::generation`).
     generation: u64,
     session: Session,
@@ -1757,7 +1761,7 @@ fn leave_shared_group(
 fn finish(
     shared: &Arc<Shared>,
     entry: &Arc<SessionEntry>,
-    mut slot: OwnedMutexGuard<SessionSlot>,
+    slot: SlotHold,
     mut session: Session,
     generation: u64,
     will: Option<(Arc<Message>, u32)>,
@@ -1781,7 +1785,7 @@ fn finish(
             // already has its next connection waiting for the slot.
             let wait = Duration::from_secs(u64::from(delay.min(expiry)));
             will_at = Some((message.clone(), t + wait));
-            slot.will = Some(PendingWill { message });
+            slot.get().will = Some(PendingWill { message });
             if !taken_over {
                 schedule_will(shared, entry, generation, wait);
             }
@@ -1795,10 +1799,11 @@ fn finish(
         return;
     }
     let wait = (expiry != u32::MAX).then(|| Duration::from_secs(u64::from(expiry)));
-    slot.expires_at = wait.map(|wait| t + wait);
+    let expires_at = wait.map(|wait| t + wait);
+    slot.get().expires_at = expires_at;
     if let (Some(durable), true) = (shared.durable.as_deref(), entry.is_persistent()) {
         let will = will_at.as_ref().map(|(m, at)| (&**m, *at));
-        let record = durable.session_record(&session, slot.expires_at, will);
+        let record = durable.session_record(&session, expires_at, will);
         let mut ops = vec![Op::PutSession(Box::new(record))];
         // QoS 1 sends have no state record while connected (one write fewer per
         // message); the ones still unacknowledged get theirs now.
@@ -1814,7 +1819,7 @@ fn finish(
         );
         durable.send(ops);
     }
-    slot.session = Some(Box::new(session));
+    slot.get().session = Some(Box::new(session));
     drop(slot);
     if let (false, Some(wait)) = (taken_over, wait) {
         schedule_expiry(shared, entry, generation, wait);
@@ -1830,7 +1835,8 @@ pub(crate) fn schedule_will(
     wait: Duration,
 ) {
     schedule(shared, entry, wait, move |shared, entry| async move {
-        let mut slot = entry.slot.lock().await;
+        let hold = entry.hold_slot().await;
+        let slot = &mut *hold.get();
         if entry.generation.load(Ordering::SeqCst) != generation {
             return;
         }
@@ -1855,7 +1861,8 @@ pub(crate) fn schedule_expiry(
     wait: Duration,
 ) {
     schedule(shared, entry, wait, move |shared, entry| async move {
-        let mut slot = entry.slot.lock().await;
+        let hold = entry.hold_slot().await;
+        let slot = &mut *hold.get();
         if shared.registry.remove_if_current(&entry, generation) {
             if let Some(mut session) = slot.session.take() {
                 end_session(&shared, &entry, &mut session, now());

@@ -637,23 +637,26 @@ pub(crate) async fn restore(shared: &Arc<Shared>, restored: Restored, now: Insta
             },
         );
         entry.set_persistent(Some(last_seq + 1));
-        let mut slot = entry.slot.lock().await;
-        slot.session = Some(Box::new(session));
-        if let Some(will) = &record.will {
-            if let Some(message) = durable.message(None, &will.message) {
-                slot.will = Some(PendingWill {
-                    message: Arc::new(message),
-                });
-                let at = durable.instant(will.publish_at);
-                crate::connection::schedule_will(
-                    shared,
-                    &entry,
-                    generation,
-                    at.saturating_duration_since(now),
-                );
+        let hold = entry.hold_slot().await;
+        {
+            let mut slot = hold.get();
+            slot.session = Some(Box::new(session));
+            if let Some(will) = &record.will {
+                if let Some(message) = durable.message(None, &will.message) {
+                    slot.will = Some(PendingWill {
+                        message: Arc::new(message),
+                    });
+                    let at = durable.instant(will.publish_at);
+                    crate::connection::schedule_will(
+                        shared,
+                        &entry,
+                        generation,
+                        at.saturating_duration_since(now),
+                    );
+                }
             }
         }
-        drop(slot);
+        drop(hold);
         // A session whose connection the crash cut still counts its expiry from now.
         let expiry = match record.expires_at {
             Some(at) => Some(durable.instant(at).saturating_duration_since(now)),

@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use midge_codec::{QoS, ReasonCode};
-use tokio::sync::Notify;
+use tokio::sync::{Notify, Semaphore};
 use tokio::task::AbortHandle;
 
 use crate::mailbox::{Mailbox, MailboxCommon, MailboxLimits, Pushed};
@@ -42,6 +42,23 @@ pub struct SessionSlot {
     pub expires_at: Option<std::time::Instant>,
 }
 
+/// The session's slot, held ([`SessionEntry::hold_slot`]); given back when dropped.
+#[derive(Debug)]
+pub struct SlotHold(Arc<SessionEntry>);
+
+impl SlotHold {
+    /// The slot's state (a std mutex's guard: not to be held across an await).
+    pub fn get(&self) -> std::sync::MutexGuard<'_, SessionSlot> {
+        self.0.slot.lock().expect("slot lock poisoned")
+    }
+}
+
+impl Drop for SlotHold {
+    fn drop(&mut self) {
+        self.0.slot_owner.add_permits(1);
+    }
+}
+
 /// How the connection that owns a session is asked to close: a take-over or a shutdown.
 #[derive(Debug, Default)]
 struct Kick {
@@ -64,10 +81,14 @@ pub struct SessionEntry {
     /// Deliveries routed to the session. A std mutex: held only to push or pop, never
     /// across an await.
     pub mailbox: Mutex<Mailbox>,
-    /// The session state. A tokio mutex, held by the owning connection for its whole
-    /// life: a taking-over connection waits on it until the old one has finished. In an
-    /// `Arc`, so that the connection holds its guard without borrowing the entry.
-    pub slot: Arc<tokio::sync::Mutex<SessionSlot>>,
+    /// Who holds the session's slot: one permit, held by the owning connection for its
+    /// whole life ([`SessionEntry::hold_slot`]); a taking-over connection waits for it
+    /// until the old one has finished. (A semaphore and a std mutex in the entry, not an
+    /// `Arc<tokio::sync::Mutex>` of its own: one allocation, 32 bytes, less a session.)
+    slot_owner: Semaphore,
+    /// The session state while no connection owns it. Touched only by the slot's holder,
+    /// never across an await.
+    slot: Mutex<SessionSlot>,
     /// Asks the owning connection to close (see [`SessionEntry::kick`]).
     kick: Mutex<Kick>,
     /// Timers of a disconnected session (expiry, will delay), cancelled on reconnect.
@@ -238,6 +259,17 @@ impl SessionEntry {
         }
     }
 
+    /// Waits until no one else holds the session's slot, and holds it until the returned
+    /// [`SlotHold`] drops.
+    pub async fn hold_slot(self: &Arc<Self>) -> SlotHold {
+        self.slot_owner
+            .acquire()
+            .await
+            .expect("the slot's semaphore is never closed")
+            .forget();
+        SlotHold(self.clone())
+    }
+
     /// Cancels the timers of a disconnected session.
     pub fn cancel_timers(&self) {
         let timers = self.timers.lock().expect("timers lock poisoned").take();
@@ -331,7 +363,8 @@ impl Registry {
             id: self.next_id.fetch_add(1, Ordering::Relaxed),
             client_id: Arc::from(client_id),
             mailbox: Mutex::new(Mailbox::with(self.mailboxes.clone())),
-            slot: Arc::new(tokio::sync::Mutex::new(SessionSlot::default())),
+            slot_owner: Semaphore::new(1),
+            slot: Mutex::default(),
             kick: Mutex::default(),
             timers: Mutex::new(None),
             generation: AtomicU64::new(1),
