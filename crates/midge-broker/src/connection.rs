@@ -568,8 +568,8 @@ impl Parked {
             .poll_deadline()
             .map(|deadline| Box::pin(tokio::time::sleep_until(deadline_or(Some(deadline)))));
         let parking = &core.shared.parking;
-        let young = (young && parking.enabled()).then(|| parking.quick_epoch());
-        let active = young.unwrap_or_else(|| parking.epoch());
+        let young = (young && parking.enabled()).then(|| parking.epochs(true).now());
+        let active = young.unwrap_or_else(|| parking.epochs(false).now());
         // With parking off the epoch never moves: `ticked` equal to it asks for no tick.
         let ticked = match parking.enabled() {
             true => active.wrapping_sub(1),
@@ -697,7 +697,7 @@ impl Future for Running {
                     Err(mut conn) => {
                         // It has work after all, or cannot park now: another round, and
                         // no new try before two more ticks.
-                        conn.active = conn.core.shared.parking.epoch();
+                        conn.active = conn.core.shared.parking.epochs(conn.young.is_some()).now();
                         self.0 = Some(conn);
                         cx.waker().wake_by_ref();
                         Poll::Pending
@@ -788,21 +788,16 @@ impl Conn {
     /// off, the epoch never moves and `ticked` starts equal to it: nothing happens.)
     fn idle(&mut self, worked: bool, cx: &Context<'_>) -> bool {
         let parking = &self.core.shared.parking;
-        let (epoch, quick) = match self.young {
-            Some(born) => {
-                let quick = parking.quick_epoch();
-                if quick.wrapping_sub(born) < YOUTH {
-                    (quick, true)
-                } else {
-                    // Grown up: whole ticks from now on.
-                    self.young = None;
-                    let epoch = parking.epoch();
-                    (self.active, self.ticked) = (epoch, epoch.wrapping_sub(1));
-                    (epoch, false)
-                }
+        if let Some(born) = self.young {
+            if parking.epochs(true).now().wrapping_sub(born) >= YOUTH {
+                // Grown up: whole ticks from now on.
+                self.young = None;
+                let epoch = parking.epochs(false).now();
+                (self.active, self.ticked) = (epoch, epoch.wrapping_sub(1));
             }
-            None => (parking.epoch(), false),
-        };
+        }
+        let epochs = parking.epochs(self.young.is_some());
+        let epoch = epochs.now();
         if worked {
             self.active = epoch;
         } else if epoch.wrapping_sub(self.active) >= 2 && self.may_park() {
@@ -810,10 +805,7 @@ impl Conn {
         }
         if self.ticked != epoch && self.may_park() {
             self.ticked = epoch;
-            match quick {
-                true => parking.wake_at_quick_tick(cx.waker()),
-                false => parking.wake_at_tick(cx.waker()),
-            }
+            epochs.wake_at_next(cx.waker());
         }
         false
     }

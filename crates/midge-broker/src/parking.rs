@@ -72,13 +72,9 @@ struct Inner {
     /// Deadlines count milliseconds from here.
     start: Instant,
     /// Ticks since the start (see the module's doc).
-    epoch: AtomicU32,
-    /// Connections to wake at the next tick.
-    idle: Mutex<Vec<Waker>>,
+    ticks: Epochs,
     /// Quick ticks since the start, [`QUICK`] to a tick (young connections).
-    quick_epoch: AtomicU32,
-    /// Connections to wake at the next quick tick.
-    quick_idle: Mutex<Vec<Waker>>,
+    quick: Epochs,
     /// Zero: nothing ever parks.
     tick: Duration,
 }
@@ -156,10 +152,8 @@ impl Parking {
             state: Mutex::default(),
             woken: Mutex::default(),
             start: connection::now(),
-            epoch: AtomicU32::new(0),
-            idle: Mutex::default(),
-            quick_epoch: AtomicU32::new(0),
-            quick_idle: Mutex::default(),
+            ticks: Epochs::default(),
+            quick: Epochs::default(),
             tick,
         });
         if tick.is_zero() {
@@ -181,37 +175,17 @@ impl Parking {
         let _ = self.inner.waker.wake();
     }
 
-    /// The current epoch.
-    pub(crate) fn epoch(&self) -> u32 {
-        self.inner.epoch.load(Ordering::Relaxed)
+    /// The epochs a connection counts its idleness in: quick ones while it is `young`.
+    pub(crate) fn epochs(&self, young: bool) -> &Epochs {
+        match young {
+            true => &self.inner.quick,
+            false => &self.inner.ticks,
+        }
     }
 
     /// Whether connections park at all.
     pub(crate) fn enabled(&self) -> bool {
         !self.inner.tick.is_zero()
-    }
-
-    /// Has `waker` woken at the next tick.
-    pub(crate) fn wake_at_tick(&self, waker: &Waker) {
-        self.inner
-            .idle
-            .lock()
-            .expect("parking lock poisoned")
-            .push(waker.clone());
-    }
-
-    /// The current quick epoch.
-    pub(crate) fn quick_epoch(&self) -> u32 {
-        self.inner.quick_epoch.load(Ordering::Relaxed)
-    }
-
-    /// Has `waker` woken at the next quick tick.
-    pub(crate) fn wake_at_quick_tick(&self, waker: &Waker) {
-        self.inner
-            .quick_idle
-            .lock()
-            .expect("parking lock poisoned")
-            .push(waker.clone());
     }
 
     /// How many connections are parked now.
@@ -356,21 +330,35 @@ impl Inner {
             runtime.spawn(connection::serve(parked.revive(stream)));
         }
     }
+}
 
-    /// Starts a new epoch and wakes the connections that asked for it.
-    fn tick(&self) {
-        self.epoch.fetch_add(1, Ordering::Relaxed);
-        let idle = std::mem::take(&mut *self.idle.lock().expect("parking lock poisoned"));
-        for waker in idle {
-            waker.wake();
-        }
+/// A count of epochs, and the connections to wake when the next one starts (see the
+/// module's doc).
+#[derive(Debug, Default)]
+pub(crate) struct Epochs {
+    count: AtomicU32,
+    waiting: Mutex<Vec<Waker>>,
+}
+
+impl Epochs {
+    /// The current epoch.
+    pub(crate) fn now(&self) -> u32 {
+        self.count.load(Ordering::Relaxed)
     }
 
-    /// Starts a new quick epoch and wakes the young connections that asked for it.
-    fn quick_tick(&self) {
-        self.quick_epoch.fetch_add(1, Ordering::Relaxed);
-        let idle = std::mem::take(&mut *self.quick_idle.lock().expect("parking lock poisoned"));
-        for waker in idle {
+    /// Has `waker` woken when the next epoch starts.
+    pub(crate) fn wake_at_next(&self, waker: &Waker) {
+        self.waiting
+            .lock()
+            .expect("parking lock poisoned")
+            .push(waker.clone());
+    }
+
+    /// Starts the next epoch and wakes the connections that asked for it.
+    fn next(&self) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let waiting = std::mem::take(&mut *self.waiting.lock().expect("parking lock poisoned"));
+        for waker in waiting {
             waker.wake();
         }
     }
@@ -430,11 +418,11 @@ fn run(inner: &Inner, mut poll: mio::Poll, runtime: &tokio::runtime::Handle) {
     loop {
         let now = connection::now();
         if now >= next_quick {
-            inner.quick_tick();
+            inner.quick.next();
             next_quick = now + quick;
         }
         if now >= next_tick {
-            inner.tick();
+            inner.ticks.next();
             next_tick = now + inner.tick;
         }
         let wait = {

@@ -414,7 +414,7 @@ impl Session {
         self.connect_expiry_zero = self.session_expiry == 0;
         self.client_max_packet_size = props
             .maximum_packet_size
-            .map_or(midge_codec::MAX_PACKET_SIZE as u32, |m| m);
+            .unwrap_or(midge_codec::MAX_PACKET_SIZE as u32);
         self.request_problem_information = props.request_problem_information.unwrap_or(true);
         // [MQTT-3.3.4-9]: never more than the client's Receive Maximum in flight, and
         // never more than `max_inflight_messages` either (a 3.1.1 client has no Receive
@@ -459,7 +459,12 @@ impl Session {
         }
         out.push(Action::Send(Packet::ConnAck(Box::new(ack))));
         self.outgoing
-            .resend(self.version, self.client_max_packet_size as usize, now, out);
+            .resend(self.version, self.max_size(), now, out);
+    }
+
+    /// The client's Maximum Packet Size, as the outgoing side counts.
+    fn max_size(&self) -> usize {
+        self.client_max_packet_size as usize
     }
 
     /// Gives back the room kept for work under way when there is none: the outgoing
@@ -520,13 +525,8 @@ impl Session {
                 return inflight::done(&delivery, out);
             }
         }
-        self.outgoing.deliver(
-            delivery,
-            self.version,
-            self.client_max_packet_size as usize,
-            now,
-            out,
-        );
+        self.outgoing
+            .deliver(delivery, self.version, self.max_size(), now, out);
     }
 
     /// Handles one packet from the client.
@@ -705,7 +705,7 @@ impl Session {
         self.outgoing
             .acknowledge(ack.packet_id, QoS::AtLeastOnce, out);
         self.outgoing
-            .send_pending(self.version, self.client_max_packet_size as usize, now, out);
+            .send_pending(self.version, self.max_size(), now, out);
     }
 
     fn handle_pubrec(&mut self, ack: Ack, now: Instant, out: &mut Vec<Action>) {
@@ -713,12 +713,8 @@ impl Session {
             // [MQTT-4.4.0-2] the flow ends here; the message is discarded.
             self.outgoing
                 .acknowledge(ack.packet_id, QoS::ExactlyOnce, out);
-            self.outgoing.send_pending(
-                self.version,
-                self.client_max_packet_size as usize,
-                now,
-                out,
-            );
+            self.outgoing
+                .send_pending(self.version, self.max_size(), now, out);
         } else if self.outgoing.release(ack.packet_id, out) {
             send_ack(out, Packet::PubRel, ack.packet_id);
         } else {
@@ -735,7 +731,7 @@ impl Session {
     fn handle_pubcomp(&mut self, ack: Ack, now: Instant, out: &mut Vec<Action>) {
         self.outgoing.complete(ack.packet_id, out);
         self.outgoing
-            .send_pending(self.version, self.client_max_packet_size as usize, now, out);
+            .send_pending(self.version, self.max_size(), now, out);
     }
 
     fn handle_pubrel(&mut self, ack: Ack, out: &mut Vec<Action>) {
@@ -867,7 +863,7 @@ impl Session {
             _ => return packet,
         }
         match explained.encoded_len(self.version) {
-            Ok(len) if len <= self.client_max_packet_size as usize => explained,
+            Ok(len) if len <= self.max_size() => explained,
             _ => packet,
         }
     }
