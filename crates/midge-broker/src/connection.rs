@@ -27,7 +27,7 @@ use crate::auth::Access;
 use crate::listener::{Accepted, CertUsername, Peer, Transport};
 use crate::mailbox::FLOW_BYTES;
 use crate::message::Message;
-use crate::registry::{PendingWill, SessionEntry, SlotHold};
+use crate::registry::{Offline, PendingWill, SessionEntry, SlotHold};
 use crate::router::AckGate;
 use crate::security::{ClientAuthorizer, Security};
 use crate::session::{Action, Change, Session};
@@ -357,16 +357,17 @@ async fn open(
     // A will still waiting from the last connection: a clean start ends the old session,
     // which publishes it ([MQTT-3.1.2-8]); resuming the session cancels it
     // ([MQTT-3.1.3-9]).
-    let (will, session) = {
-        let mut state = slot.get();
-        (state.will.take(), state.session.take())
+    let offline = slot.get().take().map(|offline| *offline);
+    let (will, session) = match offline {
+        Some(Offline { session, will, .. }) => (will, Some(session)),
+        None => (None, None),
     };
     if let Some(will) = will {
         if connect.clean_start {
             publish_will(&shared, will.message, t0);
         }
     }
-    let resumed = match session.map(|boxed| *boxed) {
+    let resumed = match session {
         Some(old) if !connect.clean_start => Some(old),
         Some(mut old) => {
             end_session(&shared, &entry, &mut old, t0);
@@ -435,17 +436,19 @@ async fn open(
     if shutting_down {
         ending.get_or_insert_with(|| Ending::kicked(ReasonCode::ServerShuttingDown, ""));
     }
+    let born = shared.parking.epochs(true).now();
     let core = Core {
         shared,
         entry,
         slot,
         generation,
+        born,
         session,
         peer,
         will,
         lease: None,
     };
-    Some(Parked { core, decoder }.open(stream, rbuf, outbox, ending, true))
+    Some(Parked { core, decoder }.open(stream, rbuf, outbox, ending))
 }
 
 /// Serves an open connection until it ends, then closes it; or until it parks (see
@@ -515,9 +518,9 @@ pub(crate) struct Conn {
     active: u32,
     /// The epoch at whose end the connection last asked to be woken.
     ticked: u32,
-    /// While the connection is young, the quick epoch it opened in: `active` and
-    /// `ticked` then count quick epochs (see `crate::parking`).
-    young: Option<u32>,
+    /// Whether the connection is young (see [`Core::born`]): `active` and `ticked` then
+    /// count quick epochs (see `crate::parking`).
+    young: bool,
     /// Set when a poll ends because the connection is to park.
     park: bool,
 }
@@ -532,7 +535,10 @@ struct Core {
     /// waits for it ([MQTT-3.1.4-3]).
     slot: SlotHold,
     /// This connection's generation of the entry (see `SessionEntry::generation`).
-    generation: u64,
+    generation: u32,
+    /// The quick epoch the connection opened in: it is young for [`YOUTH`] quick epochs
+    /// from then, parked and revived or not (see `crate::parking`).
+    born: u32,
     session: Session,
     peer: Peer,
     /// The will, and its delay.
@@ -560,7 +566,6 @@ impl Parked {
         rbuf: BytesMut,
         out: Outbox,
         ending: Option<Ending>,
-        young: bool,
     ) -> Box<Conn> {
         let Parked { core, decoder } = self;
         let timer = core
@@ -568,8 +573,8 @@ impl Parked {
             .poll_deadline()
             .map(|deadline| Box::pin(tokio::time::sleep_until(deadline_or(Some(deadline)))));
         let parking = &core.shared.parking;
-        let young = (young && parking.enabled()).then(|| parking.epochs(true).now());
-        let active = young.unwrap_or_else(|| parking.epochs(false).now());
+        let young = parking.enabled() && parking.epochs(true).now().wrapping_sub(core.born) < YOUTH;
+        let active = parking.epochs(young).now();
         // With parking off the epoch never moves: `ticked` equal to it asks for no tick.
         let ticked = match parking.enabled() {
             true => active.wrapping_sub(1),
@@ -601,7 +606,7 @@ impl Parked {
     /// to tokio; the connection then ends as on a read error).
     pub(crate) fn revive(self, stream: Option<tokio::net::TcpStream>) -> Box<Conn> {
         let stream = stream.map_or(Transport::Parked(Default::default()), Transport::Tcp);
-        self.open(stream, BytesMut::new(), Outbox::default(), None, false)
+        self.open(stream, BytesMut::new(), Outbox::default(), None)
     }
 
     /// The client id, for log lines.
@@ -615,14 +620,26 @@ impl Parked {
     }
 }
 
-/// Held by a connection until it has closed, parked or not: its listener's connection
-/// permit (`max_connections`), and the sender whose closing tells the accept loop that
-/// the connection has finished (see `listener::accept_loop`).
+/// Held by a connection until it has closed, parked or not: its listener's count of
+/// running connections, and its connection permit (`max_connections`), given back when
+/// the lease drops. One word: every parked connection keeps one.
 #[derive(Debug)]
-#[allow(dead_code)] // Held, never read.
-pub(crate) struct Lease {
-    pub(crate) permit: Option<tokio::sync::OwnedSemaphorePermit>,
-    pub(crate) running: tokio::sync::mpsc::Sender<std::convert::Infallible>,
+pub(crate) struct Lease(Arc<crate::listener::Running>);
+
+impl Lease {
+    /// A lease of `running`, for a connection that holds one of its permits, if
+    /// it has any (the permit is forgotten: the lease gives it back).
+    pub(crate) fn new(running: Arc<crate::listener::Running>) -> Lease {
+        Lease(running)
+    }
+}
+
+impl Drop for Lease {
+    fn drop(&mut self) {
+        if let Some(permits) = &self.0.permits {
+            permits.add_permits(1);
+        }
+    }
 }
 
 /// A wait that only some connections have, now and then: boxed, made when it begins.
@@ -697,7 +714,7 @@ impl Future for Running {
                     Err(mut conn) => {
                         // It has work after all, or cannot park now: another round, and
                         // no new try before two more ticks.
-                        conn.active = conn.core.shared.parking.epochs(conn.young.is_some()).now();
+                        conn.active = conn.core.shared.parking.epochs(conn.young).now();
                         self.0 = Some(conn);
                         cx.waker().wake_by_ref();
                         Poll::Pending
@@ -788,19 +805,20 @@ impl Conn {
     /// off, the epoch never moves and `ticked` starts equal to it: nothing happens.)
     fn idle(&mut self, worked: bool, cx: &Context<'_>) -> bool {
         let parking = &self.core.shared.parking;
-        if let Some(born) = self.young {
-            if parking.epochs(true).now().wrapping_sub(born) >= YOUTH {
-                // Grown up: whole ticks from now on.
-                self.young = None;
-                let epoch = parking.epochs(false).now();
-                (self.active, self.ticked) = (epoch, epoch.wrapping_sub(1));
-            }
+        if self.young && parking.epochs(true).now().wrapping_sub(self.core.born) >= YOUTH {
+            // Grown up: whole ticks from now on.
+            self.young = false;
+            let epoch = parking.epochs(false).now();
+            (self.active, self.ticked) = (epoch, epoch.wrapping_sub(1));
         }
-        let epochs = parking.epochs(self.young.is_some());
+        let epochs = parking.epochs(self.young);
         let epoch = epochs.now();
+        // Idle since the epoch before last (at least one whole epoch); young: since the
+        // last one (its quick epochs are short enough as they are).
+        let idle_for = if self.young { 1 } else { 2 };
         if worked {
             self.active = epoch;
-        } else if epoch.wrapping_sub(self.active) >= 2 && self.may_park() {
+        } else if epoch.wrapping_sub(self.active) >= idle_for && self.may_park() {
             return true;
         }
         if self.ticked != epoch && self.may_park() {
@@ -1755,7 +1773,7 @@ fn finish(
     entry: &Arc<SessionEntry>,
     slot: SlotHold,
     mut session: Session,
-    generation: u64,
+    generation: u32,
     will: Option<(Arc<Message>, u32)>,
 ) {
     entry.set_online(false);
@@ -1767,6 +1785,7 @@ fn finish(
     let expiry = session.session_expiry();
     // When the will goes out, if it waits.
     let mut will_at = None;
+    let mut pending = None;
     if let Some((message, delay)) = will {
         if expiry == 0 || (delay == 0 && !taken_over) {
             // [MQTT-3.1.2-8]: the session ends now, or there is no delay.
@@ -1777,7 +1796,7 @@ fn finish(
             // already has its next connection waiting for the slot.
             let wait = Duration::from_secs(u64::from(delay.min(expiry)));
             will_at = Some((message.clone(), t + wait));
-            slot.get().will = Some(PendingWill { message });
+            pending = Some(PendingWill { message });
             if !taken_over {
                 schedule_will(shared, entry, generation, wait);
             }
@@ -1792,7 +1811,6 @@ fn finish(
     }
     let wait = (expiry != u32::MAX).then(|| Duration::from_secs(u64::from(expiry)));
     let expires_at = wait.map(|wait| t + wait);
-    slot.get().expires_at = expires_at;
     if let (Some(durable), true) = (shared.durable.as_deref(), entry.is_persistent()) {
         let will = will_at.as_ref().map(|(m, at)| (&**m, *at));
         let record = durable.session_record(&session, expires_at, will);
@@ -1811,7 +1829,11 @@ fn finish(
         );
         durable.send(ops);
     }
-    slot.get().session = Some(Box::new(session));
+    *slot.get() = Some(Box::new(Offline {
+        session,
+        will: pending,
+        expires_at,
+    }));
     drop(slot);
     if let (false, Some(wait)) = (taken_over, wait) {
         schedule_expiry(shared, entry, generation, wait);
@@ -1823,23 +1845,25 @@ fn finish(
 pub(crate) fn schedule_will(
     shared: &Arc<Shared>,
     entry: &Arc<SessionEntry>,
-    generation: u64,
+    generation: u32,
     wait: Duration,
 ) {
     schedule(shared, entry, wait, move |shared, entry| async move {
         let hold = entry.hold_slot().await;
-        let slot = &mut *hold.get();
+        let mut slot = hold.get();
         if entry.generation.load(Ordering::SeqCst) != generation {
             return;
         }
-        let Some(will) = slot.will.take() else {
+        let Some(offline) = slot.as_deref_mut() else {
+            return;
+        };
+        let Some(will) = offline.will.take() else {
             return;
         };
         publish_will(&shared, will.message, now());
         // The stored session keeps no will any more.
-        let durable = shared.durable.as_deref().filter(|_| entry.is_persistent());
-        if let (Some(durable), Some(session)) = (durable, slot.session.as_deref()) {
-            let record = durable.session_record(session, slot.expires_at, None);
+        if let Some(durable) = shared.durable.as_deref().filter(|_| entry.is_persistent()) {
+            let record = durable.session_record(&offline.session, offline.expires_at, None);
             durable.send(Ops::One(Op::PutSession(Box::new(record))));
         }
     });
@@ -1849,15 +1873,20 @@ pub(crate) fn schedule_will(
 pub(crate) fn schedule_expiry(
     shared: &Arc<Shared>,
     entry: &Arc<SessionEntry>,
-    generation: u64,
+    generation: u32,
     wait: Duration,
 ) {
     schedule(shared, entry, wait, move |shared, entry| async move {
         let hold = entry.hold_slot().await;
-        let slot = &mut *hold.get();
         if shared.registry.remove_if_current(&entry, generation) {
-            if let Some(mut session) = slot.session.take() {
-                end_session(&shared, &entry, &mut session, now());
+            let offline = hold.get().take();
+            if let Some(mut offline) = offline {
+                let t = now();
+                // The session ends: a will still waiting goes out now ([MQTT-3.1.3-9]).
+                if let Some(will) = offline.will.take() {
+                    publish_will(&shared, will.message, t);
+                }
+                end_session(&shared, &entry, &mut offline.session, t);
             }
             tracing::info!(client_id = %entry.client_id, "session expired");
         }
@@ -1879,12 +1908,7 @@ where
             then(shared, entry2).await;
         }
     });
-    entry
-        .timers
-        .lock()
-        .expect("timers lock poisoned")
-        .get_or_insert_with(Box::default)
-        .push(task.abort_handle());
+    entry.add_timer(task.abort_handle());
 }
 
 #[cfg(test)]

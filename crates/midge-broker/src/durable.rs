@@ -29,7 +29,7 @@ use midge_codec::{QoS, TopicFilter, TopicName};
 use crate::Shared;
 use crate::mailbox::{Mailbox, Pushed};
 use crate::message::{Delivery, Message, Settle, StoreId};
-use crate::registry::{PendingWill, SessionEntry};
+use crate::registry::{Offline, PendingWill, SessionEntry};
 use crate::router::AckGate;
 use crate::session::{Resumed, Session, SessionSubscription};
 use crate::store::{
@@ -637,32 +637,34 @@ pub(crate) async fn restore(shared: &Arc<Shared>, restored: Restored, now: Insta
             },
         );
         entry.set_persistent(Some(last_seq + 1));
-        let hold = entry.hold_slot().await;
-        {
-            let mut slot = hold.get();
-            slot.session = Some(Box::new(session));
-            if let Some(will) = &record.will {
-                if let Some(message) = durable.message(None, &will.message) {
-                    slot.will = Some(PendingWill {
-                        message: Arc::new(message),
-                    });
-                    let at = durable.instant(will.publish_at);
-                    crate::connection::schedule_will(
-                        shared,
-                        &entry,
-                        generation,
-                        at.saturating_duration_since(now),
-                    );
-                }
-            }
-        }
-        drop(hold);
         // A session whose connection the crash cut still counts its expiry from now.
         let expiry = match record.expires_at {
             Some(at) => Some(durable.instant(at).saturating_duration_since(now)),
             None if record.session_expiry == u32::MAX => None,
             None => Some(Duration::from_secs(u64::from(record.session_expiry))),
         };
+        let mut will = None;
+        if let Some(stored) = &record.will {
+            if let Some(message) = durable.message(None, &stored.message) {
+                will = Some(PendingWill {
+                    message: Arc::new(message),
+                });
+                let at = durable.instant(stored.publish_at);
+                crate::connection::schedule_will(
+                    shared,
+                    &entry,
+                    generation,
+                    at.saturating_duration_since(now),
+                );
+            }
+        }
+        let hold = entry.hold_slot().await;
+        *hold.get() = Some(Box::new(Offline {
+            session,
+            will,
+            expires_at: expiry.map(|wait| now + wait),
+        }));
+        drop(hold);
         if let Some(wait) = expiry {
             crate::connection::schedule_expiry(shared, &entry, generation, wait);
         }

@@ -13,11 +13,14 @@
 //!   idle), it parks. A connection with anything under way (bytes to write or decode,
 //!   commits, a pause) does not park; nor do TLS, WebSocket and Unix socket connections.
 //! - **Young connections park sooner.** For its first two ticks a new connection counts
-//!   its idleness in quick epochs, [`QUICK`] to a tick: a client that connects,
-//!   subscribes and waits parks an eighth of a tick after its last packet, not one to
+//!   its idleness in quick epochs, [`QUICK`] to a tick, and parks at the first quick tick
+//!   that finds it with nothing done since the one before: a client that connects,
+//!   subscribes and waits parks within a 32nd of a tick of its last packet, not one to
 //!   two ticks. Many clients that connect at once (a gateway restarting) then do not all
 //!   hold a task and its buffers at once: the room of those parked goes to the next
-//!   ones. A client that keeps talking pays one revival for it, once.
+//!   ones. A connection revived in its first two ticks is still young (it keeps the quick
+//!   epoch it was born in). A client that pauses between packets pays a revival
+//!   (~10 µs) per pause in its first two ticks, and none after.
 //! - **Parked.** Its task ends. Its socket leaves tokio for the shared `mio::Poll`, with
 //!   the connection's place as token; what it keeps (`connection::Parked`: its session
 //!   and what it needs to take up its task again, without buffers, timer or the state
@@ -48,7 +51,7 @@ use crate::connection::{self, Conn, Parked};
 const EVENTS: usize = 256;
 
 /// Quick epochs to a tick (see the module's doc).
-pub(crate) const QUICK: u32 = 8;
+pub(crate) const QUICK: u32 = 32;
 
 /// The poll token of [`Inner::waker`]; parked connections' tokens are their places in
 /// the slab.

@@ -9,7 +9,7 @@
 use std::borrow::Borrow;
 use std::collections::HashSet;
 use std::hash::{Hash, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use midge_codec::{QoS, ReasonCode};
@@ -29,16 +29,15 @@ pub struct PendingWill {
     pub message: Arc<Message>,
 }
 
-/// What a session keeps while no connection owns it.
-#[derive(Debug, Default)]
-pub struct SessionSlot {
-    /// The session state while no connection owns it; `None` before the first
-    /// connection. Boxed: an entry whose connection is live holds no room for it.
-    pub session: Option<Box<Session>>,
+/// What a session keeps while no connection owns it, in its entry's slot (boxed: an
+/// entry whose connection is live keeps one word for it).
+#[derive(Debug)]
+pub struct Offline {
+    /// The session state.
+    pub session: Session,
     /// The will of the last connection, while it waits (see [`PendingWill`]).
     pub will: Option<PendingWill>,
-    /// When the session expires, while no connection owns it (`None`: never, or a
-    /// connection owns it).
+    /// When the session expires (`None`: never).
     pub expires_at: Option<std::time::Instant>,
 }
 
@@ -47,8 +46,10 @@ pub struct SessionSlot {
 pub struct SlotHold(Arc<SessionEntry>);
 
 impl SlotHold {
-    /// The slot's state (a std mutex's guard: not to be held across an await).
-    pub fn get(&self) -> std::sync::MutexGuard<'_, SessionSlot> {
+    /// The slot's state: what the session keeps while no connection owns it; `None`
+    /// before its first connection and while a connection owns it. (A std mutex's
+    /// guard: not to be held across an await.)
+    pub fn get(&self) -> std::sync::MutexGuard<'_, Option<Box<Offline>>> {
         self.0.slot.lock().expect("slot lock poisoned")
     }
 }
@@ -59,16 +60,31 @@ impl Drop for SlotHold {
     }
 }
 
-/// How the connection that owns a session is asked to close: a take-over or a shutdown.
+/// How the connection that owns a session is asked to close: a take-over or a shutdown;
+/// and the timers of the session while no connection owns it (under the same lock: each
+/// is touched a few times a connection, and a lock of its own would take a word more in
+/// every entry).
 #[derive(Debug, Default)]
 struct Kick {
     /// The generation of the connection that a kick closes; 0: none (not yet connected,
     /// or kicked already).
-    owner: u64,
+    owner: u32,
     /// The last kick: the generation it closes, and why.
-    sent: Option<(u64, ReasonCode)>,
+    sent: Option<(u32, ReasonCode)>,
     /// The owner's task, woken by a kick.
     waker: Option<std::task::Waker>,
+    /// Timers of a disconnected session (expiry, will delay), cancelled on reconnect.
+    /// (Boxed, made on the first: a connected session has none, and an empty `Vec` is
+    /// three words in every entry.)
+    #[allow(clippy::box_collection)]
+    timers: Option<Box<Vec<AbortHandle>>>,
+}
+
+impl Kick {
+    /// No connection to kick, and no kick sent.
+    fn clear(&mut self, owner: u32) {
+        (self.owner, self.sent, self.waker) = (owner, None, None);
+    }
 }
 
 /// The shared part of one session.
@@ -86,18 +102,14 @@ pub struct SessionEntry {
     /// until the old one has finished. (A semaphore and a std mutex in the entry, not an
     /// `Arc<tokio::sync::Mutex>` of its own: one allocation, 32 bytes, less a session.)
     slot_owner: Semaphore,
-    /// The session state while no connection owns it. Touched only by the slot's holder,
-    /// never across an await.
-    slot: Mutex<SessionSlot>,
-    /// Asks the owning connection to close (see [`SessionEntry::kick`]).
+    /// The session state while no connection owns it ([`SlotHold::get`]). Touched only
+    /// by the slot's holder, never across an await.
+    slot: Mutex<Option<Box<Offline>>>,
+    /// Asks the owning connection to close (see [`SessionEntry::kick`]); the timers.
     kick: Mutex<Kick>,
-    /// Timers of a disconnected session (expiry, will delay), cancelled on reconnect.
-    /// (Boxed, made on the first: a connected session has none, and an empty `Vec` is
-    /// three words in every entry.)
-    #[allow(clippy::box_collection)]
-    pub timers: Mutex<Option<Box<Vec<AbortHandle>>>>,
     /// Incremented by each new connection; a timer acts only if it still matches.
-    pub generation: AtomicU64,
+    /// Never 0 (a kick's "none"); it wraps after 2^32 connections of one client id.
+    pub generation: AtomicU32,
     /// Whether a connection owns the session now; read without the mailbox lock when
     /// a shared subscription picks a member (online members first).
     online: AtomicBool,
@@ -219,20 +231,19 @@ impl SessionEntry {
 
     /// Makes the connection of `generation` the one that a kick closes. The connection
     /// before it is gone: it held the session's slot until it ended.
-    pub(crate) fn own_kick(&self, generation: u64) {
-        *self.kick.lock().expect("kick lock poisoned") = Kick {
-            owner: generation,
-            sent: None,
-            waker: None,
-        };
+    pub(crate) fn own_kick(&self, generation: u32) {
+        self.kick
+            .lock()
+            .expect("kick lock poisoned")
+            .clear(generation);
     }
 
     /// The connection of `generation` has ended: nothing is kicked until the next one
     /// owns the session.
-    pub(crate) fn disown_kick(&self, generation: u64) {
+    pub(crate) fn disown_kick(&self, generation: u32) {
         let mut kick = self.kick.lock().expect("kick lock poisoned");
         if kick.owner == generation || kick.sent.is_some_and(|(kicked, _)| kicked == generation) {
-            *kick = Kick::default();
+            kick.clear(0);
         }
     }
 
@@ -240,7 +251,7 @@ impl SessionEntry {
     /// `waker` is woken by the kick.
     pub(crate) fn poll_kick(
         &self,
-        generation: u64,
+        generation: u32,
         waker: &std::task::Waker,
     ) -> Option<ReasonCode> {
         let mut kick = self.kick.lock().expect("kick lock poisoned");
@@ -270,9 +281,20 @@ impl SessionEntry {
         SlotHold(self.clone())
     }
 
+    /// Keeps `timer`, one of the disconnected session's timers, for
+    /// [`SessionEntry::cancel_timers`].
+    pub fn add_timer(&self, timer: AbortHandle) {
+        self.kick
+            .lock()
+            .expect("kick lock poisoned")
+            .timers
+            .get_or_insert_with(Box::default)
+            .push(timer);
+    }
+
     /// Cancels the timers of a disconnected session.
     pub fn cancel_timers(&self) {
-        let timers = self.timers.lock().expect("timers lock poisoned").take();
+        let timers = self.kick.lock().expect("kick lock poisoned").timers.take();
         for timer in timers.into_iter().flat_map(|timers| *timers) {
             timer.abort();
         }
@@ -353,10 +375,16 @@ impl Registry {
     /// The entry for `client_id`, created if there is none, for a new connection: its
     /// generation is bumped (under the registry lock, so that a session-expiry timer
     /// racing with this connection sees it) and returned.
-    pub fn connect(&self, client_id: &str) -> (Arc<SessionEntry>, u64) {
+    pub fn connect(&self, client_id: &str) -> (Arc<SessionEntry>, u32) {
         let mut sessions = self.sessions.lock().expect("registry lock poisoned");
         if let Some(ByClientId(entry)) = sessions.get(client_id) {
-            let generation = entry.generation.fetch_add(1, Ordering::SeqCst) + 1;
+            let mut generation = 0;
+            while generation == 0 {
+                generation = entry
+                    .generation
+                    .fetch_add(1, Ordering::SeqCst)
+                    .wrapping_add(1);
+            }
             return (entry.clone(), generation);
         }
         let entry = Arc::new(SessionEntry {
@@ -366,8 +394,7 @@ impl Registry {
             slot_owner: Semaphore::new(1),
             slot: Mutex::default(),
             kick: Mutex::default(),
-            timers: Mutex::new(None),
-            generation: AtomicU64::new(1),
+            generation: AtomicU32::new(1),
             online: AtomicBool::new(false),
         });
         sessions.insert(ByClientId(entry.clone()));
@@ -376,7 +403,7 @@ impl Registry {
 
     /// Removes `entry` if it is still registered and no connection came after the one of
     /// `generation`. Returns whether it was removed.
-    pub fn remove_if_current(&self, entry: &Arc<SessionEntry>, generation: u64) -> bool {
+    pub fn remove_if_current(&self, entry: &Arc<SessionEntry>, generation: u32) -> bool {
         let mut sessions = self.sessions.lock().expect("registry lock poisoned");
         let current = sessions
             .get(&*entry.client_id)

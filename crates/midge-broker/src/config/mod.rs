@@ -334,8 +334,8 @@ pub struct Config {
     /// for one to two of these periods is parked: it keeps its session, subscriptions
     /// and socket, and gives up its task until a packet, a delivery or its keep-alive
     /// deadline comes, which costs it a few hundred bytes less memory; clients see no
-    /// difference. For its first two periods a new connection parks sooner, after an
-    /// eighth to a quarter of one. 0: connections never park. Default: 1000.
+    /// difference. For its first two periods a new connection parks sooner, within a
+    /// 32nd of one. 0: connections never park. Default: 1000.
     pub park_idle_ms: u64,
     /// Keep persistent sessions and retained messages on disk, in
     /// `persistence_location`, so that a restart restores them; a QoS 1/2 message is

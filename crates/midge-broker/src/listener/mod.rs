@@ -17,7 +17,7 @@ pub(crate) mod ws;
 
 use std::fmt;
 use std::io;
-use std::net::{IpAddr, SocketAddr};
+use std::net::{IpAddr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::path::Path;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -32,12 +32,24 @@ use crate::connection;
 use crate::security::Security;
 
 /// Who is at the other end of a connection, for log lines: an IP address and port (the
-/// client's own when a PROXY protocol header said so), or a Unix socket.
+/// client's own when a PROXY protocol header said so), or a Unix socket. 16 bytes, not
+/// a `SocketAddr`'s 32: every connection keeps one, parked ones too, and most peers are
+/// IPv4.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) enum Peer {
-    Ip(SocketAddr),
+    V4(SocketAddrV4),
+    V6(Box<SocketAddrV6>),
     /// A Unix socket client: the listener's path.
-    Unix(Arc<Path>),
+    Unix(Box<Arc<Path>>),
+}
+
+impl From<SocketAddr> for Peer {
+    fn from(addr: SocketAddr) -> Peer {
+        match addr {
+            SocketAddr::V4(addr) => Peer::V4(addr),
+            SocketAddr::V6(addr) => Peer::V6(Box::new(addr)),
+        }
+    }
 }
 
 impl Peer {
@@ -45,7 +57,8 @@ impl Peer {
     /// has none.
     pub(crate) fn ip(&self) -> Option<IpAddr> {
         match self {
-            Peer::Ip(addr) => Some(addr.ip()),
+            Peer::V4(addr) => Some(IpAddr::V4(*addr.ip())),
+            Peer::V6(addr) => Some(IpAddr::V6(*addr.ip())),
             Peer::Unix(_) => None,
         }
     }
@@ -54,7 +67,8 @@ impl Peer {
 impl fmt::Display for Peer {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Peer::Ip(addr) => addr.fmt(f),
+            Peer::V4(addr) => addr.fmt(f),
+            Peer::V6(addr) => addr.fmt(f),
             Peer::Unix(path) => write!(f, "unix:{}", path.display()),
         }
     }
@@ -342,55 +356,70 @@ impl Bound {
             Bound::Tcp(listener) => {
                 let (stream, addr) = listener.accept().await?;
                 let _ = stream.set_nodelay(true);
-                Ok((Socket::Tcp(stream), Peer::Ip(addr)))
+                Ok((Socket::Tcp(stream), Peer::from(addr)))
             }
             #[cfg(unix)]
             Bound::Unix(listener) => {
                 let stream = listener.accept().await?;
-                Ok((Socket::Unix(stream), Peer::Unix(listener.path())))
+                Ok((Socket::Unix(stream), Peer::Unix(Box::new(listener.path()))))
             }
         }
     }
 }
 
+/// What the connections of one listener share with its accept loop: the broker's
+/// connection permits, and the sender whose closing tells the loop that every
+/// connection has finished.
+#[derive(Debug)]
+pub(crate) struct Running {
+    /// The broker's connection permits (`max_connections`); `None`: no limit. A
+    /// connection's permit is forgotten when taken and given back when its
+    /// `connection::Lease` drops.
+    pub(crate) permits: Option<Arc<tokio::sync::Semaphore>>,
+    /// Dropped with the last lease (nothing is ever sent).
+    _sender: mpsc::Sender<std::convert::Infallible>,
+}
+
 /// Accepts connections until shutdown, then waits for the connections to finish.
 ///
-/// Each connection is a task of its own, not tracked one by one: each holds a clone of
-/// `running`, and the loop knows that every connection has finished when `done` sees
-/// the channel close (nothing is ever sent on it). Were this loop dropped instead (the
-/// broker's handle dropped without `shutdown`), the handle's drop still closes the
-/// connections, as a shutdown does.
+/// Each connection is a task of its own, not tracked one by one: each holds a lease of
+/// `running` (`connection::Lease`), and the loop knows that every connection has
+/// finished when `done` sees the channel of `running`'s sender close (nothing is ever
+/// sent on it). Were this loop dropped instead (the broker's handle dropped without
+/// `shutdown`), the handle's drop still closes the connections, as a shutdown does.
 pub(crate) async fn accept_loop(
     bound: Bound,
     context: Arc<ListenerContext>,
     shared: Arc<Shared>,
     mut shutdown: watch::Receiver<bool>,
 ) {
-    let (running, mut done) = mpsc::channel::<std::convert::Infallible>(1);
+    let (sender, mut done) = mpsc::channel::<std::convert::Infallible>(1);
+    let running = Arc::new(Running {
+        permits: shared.connection_permits.clone(),
+        _sender: sender,
+    });
     loop {
         tokio::select! {
             biased;
             _ = shutdown.changed() => break,
             accepted = bound.accept() => match accepted {
                 Ok((socket, peer)) => {
-                    let permit = match &shared.connection_permits {
-                        Some(permits) => match permits.clone().try_acquire_owned() {
-                            Ok(permit) => Some(permit),
+                    if let Some(permits) = &running.permits {
+                        match permits.try_acquire() {
+                            Ok(permit) => permit.forget(),
                             Err(_) => {
                                 tracing::info!(%peer, "connection refused: max_connections reached");
                                 continue;
                             }
-                        },
-                        None => None,
-                    };
+                        }
+                    }
                     tokio::spawn(serve(Box::new(Incoming {
                         socket,
                         peer,
                         context: context.clone(),
                         shared: shared.clone(),
                         shutdown: shutdown.clone(),
-                        permit,
-                        running: running.clone(),
+                        lease: connection::Lease::new(running.clone()),
                     })));
                 }
                 Err(error) => {
@@ -402,7 +431,7 @@ pub(crate) async fn accept_loop(
         }
     }
     drop(running);
-    // No more connections: `None` once the last one has dropped its sender.
+    // No more connections: `None` once the last one has dropped its lease.
     let _ = done.recv().await;
 }
 
@@ -413,10 +442,9 @@ struct Incoming {
     context: Arc<ListenerContext>,
     shared: Arc<Shared>,
     shutdown: watch::Receiver<bool>,
-    /// Released when the connection ends (rule 7).
-    permit: Option<tokio::sync::OwnedSemaphorePermit>,
-    /// Dropped when the connection ends: see [`accept_loop`].
-    running: mpsc::Sender<std::convert::Infallible>,
+    /// Dropped when the connection ends, which gives its permit back (rule 7): see
+    /// [`accept_loop`].
+    lease: connection::Lease,
 }
 
 /// Serves an accepted socket until its connection ends. What the connection keeps
@@ -429,20 +457,16 @@ async fn serve(incoming: Box<Incoming>) {
         context,
         shared,
         shutdown,
-        permit,
-        running,
+        lease,
     } = unbox(incoming);
     match Box::pin(start(socket, peer, context, shared, shutdown)).await {
         Some(mut conn) => {
             // Kept by the connection until it has closed, in whichever task that is (a
             // parked connection's task ends: see `crate::parking`).
-            conn.set_lease(connection::Lease { permit, running });
+            conn.set_lease(lease);
             connection::serve(conn).await;
         }
-        None => {
-            drop(permit);
-            drop(running);
-        }
+        None => drop(lease),
     }
 }
 
@@ -510,7 +534,7 @@ async fn establish(
     let mut stream = stream;
     if config.proxy_protocol {
         if let Some(addr) = proxy::read_header(&mut stream).await? {
-            peer = Peer::Ip(addr);
+            peer = Peer::from(addr);
         }
     }
     let mut cert_username = CertUsername::NotUsed;
