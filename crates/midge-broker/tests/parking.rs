@@ -209,6 +209,32 @@ async fn shutdown_closes_parked_connections() {
     }
 }
 
+/// A connection is young for its first two ticks, parked and revived or not: one that
+/// parks between its CONNACK and its SUBSCRIBE parks again a quick tick (a 32nd of a
+/// tick) after the SUBACK, not one to two ticks (`crate::parking`).
+#[tokio::test]
+async fn a_connection_revived_in_its_youth_parks_again_soon() {
+    let mut config = test_config();
+    config.park_idle_ms = 4000;
+    let broker = start_with(config).await;
+    let mut client = Client::connect(broker.local_addr(), VERSIONS[0], "young").await;
+    let began = now();
+    parked(&broker, 1).await;
+    assert!(
+        now() - began < Duration::from_secs(2),
+        "young: parks in a quick tick"
+    );
+    // Revived by its SUBSCRIBE: the SUBACK comes from the connection's task.
+    client.subscribe("young/t", QoS::AtLeastOnce).await;
+    let revived = now();
+    parked(&broker, 1).await;
+    assert!(
+        now() - revived < Duration::from_secs(2),
+        "still young once revived: parked again after {:?}, not a tick or two (4 s)",
+        now() - revived
+    );
+}
+
 /// With `park_idle_ms = 0`, nothing parks, and everything works as ever.
 #[tokio::test]
 async fn parking_can_be_turned_off() {
