@@ -609,6 +609,11 @@ impl Parked {
         self.open(stream, BytesMut::new(), Outbox::default(), None)
     }
 
+    /// The id of the connection's session entry.
+    pub(crate) fn entry_id(&self) -> u64 {
+        self.core.entry.id
+    }
+
     /// The client id, for log lines.
     pub(crate) fn client_id(&self) -> &str {
         &self.core.entry.client_id
@@ -751,10 +756,14 @@ impl Conn {
             && self.ending.is_none()
     }
 
-    /// For parking: has `waker` woken by the kick and by the next delivery, unless
-    /// either has come already (then false: the connection has work).
-    pub(crate) fn quiet_under(&mut self, waker: &std::task::Waker) -> bool {
-        if self.poll_kick(&mut Context::from_waker(waker)).is_some() {
+    /// For parking at `place` in the parker's slab: has the kick and the next delivery
+    /// revive the connection through the parker, unless either has come already (then
+    /// false: the connection has work).
+    pub(crate) fn quiet_parked(&mut self, place: u32) -> bool {
+        if self.kicked.is_none() {
+            self.kicked = self.core.entry.park_kick(self.core.generation);
+        }
+        if self.kicked.is_some() {
             return false;
         }
         let mut mailbox = self
@@ -766,7 +775,7 @@ impl Conn {
         if !mailbox.is_empty() {
             return false;
         }
-        mailbox.wait(waker);
+        mailbox.park(place);
         // Parking: the room kept for deliveries goes back until they come again.
         mailbox.shrink();
         true

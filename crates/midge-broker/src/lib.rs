@@ -126,7 +126,7 @@ impl Broker {
             router: router::Router::new(config.upgrade_outgoing_qos)
                 .with_retained_limits(retained_limits)
                 .with_durable(durable.clone()),
-            registry: registry::Registry::new(config.mailbox_limits()),
+            registry: registry::Registry::parking(config.mailbox_limits(), parking.reviver()),
             connection_permits: (config.max_connections > 0)
                 .then(|| Arc::new(tokio::sync::Semaphore::new(config.max_connections))),
             durable,

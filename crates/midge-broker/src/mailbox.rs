@@ -27,6 +27,7 @@ use midge_codec::QoS;
 
 use crate::durable::HeldEntry;
 use crate::message::Delivery;
+use crate::parking::Reviver;
 
 /// Limits of one mailbox.
 #[derive(Debug, Clone, Copy)]
@@ -56,17 +57,52 @@ pub struct MailboxCommon {
     pub limits: MailboxLimits,
     /// Messages dropped by all the mailboxes, ever.
     pub dropped: AtomicU64,
+    /// Revives the parked connections of the mailboxes (see [`Mailbox::park`]).
+    pub(crate) reviver: Reviver,
 }
 
 impl MailboxCommon {
-    /// Shared settings with `limits`, and no drop yet.
+    /// Shared settings with `limits`, and no drop yet; no connection parks.
     pub fn new(limits: MailboxLimits) -> Arc<Self> {
+        Self::parking(limits, Reviver::default())
+    }
+
+    /// Shared settings with `limits`; parked connections are revived by `reviver`.
+    pub(crate) fn parking(limits: MailboxLimits, reviver: Reviver) -> Arc<Self> {
         Arc::new(MailboxCommon {
             limits,
             dropped: AtomicU64::new(0),
+            reviver,
         })
     }
 }
+
+/// Whom a delivery into the empty mailbox wakes, once the mailbox's lock is released.
+#[derive(Debug)]
+pub(crate) enum Wakeup {
+    Nobody,
+    /// The task of the connection that drains the mailbox.
+    Task(Waker),
+    /// The connection parked at `place` (see `crate::parking`).
+    Parked {
+        reviver: Reviver,
+        place: u32,
+    },
+}
+
+impl Wakeup {
+    /// Wakes the connection of the session `entry` (the mailbox's).
+    pub(crate) fn wake(self, entry: u64) {
+        match self {
+            Wakeup::Nobody => {}
+            Wakeup::Task(waker) => waker.wake(),
+            Wakeup::Parked { reviver, place } => reviver.revive(place, entry),
+        }
+    }
+}
+
+/// [`Mailbox::parked_at`] when no connection is parked on the mailbox.
+const NOT_PARKED: u32 = u32::MAX;
 
 /// Payload bytes queued in a connected client's mailbox at which its publishers are
 /// asked to wait, whatever the configured limits: large messages are handed on a few
@@ -104,6 +140,10 @@ pub struct Mailbox {
     /// The connection to wake when a delivery comes into the empty mailbox: it
     /// registers while it has found the mailbox empty (see [`Mailbox::wait`]).
     waker: Option<Waker>,
+    /// Or, while its connection is parked, the connection's place in the parker's slab
+    /// ([`NOT_PARKED`]: none; see [`Mailbox::park`]). A place, not a waker of its own:
+    /// that was an allocation more for every parked connection.
+    parked_at: u32,
     /// The store entries held back for deliveries of this session, in sequence order
     /// (see `crate::durable::Deferrals`).
     /// (Boxed, made on the first: only sessions kept in the store hold entries, and an
@@ -131,6 +171,7 @@ impl Mailbox {
             shedding: false,
             next_seq: None,
             waker: None,
+            parked_at: NOT_PARKED,
             held: None,
             listed: false,
         }
@@ -140,9 +181,29 @@ impl Mailbox {
     /// by the connection that drains the mailbox, under the same lock as its last
     /// `pop`, so that no push in between goes unnoticed.
     pub fn wait(&mut self, waker: &Waker) {
+        self.parked_at = NOT_PARKED;
         match &self.waker {
             Some(known) if known.will_wake(waker) => {}
             _ => self.waker = Some(waker.clone()),
+        }
+    }
+
+    /// For a connection that parks at `place` in the parker's slab: the next delivery
+    /// pushed while the mailbox is empty revives it ([`Wakeup::Parked`]), until the
+    /// revived connection waits again ([`Mailbox::wait`]).
+    pub(crate) fn park(&mut self, place: u32) {
+        self.waker = None;
+        self.parked_at = place;
+    }
+
+    /// The parked connection's wake-up, if its connection is parked (its kick uses it).
+    pub(crate) fn parked(&self) -> Wakeup {
+        match self.parked_at {
+            NOT_PARKED => Wakeup::Nobody,
+            place => Wakeup::Parked {
+                reviver: self.common.reviver.clone(),
+                place,
+            },
         }
     }
 
@@ -153,10 +214,17 @@ impl Mailbox {
         }
     }
 
-    /// The waker to wake for a push that found the mailbox empty (see
-    /// [`Mailbox::wait`]); wake it once the lock is released.
-    pub fn take_waker(&mut self) -> Option<Waker> {
-        self.waker.take()
+    /// Whom to wake for a push that found the mailbox empty (see [`Mailbox::wait`] and
+    /// [`Mailbox::park`]); wake it once the lock is released.
+    pub(crate) fn take_wakeup(&mut self) -> Wakeup {
+        match self.waker.take() {
+            Some(waker) => Wakeup::Task(waker),
+            None => {
+                let wakeup = self.parked();
+                self.parked_at = NOT_PARKED;
+                wakeup
+            }
+        }
     }
 
     /// Makes the mailbox number the QoS 1/2 deliveries of a session kept in the store,
@@ -241,6 +309,7 @@ impl Mailbox {
         if !online {
             // The connection is gone: its task is not kept alive by its waker.
             self.waker = None;
+            self.parked_at = NOT_PARKED;
         }
     }
 

@@ -24,9 +24,10 @@
 //! - **Parked.** Its task ends. Its socket leaves tokio for the shared `mio::Poll`, with
 //!   the connection's place as token; what it keeps (`connection::Parked`: its session
 //!   and what it needs to take up its task again, without buffers, timer or the state
-//!   of work under way) waits in a slab at that place. Its mailbox and its kick (take-over,
-//!   shutdown) get a waker that names the key ([`Revive`]); its keep-alive deadline goes
-//!   into a heap.
+//!   of work under way) waits in a slab at that place. Its mailbox keeps the place, and
+//!   its kick (take-over, shutdown) a mark, instead of the task's waker: a delivery or a
+//!   kick then has the parker revive the connection of that session at that place
+//!   ([`Reviver`]); its keep-alive deadline goes into a heap.
 //! - **Revived** by the socket becoming readable (a packet, or the client closing), a
 //!   delivery to its mailbox, its kick, or its deadline: one thread, the parker
 //!   ([`run`]), waits on the poll, takes the connection out of the slab, gives its socket
@@ -42,7 +43,7 @@ use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex, Weak};
-use std::task::{Wake, Waker};
+use std::task::Waker;
 use std::time::{Duration, Instant};
 
 use crate::connection::{self, Conn, Parked};
@@ -69,9 +70,9 @@ struct Inner {
     /// Wakes the parker: for `woken`, a new earliest deadline, or the close.
     waker: mio::Waker,
     state: Mutex<State>,
-    /// Parked connections to revive: their mailbox got a delivery, or their kick fired
-    /// ([`Revive`]).
-    woken: Mutex<Vec<Key>>,
+    /// Parked connections to revive, by place and session: their mailbox got a delivery,
+    /// or their kick fired ([`Reviver`]).
+    woken: Mutex<Vec<(u32, u64)>>,
     /// Deadlines count milliseconds from here.
     start: Instant,
     /// Ticks since the start (see the module's doc).
@@ -106,25 +107,43 @@ struct State {
 }
 
 impl State {
-    /// Takes out the connection parked at `index` if it is of `generation`; with no
-    /// generation, whichever is parked there (a poll event: its socket is registered
-    /// there).
-    fn take(&mut self, index: u32, generation: Option<u32>) -> Option<Box<Spot>> {
-        let index = index as usize;
+    /// Takes out the connection that `cause` names, if it is still parked.
+    fn take(&mut self, cause: Cause) -> Option<Box<Spot>> {
+        let index = match cause {
+            Cause::Place(index) => index,
+            Cause::Deadline(key) => key.index,
+            Cause::Session { place, .. } => place,
+        } as usize;
         let spot = self.parked.get(index)?;
-        if generation.is_some_and(|g| g != spot.generation) {
-            return None;
-        }
-        Some(self.parked.remove(index))
+        let named = match cause {
+            Cause::Place(_) => true,
+            Cause::Deadline(key) => spot.generation == key.generation,
+            Cause::Session { entry, .. } => spot.parked.entry_id() == entry,
+        };
+        named.then(|| self.parked.remove(index))
     }
+}
+
+/// Why the parker takes a connection out.
+#[derive(Debug, Clone, Copy)]
+enum Cause {
+    /// Whichever connection is parked at this place: an event of the socket registered
+    /// there, or the shutdown.
+    Place(u32),
+    /// The deadline of the connection of this key (an earlier one at the same place
+    /// may have left its deadline behind).
+    Deadline(Key),
+    /// A delivery or a kick for the session `entry`, whose connection parked at `place`
+    /// (see [`Reviver`]); the place may hold another session's connection by now.
+    Session { place: u32, entry: u64 },
 }
 
 /// A parked connection and its socket.
 struct Spot {
     parked: Parked,
     socket: mio::net::TcpStream,
-    /// Tells this connection from earlier ones at the same place, whose wakers and
-    /// deadlines may still come.
+    /// Tells this connection from earlier ones at the same place, whose deadlines may
+    /// still come.
     generation: u32,
 }
 
@@ -186,6 +205,11 @@ impl Parking {
         }
     }
 
+    /// What revives this parking's connections for their sessions (see [`Reviver`]).
+    pub(crate) fn reviver(&self) -> Reviver {
+        Reviver(Arc::downgrade(&self.inner))
+    }
+
     /// Whether connections park at all.
     pub(crate) fn enabled(&self) -> bool {
         !self.inner.tick.is_zero()
@@ -215,11 +239,7 @@ impl Parking {
             index,
             generation: state.next_generation,
         };
-        let waker = Waker::from(Arc::new(Revive {
-            key,
-            inner: Arc::downgrade(&self.inner),
-        }));
-        if !conn.quiet_under(&waker) {
+        if !conn.quiet_parked(index) {
             return Err(conn);
         }
         let Some(stream) = conn.take_socket() else {
@@ -305,17 +325,18 @@ impl Inner {
         self.start + Duration::from_millis(millis)
     }
 
-    /// Takes the connections of `keys` that are still parked out of the slab (see
-    /// [`State::take`]), and spawns a task for each on `runtime` (whose context the
-    /// caller has entered).
-    fn revive(&self, keys: &mut Vec<(u32, Option<u32>)>, runtime: &tokio::runtime::Handle) {
-        if keys.is_empty() {
+    /// Takes the connections that `causes` name and that are still parked out of the
+    /// slab (see [`State::take`]), and spawns a task for each on `runtime` (whose context
+    /// the caller has entered).
+    fn revive(&self, causes: &mut Vec<Cause>, runtime: &tokio::runtime::Handle) {
+        if causes.is_empty() {
             return;
         }
         let revived: Vec<_> = {
             let mut state = self.lock();
-            keys.drain(..)
-                .filter_map(|(index, generation)| state.take(index, generation))
+            causes
+                .drain(..)
+                .filter_map(|cause| state.take(cause))
                 .collect()
         };
         for spot in revived {
@@ -367,25 +388,24 @@ impl Epochs {
     }
 }
 
-/// The waker of a parked connection: queues its key for the parker.
-struct Revive {
-    key: Key,
-    /// Weak: a waker left in a mailbox does not keep the parking alive.
-    inner: Weak<Inner>,
-}
+/// Revives parked connections for their sessions: a delivery into the empty mailbox of
+/// a parked connection, or its kick (`Mailbox::park`, `SessionEntry::park_kick`). The
+/// mailbox keeps the connection's place, not a waker of its own: one allocation less
+/// for every parked connection. Weak: the mailboxes that share it do not keep the
+/// parking alive; the default one revives nothing (nothing parks).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Reviver(Weak<Inner>);
 
-impl Wake for Revive {
-    fn wake(self: Arc<Self>) {
-        self.wake_by_ref();
-    }
-
-    fn wake_by_ref(self: &Arc<Self>) {
-        if let Some(inner) = self.inner.upgrade() {
+impl Reviver {
+    /// Has the parker revive the connection of the session `entry` parked at `place`,
+    /// if it is still there.
+    pub(crate) fn revive(&self, place: u32, entry: u64) {
+        if let Some(inner) = self.0.upgrade() {
             inner
                 .woken
                 .lock()
                 .expect("parking lock poisoned")
-                .push(self.key);
+                .push((place, entry));
             let _ = inner.waker.wake();
         }
     }
@@ -414,7 +434,7 @@ fn run(inner: &Inner, mut poll: mio::Poll, runtime: &tokio::runtime::Handle) {
     // For tokio's sockets and clock.
     let _context = runtime.enter();
     let mut events = mio::Events::with_capacity(EVENTS);
-    let mut keys: Vec<(u32, Option<u32>)> = Vec::new();
+    let mut causes: Vec<Cause> = Vec::new();
     let quick = inner.tick / QUICK;
     let mut next_tick = connection::now() + inner.tick;
     let mut next_quick = connection::now() + quick;
@@ -431,9 +451,14 @@ fn run(inner: &Inner, mut poll: mio::Poll, runtime: &tokio::runtime::Handle) {
         let wait = {
             let mut state = inner.lock();
             if state.closed {
-                keys.extend(state.parked.iter().map(|(index, _)| (index as u32, None)));
+                causes.extend(
+                    state
+                        .parked
+                        .iter()
+                        .map(|(index, _)| Cause::Place(index as u32)),
+                );
                 drop(state);
-                inner.revive(&mut keys, runtime);
+                inner.revive(&mut causes, runtime);
                 return;
             }
             let now_millis = inner.millis_passed(now);
@@ -442,7 +467,7 @@ fn run(inner: &Inner, mut poll: mio::Poll, runtime: &tokio::runtime::Handle) {
                     break;
                 }
                 state.deadlines.pop();
-                keys.push((key.index, Some(key.generation)));
+                causes.push(Cause::Deadline(key));
             }
             let next_tick = next_tick.min(next_quick);
             let next = state.deadlines.peek().map_or(next_tick, |Reverse(first)| {
@@ -450,7 +475,7 @@ fn run(inner: &Inner, mut poll: mio::Poll, runtime: &tokio::runtime::Handle) {
             });
             next.saturating_duration_since(now)
         };
-        inner.revive(&mut keys, runtime);
+        inner.revive(&mut causes, runtime);
         if let Err(e) = poll.poll(&mut events, Some(wait)) {
             if e.kind() != std::io::ErrorKind::Interrupted {
                 tracing::error!(error = %e, "polling the parked connections failed: reviving them all");
@@ -458,21 +483,21 @@ fn run(inner: &Inner, mut poll: mio::Poll, runtime: &tokio::runtime::Handle) {
             }
             continue;
         }
-        keys.extend(
+        causes.extend(
             events
                 .iter()
                 .map(|event| event.token())
                 .filter(|token| *token != WAKER)
-                .filter_map(|token| Some((u32::try_from(token.0).ok()?, None))),
+                .filter_map(|token| Some(Cause::Place(u32::try_from(token.0).ok()?))),
         );
-        keys.extend(
+        causes.extend(
             inner
                 .woken
                 .lock()
                 .expect("parking lock poisoned")
                 .drain(..)
-                .map(|key| (key.index, Some(key.generation))),
+                .map(|(place, entry)| Cause::Session { place, entry }),
         );
-        inner.revive(&mut keys, runtime);
+        inner.revive(&mut causes, runtime);
     }
 }

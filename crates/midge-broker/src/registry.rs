@@ -16,8 +16,9 @@ use midge_codec::{QoS, ReasonCode};
 use tokio::sync::{Notify, Semaphore};
 use tokio::task::AbortHandle;
 
-use crate::mailbox::{Mailbox, MailboxCommon, MailboxLimits, Pushed};
+use crate::mailbox::{Mailbox, MailboxCommon, MailboxLimits, Pushed, Wakeup};
 use crate::message::{Delivery, Message};
+use crate::parking::Reviver;
 use crate::session::Session;
 
 /// A will message waiting for its delay to pass, its session to end, or a new
@@ -73,6 +74,9 @@ struct Kick {
     sent: Option<(u32, ReasonCode)>,
     /// The owner's task, woken by a kick.
     waker: Option<std::task::Waker>,
+    /// Whether the owner is parked instead: a kick then revives it through the parker
+    /// (see `Mailbox::park`).
+    parked: bool,
     /// Timers of a disconnected session (expiry, will delay), cancelled on reconnect.
     /// (Boxed, made on the first: a connected session has none, and an empty `Vec` is
     /// three words in every entry.)
@@ -83,7 +87,7 @@ struct Kick {
 impl Kick {
     /// No connection to kick, and no kick sent.
     fn clear(&mut self, owner: u32) {
-        (self.owner, self.sent, self.waker) = (owner, None, None);
+        (self.owner, self.sent, self.waker, self.parked) = (owner, None, None, false);
     }
 }
 
@@ -141,14 +145,16 @@ impl SessionEntry {
     /// `push` says it queued anything (a waiting connection registered when it found
     /// the mailbox empty).
     fn pushing<R>(&self, push: impl FnOnce(&mut Mailbox) -> (R, bool)) -> R {
-        let (result, waker) = {
+        let (result, wakeup) = {
             let mut mailbox = self.mailbox.lock().expect("mailbox lock poisoned");
             let (result, queued) = push(&mut mailbox);
-            (result, if queued { mailbox.take_waker() } else { None })
+            let wakeup = match queued {
+                true => mailbox.take_wakeup(),
+                false => Wakeup::Nobody,
+            };
+            (result, wakeup)
         };
-        if let Some(waker) = waker {
-            waker.wake();
-        }
+        wakeup.wake(self.id);
         result
     }
 
@@ -216,16 +222,19 @@ impl SessionEntry {
     /// Asks the connection that owns the session, if one does, to close with `reason`
     /// (a take-over: [MQTT-3.1.4-3]; a shutdown). Each connection is kicked once.
     pub fn kick(&self, reason: ReasonCode) {
-        let waker = {
+        let (waker, parked) = {
             let mut kick = self.kick.lock().expect("kick lock poisoned");
             if kick.owner == 0 {
                 return;
             }
             kick.sent = Some((std::mem::take(&mut kick.owner), reason));
-            kick.waker.take()
+            (kick.waker.take(), std::mem::take(&mut kick.parked))
         };
         if let Some(waker) = waker {
             waker.wake();
+        } else if parked {
+            let wakeup = self.mailbox.lock().expect("mailbox lock poisoned").parked();
+            wakeup.wake(self.id);
         }
     }
 
@@ -258,6 +267,7 @@ impl SessionEntry {
         match kick.sent {
             Some((kicked, reason)) if kicked == generation => Some(reason),
             _ => {
+                kick.parked = false;
                 if !kick
                     .waker
                     .as_ref()
@@ -265,6 +275,19 @@ impl SessionEntry {
                 {
                     kick.waker = Some(waker.clone());
                 }
+                None
+            }
+        }
+    }
+
+    /// For the connection of `generation`, which parks: the reason it was kicked with,
+    /// if it was; otherwise a kick revives it (see `Mailbox::park`).
+    pub(crate) fn park_kick(&self, generation: u32) -> Option<ReasonCode> {
+        let mut kick = self.kick.lock().expect("kick lock poisoned");
+        match kick.sent {
+            Some((kicked, reason)) if kicked == generation => Some(reason),
+            _ => {
+                (kick.waker, kick.parked) = (None, true);
                 None
             }
         }
@@ -357,12 +380,18 @@ impl Hash for ByClientId {
 }
 
 impl Registry {
-    /// No session yet; their mailboxes will have `limits`.
+    /// No session yet; their mailboxes will have `limits`. Nothing parks.
     pub fn new(limits: MailboxLimits) -> Self {
+        Registry::parking(limits, Reviver::default())
+    }
+
+    /// No session yet; their mailboxes will have `limits`, and their parked connections
+    /// are revived by `reviver`.
+    pub(crate) fn parking(limits: MailboxLimits, reviver: Reviver) -> Self {
         Registry {
             sessions: Mutex::default(),
             next_id: AtomicU64::new(0),
-            mailboxes: MailboxCommon::new(limits),
+            mailboxes: MailboxCommon::parking(limits, reviver),
             rooms: (0..ROOMS).map(|_| Notify::new()).collect(),
         }
     }
