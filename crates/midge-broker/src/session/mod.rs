@@ -256,10 +256,11 @@ pub struct Session {
 
 /// A set of packet ids, boxed from its first id on: most sessions never have one, and an
 /// empty `HashSet` is six words. (Kept once made: a QoS 2 publisher would otherwise
-/// allocate it again for each message.)
+/// allocate it again for each message.) Hashed with foldhash, as the outgoing flights
+/// are: SipHash was 1.3% of a QoS 2 broker's time.
 #[derive(Debug, Default)]
 #[allow(clippy::box_collection)] // The point: one word while empty.
-struct IdSet(Option<Box<HashSet<u16>>>);
+struct IdSet(Option<Box<HashSet<u16, foldhash::fast::RandomState>>>);
 
 impl IdSet {
     fn contains(&self, id: &u16) -> bool {
@@ -281,7 +282,7 @@ impl IdSet {
 
 impl From<HashSet<u16>> for IdSet {
     fn from(set: HashSet<u16>) -> Self {
-        IdSet((!set.is_empty()).then(|| Box::new(set)))
+        IdSet((!set.is_empty()).then(|| Box::new(set.into_iter().collect())))
     }
 }
 
