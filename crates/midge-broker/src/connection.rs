@@ -1570,7 +1570,7 @@ fn apply(
         match action {
             Action::Send(packet) => {
                 if let Err(e) = packet.encode(session.version(), outbox.buf()) {
-                    tracing::warn!(client_id = %entry.client_id, error = %e, "cannot encode packet");
+                    cannot_write(entry, &e);
                 }
             }
             Action::SendShared {
@@ -1581,7 +1581,7 @@ fn apply(
                 Some(encoded) => encoded.write(packet_id, outbox.buf()),
                 None => {
                     if !message.write_publish(form, packet_id, outbox.buf()) {
-                        tracing::warn!(client_id = %entry.client_id, "cannot write a PUBLISH");
+                        cannot_write(entry, &"the PUBLISH does not fit");
                     }
                 }
             },
@@ -1620,25 +1620,11 @@ fn apply(
                         .subscribe(entry, &filter, options, id, existed, t),
                 );
             }
-            Action::Unsubscribe(filter) => {
-                shared.router.unsubscribe(entry, &filter);
-                if filter.is_shared() {
-                    leave_shared_group(shared, entry, session, &filter, t);
-                }
-            }
+            Action::Unsubscribe(filter) => unsubscribe(shared, entry, session, &filter, t),
             Action::Close {
                 reason,
                 publish_will,
-            } => {
-                ending.get_or_insert(Ending {
-                    why: match reason {
-                        Some(r) => format!("closed by server: {r}"),
-                        None => "client sent DISCONNECT".into(),
-                    },
-                    send: reason,
-                    publish_will,
-                });
-            }
+            } => closing(ending, reason, publish_will),
         }
     }
     if !retained.is_empty() {
@@ -1651,6 +1637,45 @@ fn apply(
         queued += applied.queued;
     }
     Applied { congested, queued }
+}
+
+/// [`Action::Unsubscribe`], out of line (as [`closing`] and [`cannot_write`]): rare, it
+/// stays out of the way of the per-message path in [`apply`].
+#[cold]
+#[inline(never)]
+fn unsubscribe(
+    shared: &Shared,
+    entry: &Arc<SessionEntry>,
+    session: &mut Session,
+    filter: &TopicFilter,
+    t: Instant,
+) {
+    shared.router.unsubscribe(entry, filter);
+    if filter.is_shared() {
+        leave_shared_group(shared, entry, session, filter, t);
+    }
+}
+
+/// [`Action::Close`]: the connection is to close (see [`unsubscribe`]).
+#[cold]
+#[inline(never)]
+fn closing(ending: &mut Option<Ending>, reason: Option<ReasonCode>, publish_will: bool) {
+    ending.get_or_insert(Ending {
+        why: match reason {
+            Some(r) => format!("closed by server: {r}"),
+            None => "client sent DISCONNECT".into(),
+        },
+        send: reason,
+        publish_will,
+    });
+}
+
+/// A packet that could not be written (it does not fit the client's maximum size, which
+/// the session checks before: not expected).
+#[cold]
+#[inline(never)]
+fn cannot_write(entry: &SessionEntry, error: &dyn std::fmt::Display) {
+    tracing::warn!(client_id = %entry.client_id, %error, "cannot write a packet");
 }
 
 /// What [`apply`] did that its caller acts on.
