@@ -572,21 +572,7 @@ impl Session {
         }
         let limit = self.config.message_size_limit as usize;
         if limit > 0 && publish.payload.len() > limit {
-            // Dropped as Mosquitto drops it: the QoS 1/2 flow completes, with 0x83 for 5.0
-            // (as mosquitto.conf(5) documents; 0x95 is no PUBACK/PUBREC code).
-            let ack = |id| Ack {
-                reason_code: ReasonCode::ImplementationSpecificError,
-                ..Ack::new(id)
-            };
-            let ack = match (publish.qos, publish.packet_id) {
-                (QoS::AtLeastOnce, Some(id)) => Packet::PubAck(ack(id)),
-                (QoS::ExactlyOnce, Some(id)) => Packet::PubRec(ack(id)),
-                _ => return,
-            };
-            out.push(Action::Send(
-                self.explain(ack, "payload exceeds message_size_limit"),
-            ));
-            return;
+            return self.drop_oversized(&publish, out);
         }
         if !self.may_publish(&topic) {
             return self.refuse_publish(&publish, out);
@@ -648,6 +634,29 @@ impl Session {
     /// A PUBLISH the client may not send is not routed. 5.0: its QoS 1/2 flow ends with
     /// reason code 0x87 Not authorized ([MQTT-3.4.2-1], [MQTT-3.5.2-1]); 3.1/3.1.1 has no
     /// way to say so: it is acknowledged as usual and dropped, as Mosquitto does.
+    /// A PUBLISH over `message_size_limit`: dropped as Mosquitto drops it, the QoS 1/2
+    /// flow completes, with 0x83 for 5.0 (as mosquitto.conf(5) documents; 0x95 is no
+    /// PUBACK/PUBREC code). (Rare, as the other refusals: out of line, so that the
+    /// per-message path stays compact.)
+    #[cold]
+    #[inline(never)]
+    fn drop_oversized(&mut self, publish: &Publish, out: &mut Vec<Action>) {
+        let ack = |id| Ack {
+            reason_code: ReasonCode::ImplementationSpecificError,
+            ..Ack::new(id)
+        };
+        let ack = match (publish.qos, publish.packet_id) {
+            (QoS::AtLeastOnce, Some(id)) => Packet::PubAck(ack(id)),
+            (QoS::ExactlyOnce, Some(id)) => Packet::PubRec(ack(id)),
+            _ => return,
+        };
+        out.push(Action::Send(
+            self.explain(ack, "payload exceeds message_size_limit"),
+        ));
+    }
+
+    #[cold]
+    #[inline(never)]
     fn refuse_publish(&mut self, publish: &Publish, out: &mut Vec<Action>) {
         let v5 = self.version.is_v5();
         let ack = |id| Ack {
@@ -755,6 +764,8 @@ impl Session {
         out.push(Action::Send(comp));
     }
 
+    #[cold]
+    #[inline(never)]
     fn handle_subscribe(&mut self, subscribe: Subscribe, out: &mut Vec<Action>) {
         let id = subscribe.properties.subscription_identifier;
         let mut codes = Vec::with_capacity(subscribe.filters.len());
@@ -796,6 +807,8 @@ impl Session {
         })));
     }
 
+    #[cold]
+    #[inline(never)]
     fn handle_unsubscribe(&mut self, unsubscribe: Unsubscribe, out: &mut Vec<Action>) {
         let mut codes = Vec::with_capacity(unsubscribe.filters.len());
         for filter in unsubscribe.filters {
@@ -821,6 +834,8 @@ impl Session {
         out.push(Action::Send(ack));
     }
 
+    #[cold]
+    #[inline(never)]
     fn handle_disconnect(&mut self, disconnect: Disconnect, out: &mut Vec<Action>) {
         if let Some(expiry) = disconnect.properties.session_expiry_interval {
             // §3.14.2.2.2: a session that had expiry 0 cannot be given one now.
