@@ -756,29 +756,31 @@ impl Conn {
             && self.ending.is_none()
     }
 
-    /// For parking at `place` in the parker's slab: has the kick and the next delivery
+    /// For parking at `place` in the parker's slab: has the next delivery and the kick
     /// revive the connection through the parker, unless either has come already (then
-    /// false: the connection has work).
+    /// false: the connection has work). The mailbox first: a kick that comes between the
+    /// two then finds the mailbox's place, or is seen by [`SessionEntry::park_kick`].
     pub(crate) fn quiet_parked(&mut self, place: u32) -> bool {
-        if self.kicked.is_none() {
-            self.kicked = self.core.entry.park_kick(self.core.generation);
-        }
         if self.kicked.is_some() {
             return false;
         }
-        let mut mailbox = self
-            .core
-            .entry
-            .mailbox
-            .lock()
-            .expect("mailbox lock poisoned");
-        if !mailbox.is_empty() {
-            return false;
+        {
+            let mut mailbox = self
+                .core
+                .entry
+                .mailbox
+                .lock()
+                .expect("mailbox lock poisoned");
+            if !mailbox.is_empty() {
+                return false;
+            }
+            mailbox.park(place);
+            // Parking: the room kept for deliveries goes back until they come again.
+            mailbox.shrink();
         }
-        mailbox.park(place);
-        // Parking: the room kept for deliveries goes back until they come again.
-        mailbox.shrink();
-        true
+        // (Should it not park after all, its next poll waits on the mailbox again.)
+        self.kicked = self.core.entry.park_kick(self.core.generation);
+        self.kicked.is_none()
     }
 
     /// For parking: the plain TCP socket, taken out (`None`: another transport).

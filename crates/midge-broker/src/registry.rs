@@ -233,6 +233,8 @@ impl SessionEntry {
         if let Some(waker) = waker {
             waker.wake();
         } else if parked {
+            // Its place is in the mailbox, set before the mark (`Conn::quiet_parked`);
+            // gone only if a delivery has revived it already.
             let wakeup = self.mailbox.lock().expect("mailbox lock poisoned").parked();
             wakeup.wake(self.id);
         }
