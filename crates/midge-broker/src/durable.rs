@@ -643,27 +643,28 @@ pub(crate) async fn restore(shared: &Arc<Shared>, restored: Restored, now: Insta
             None if record.session_expiry == u32::MAX => None,
             None => Some(Duration::from_secs(u64::from(record.session_expiry))),
         };
-        let mut will = None;
-        if let Some(stored) = &record.will {
-            if let Some(message) = durable.message(None, &stored.message) {
-                will = Some(PendingWill {
-                    message: Arc::new(message),
-                });
-                let at = durable.instant(stored.publish_at);
-                crate::connection::schedule_will(
-                    shared,
-                    &entry,
-                    generation,
-                    at.saturating_duration_since(now),
-                );
-            }
-        }
+        let will = record.will.as_ref().and_then(|stored| {
+            let message = durable.message(None, &stored.message)?;
+            Some((Arc::new(message), durable.instant(stored.publish_at)))
+        });
         let hold = entry.hold_slot().await;
         *hold.get() = Some(Box::new(Offline {
             session,
-            will,
+            will: will.as_ref().map(|(message, _)| PendingWill {
+                message: message.clone(),
+            }),
             expires_at: expiry.map(|wait| now + wait),
         }));
+        // Scheduled with the slot held and the will in it: the timer takes the slot
+        // after this.
+        if let Some((_, at)) = will {
+            crate::connection::schedule_will(
+                shared,
+                &entry,
+                generation,
+                at.saturating_duration_since(now),
+            );
+        }
         drop(hold);
         if let Some(wait) = expiry {
             crate::connection::schedule_expiry(shared, &entry, generation, wait);
