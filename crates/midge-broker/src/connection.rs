@@ -625,17 +625,18 @@ impl Parked {
     }
 }
 
-/// Held by a connection until it has closed, parked or not: its listener's count of
-/// running connections, and its connection permit (`max_connections`), given back when
-/// the lease drops. One word: every parked connection keeps one.
+/// Held by a connection until it has closed, parked or not: its part of its listener's
+/// [`Leases`](crate::listener::Leases) (the accept loop waits for every lease at
+/// shutdown), and its connection permit (`max_connections`), given back when the lease
+/// drops. One word: every parked connection keeps one.
 #[derive(Debug)]
-pub(crate) struct Lease(Arc<crate::listener::Running>);
+pub(crate) struct Lease(Arc<crate::listener::Leases>);
 
 impl Lease {
-    /// A lease of `running`, for a connection that holds one of its permits, if
-    /// it has any (the permit is forgotten: the lease gives it back).
-    pub(crate) fn new(running: Arc<crate::listener::Running>) -> Lease {
-        Lease(running)
+    /// A lease of `leases`, for a connection that holds one of their permits, if they
+    /// have any (the permit is forgotten: the lease gives it back).
+    pub(crate) fn new(leases: Arc<crate::listener::Leases>) -> Lease {
+        Lease(leases)
     }
 }
 

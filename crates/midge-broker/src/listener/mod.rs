@@ -371,7 +371,7 @@ impl Bound {
 /// connection permits, and the sender whose closing tells the loop that every
 /// connection has finished.
 #[derive(Debug)]
-pub(crate) struct Running {
+pub(crate) struct Leases {
     /// The broker's connection permits (`max_connections`); `None`: no limit. A
     /// connection's permit is forgotten when taken and given back when its
     /// `connection::Lease` drops.
@@ -383,8 +383,8 @@ pub(crate) struct Running {
 /// Accepts connections until shutdown, then waits for the connections to finish.
 ///
 /// Each connection is a task of its own, not tracked one by one: each holds a lease of
-/// `running` (`connection::Lease`), and the loop knows that every connection has
-/// finished when `done` sees the channel of `running`'s sender close (nothing is ever
+/// `leases` (`connection::Lease`), and the loop knows that every connection has
+/// finished when `done` sees the channel of `leases`'s sender close (nothing is ever
 /// sent on it). Were this loop dropped instead (the broker's handle dropped without
 /// `shutdown`), the handle's drop still closes the connections, as a shutdown does.
 pub(crate) async fn accept_loop(
@@ -394,7 +394,7 @@ pub(crate) async fn accept_loop(
     mut shutdown: watch::Receiver<bool>,
 ) {
     let (sender, mut done) = mpsc::channel::<std::convert::Infallible>(1);
-    let running = Arc::new(Running {
+    let leases = Arc::new(Leases {
         permits: shared.connection_permits.clone(),
         _sender: sender,
     });
@@ -404,7 +404,7 @@ pub(crate) async fn accept_loop(
             _ = shutdown.changed() => break,
             accepted = bound.accept() => match accepted {
                 Ok((socket, peer)) => {
-                    if let Some(permits) = &running.permits {
+                    if let Some(permits) = &leases.permits {
                         match permits.try_acquire() {
                             Ok(permit) => permit.forget(),
                             Err(_) => {
@@ -419,7 +419,7 @@ pub(crate) async fn accept_loop(
                         context: context.clone(),
                         shared: shared.clone(),
                         shutdown: shutdown.clone(),
-                        lease: connection::Lease::new(running.clone()),
+                        lease: connection::Lease::new(leases.clone()),
                     })));
                 }
                 Err(error) => {
@@ -430,7 +430,7 @@ pub(crate) async fn accept_loop(
             },
         }
     }
-    drop(running);
+    drop(leases);
     // No more connections: `None` once the last one has dropped its lease.
     let _ = done.recv().await;
 }
