@@ -189,6 +189,32 @@ async fn a_parked_connection_is_taken_over() {
     }
 }
 
+/// Take-overs racing with parking: with ticks of 3 ms, a young connection parks a tenth
+/// of a millisecond after its CONNACK, so each new connection with the client id finds
+/// the old one running, parking, parked or being revived. The kick reaches it whatever
+/// the moment: the new connection never waits for the old one's keep-alive. (Two
+/// workers, so that a take-over can run while a connection parks; with a kick lost
+/// between parking's two steps, widened by a sleep, this fails.)
+///
+/// conformance: v5 MQTT-3.1.4-3
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn take_overs_racing_with_parking_are_never_lost() {
+    let mut config = test_config();
+    config.park_idle_ms = 3;
+    let broker = start_with(config).await;
+    let version = VERSIONS[2];
+    let id = cid("race", version);
+    let (mut old, _) = Client::connect_ok(broker.local_addr(), persistent(version, &id)).await;
+    for round in 0..60u64 {
+        tokio::time::sleep(Duration::from_micros(150 * (round % 8))).await;
+        let (new, ack) = Client::connect_ok(broker.local_addr(), persistent(version, &id)).await;
+        assert!(ack.session_present, "round {round}: the session carries on");
+        old.expect_disconnect(ReasonCode::SessionTakenOver).await;
+        old = new;
+    }
+    old.disconnect().await;
+}
+
 /// A broker that shuts down closes its parked connections as the others: 5.0 clients
 /// get DISCONNECT 0x8B. The shutdown completes.
 #[tokio::test]
