@@ -760,7 +760,8 @@ impl Conn {
     /// For parking at `place` in the parker's slab: has the next delivery and the kick
     /// revive the connection through the parker, unless either has come already (then
     /// false: the connection has work). The mailbox first: a kick that comes between the
-    /// two then finds the mailbox's place, or is seen by [`SessionEntry::park_kick`].
+    /// two wakes the task's waker, which is gone, but is seen by
+    /// [`SessionEntry::park_kick`]; one after finds the mailbox's place.
     pub(crate) fn quiet_parked(&mut self, place: u32) -> bool {
         if self.kicked.is_some() {
             return false;

@@ -24,10 +24,10 @@
 //! - **Parked.** Its task ends. Its socket leaves tokio for the shared `mio::Poll`, with
 //!   the connection's place as token; what it keeps (`connection::Parked`: its session
 //!   and what it needs to take up its task again, without buffers, timer or the state
-//!   of work under way) waits in a slab at that place. Its mailbox keeps the place, and
-//!   its kick (take-over, shutdown) a mark, instead of the task's waker: a delivery or a
-//!   kick then has the parker revive the connection of that session at that place
-//!   ([`Reviver`]); its keep-alive deadline goes into a heap.
+//!   of work under way) waits in a slab at that place. Its mailbox keeps the place
+//!   instead of the task's waker, and its kick (take-over, shutdown) keeps no waker: a
+//!   delivery or a kick then has the parker revive the connection of that session at
+//!   that place ([`Reviver`]); its keep-alive deadline goes into a heap.
 //! - **Revived** by the socket becoming readable (a packet, or the client closing), a
 //!   delivery to its mailbox, its kick, or its deadline: one thread, the parker
 //!   ([`run`]), waits on the poll, takes the connection out of the slab, gives its socket
@@ -107,6 +107,23 @@ struct State {
 }
 
 impl State {
+    /// Makes the deadline heap anew from the parked connections', without the entries
+    /// that connections revived since have left behind.
+    fn drop_stale_deadlines(&mut self, inner: &Inner) {
+        self.deadlines = self
+            .parked
+            .iter()
+            .filter_map(|(index, spot)| {
+                let at = inner.millis(spot.parked.deadline()?);
+                let key = Key {
+                    index: index as u32,
+                    generation: spot.generation,
+                };
+                Some(Reverse(Deadline { at, key }))
+            })
+            .collect();
+    }
+
     /// Takes out the connection that `cause` names, if it is still parked.
     fn take(&mut self, cause: Cause) -> Option<Box<Spot>> {
         let index = match cause {
@@ -284,21 +301,9 @@ impl Parking {
             socket,
             generation: key.generation,
         }));
+        // Mostly entries of connections revived since: only the parked ones' stay.
         if state.deadlines.len() > 2 * state.parked.len() + 1024 {
-            // Mostly entries of connections revived since: only the parked ones' stay.
-            let deadlines = state
-                .parked
-                .iter()
-                .filter_map(|(index, spot)| {
-                    let at = self.inner.millis(spot.parked.deadline()?);
-                    let key = Key {
-                        index: index as u32,
-                        generation: spot.generation,
-                    };
-                    Some(Reverse(Deadline { at, key }))
-                })
-                .collect();
-            state.deadlines = deadlines;
+            state.drop_stale_deadlines(&self.inner);
         }
         Ok(())
     }

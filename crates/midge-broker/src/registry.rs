@@ -72,11 +72,9 @@ struct Kick {
     owner: u32,
     /// The last kick: the generation it closes, and why.
     sent: Option<(u32, ReasonCode)>,
-    /// The owner's task, woken by a kick.
+    /// The owner's task, woken by a kick. `None` while it is parked: a kick then
+    /// revives it through the parker, at the place its mailbox keeps (`Mailbox::park`).
     waker: Option<std::task::Waker>,
-    /// Whether the owner is parked instead: a kick then revives it through the parker
-    /// (see `Mailbox::park`).
-    parked: bool,
     /// Timers of a disconnected session (expiry, will delay), cancelled on reconnect.
     /// (Boxed, made on the first: a connected session has none, and an empty `Vec` is
     /// three words in every entry.)
@@ -87,7 +85,7 @@ struct Kick {
 impl Kick {
     /// No connection to kick, and no kick sent.
     fn clear(&mut self, owner: u32) {
-        (self.owner, self.sent, self.waker, self.parked) = (owner, None, None, false);
+        (self.owner, self.sent, self.waker) = (owner, None, None);
     }
 }
 
@@ -222,21 +220,23 @@ impl SessionEntry {
     /// Asks the connection that owns the session, if one does, to close with `reason`
     /// (a take-over: [MQTT-3.1.4-3]; a shutdown). Each connection is kicked once.
     pub fn kick(&self, reason: ReasonCode) {
-        let (waker, parked) = {
+        let waker = {
             let mut kick = self.kick.lock().expect("kick lock poisoned");
             if kick.owner == 0 {
                 return;
             }
             kick.sent = Some((std::mem::take(&mut kick.owner), reason));
-            (kick.waker.take(), std::mem::take(&mut kick.parked))
+            kick.waker.take()
         };
-        if let Some(waker) = waker {
-            waker.wake();
-        } else if parked {
-            // Its place is in the mailbox, set before the mark (`Conn::quiet_parked`);
-            // gone only if a delivery has revived it already.
-            let wakeup = self.mailbox.lock().expect("mailbox lock poisoned").parked();
-            wakeup.wake(self.id);
+        match waker {
+            Some(waker) => waker.wake(),
+            // Parked (or not polled yet): its place is in the mailbox, set before the kick's
+            // waker went (`Conn::quiet_parked`); none if a delivery revived it already, or
+            // if it has never parked (it sees the kick at its first poll).
+            None => {
+                let wakeup = self.mailbox.lock().expect("mailbox lock poisoned").parked();
+                wakeup.wake(self.id);
+            }
         }
     }
 
@@ -269,7 +269,6 @@ impl SessionEntry {
         match kick.sent {
             Some((kicked, reason)) if kicked == generation => Some(reason),
             _ => {
-                kick.parked = false;
                 if !kick
                     .waker
                     .as_ref()
@@ -289,7 +288,7 @@ impl SessionEntry {
         match kick.sent {
             Some((kicked, reason)) if kicked == generation => Some(reason),
             _ => {
-                (kick.waker, kick.parked) = (None, true);
+                kick.waker = None;
                 None
             }
         }

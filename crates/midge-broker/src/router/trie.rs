@@ -14,8 +14,12 @@ use std::hash::Hash;
 use std::str::Split;
 
 /// The maps of the tries: hashbrown's seeded fast hasher. Topic levels come from
-/// clients, so the seed is random per map (no fixed-key hash flooding).
+/// clients, so the seed is random per map (no fixed-key hash flooding). (The sessions'
+/// packet ids use it too, and [`FastSet`].)
 pub(crate) type FastMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
+/// A set with [`FastMap`]'s hasher.
+pub(crate) type FastSet<K> = std::collections::HashSet<K, foldhash::fast::RandomState>;
 
 /// Entries stored under topic filters, keyed per filter by `K` (the subscriber).
 #[derive(Debug, Clone)]
